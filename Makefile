@@ -1,0 +1,37 @@
+# Two-command set-up: `make demo` and `make test` each create .venv if absent.
+# TORCH_SPEC / CONSTRAINTS can be overridden on a GPU cluster (e.g. TORCH_SPEC=torch==2.13.0 with CUDA wheels).
+PY        ?= python3
+VENV      ?= .venv
+BIN        = $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+CONSTRAINTS ?= constraints.txt
+PYTEST_ARGS ?=
+export MLFLOW_ALLOW_FILE_STORE = true
+export PYTHONDONTWRITEBYTECODE = 1
+
+.PHONY: install demo test test-slow bench reproduce clean
+
+$(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first and pinned, so monai/torchdiffeq never pull a CUDA build (see README, Install)
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	@mkdir -p demo
+	ABLATE_HOME=$(CURDIR)/demo $(BIN)/ablate run sweeps/quick.yaml --plot demo/quick.png
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf demo ablate_runs .pytest_cache

@@ -1,0 +1,89 @@
+"""Read a sweep's runs from MLflow into a tidy pandas frame.
+
+``mlflow.search_runs`` already returns pandas; this adds the project's
+conventions: final-phase runs of one launch, the scientific cell parsed into
+columns, params cast back from strings (pandas 3 keeps them as str).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import pandas as pd
+
+
+def _num(v):
+    if not isinstance(v, str):
+        return v
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(v, v)
+
+
+def parse_cell(cell: str) -> dict:
+    if not cell or cell == "all":
+        return {}
+    out = {}
+    for part in cell.split(","):
+        k, _, v = part.partition("=")
+        out[k] = _num(v)
+    return out
+
+
+def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final",
+              launch: Optional[str] = "latest") -> pd.DataFrame:
+    """Runs of ``experiment`` as a frame with columns run_id, status, cell,
+    seed, launch, n_params, failure_reason, ``metrics.*``, ``params.*`` (typed),
+    and one column per scientific axis.  ``launch``: an id, "latest" or None (all).
+    Raises LookupError when the experiment or the runs do not exist."""
+    for name in ("alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        names = [e.name for e in mlflow.search_experiments()]
+        raise LookupError(f"no sweep named {experiment!r} in {tracking_uri}; sweeps there: {', '.join(names) or '(none)'}")
+    filt = f"tags.`ablate.phase` = '{phase}'" if phase else ""
+    df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filt, output_format="pandas",
+                            max_results=100000)
+    if df.empty:
+        raise LookupError(f"sweep {experiment!r} has no {phase or ''} runs in {tracking_uri}")
+    if launch == "latest":
+        launch = sorted(df["tags.ablate.launch"].dropna().unique())[-1]
+    if launch:
+        df = df[df["tags.ablate.launch"] == launch]
+        if df.empty:
+            raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}")
+    df = df.copy()
+    for col in [c for c in df.columns if c.startswith("params.")]:
+        df[col] = df[col].map(_num)
+    df["cell"] = df["tags.ablate.cell"]
+    df["seed"] = df["tags.ablate.seed"].map(_num)
+    df["launch"] = df["tags.ablate.launch"]
+    df["n_params"] = pd.to_numeric(df.get("tags.ablate.n_params"), errors="coerce")
+    df["failure_reason"] = df.get("tags.ablate.failure_reason")
+    axes = []
+    for cell in df["cell"].unique():
+        for k in parse_cell(cell):
+            if k not in axes:
+                axes.append(k)
+    for ax in axes:
+        df[ax] = df["cell"].map(lambda c, ax=ax: parse_cell(c).get(ax))
+    df.attrs["axes"] = axes
+    df.attrs["baseline_cell"] = _first(df, "tags.ablate.baseline_cell")
+    df.attrs["metric"] = _first(df, "tags.ablate.metric")
+    df.attrs["mode"] = _first(df, "tags.ablate.mode") or "max"
+    df.attrs["launch"] = launch
+    return df.reset_index(drop=True)
+
+
+def _first(df: pd.DataFrame, col: str):
+    if col not in df:
+        return None
+    vals = df[col].dropna()
+    return vals.iloc[0] if len(vals) else None

@@ -1,0 +1,23 @@
+"""Layer components, interchangeable by registry name.
+
+Importing this package registers every family:
+
+==============  ==========================================  ===============
+module          paper (shared/seeds)                        registry kinds
+==============  ==========================================  ===============
+fusion          000 Chebyshev Fusion Unit                   fusion
+hyperbolic      001 Fully hyperbolic CNNs (+ wavelets)      coarsen, ...
+cds             002 Co-domain symmetric complex layers      complex_*, encoding
+hyperconv       003 Hyper-convolutions                      conv2d, conv3d
+circulant       004 CDLinear (block-circulant)              linear, dropout
+==============  ==========================================  ===============
+"""
+from .registry import available, build, lookup, register  # noqa: F401
+from . import circulant  # noqa: F401,E402
+from . import fusion  # noqa: F401,E402
+from . import wavelets  # noqa: F401,E402
+from . import hyperbolic  # noqa: F401,E402
+from . import cds  # noqa: F401,E402
+from . import hyperconv  # noqa: F401,E402
+
+__all__ = ["available", "build", "lookup", "register"]

@@ -1,0 +1,228 @@
+"""Launch a validated Study on Ray Tune: optional per-cell nuisance search,
+then every scientific cell × seed with the cell's best nuisance values.
+
+Phases (each one Ray Tune run under ``<storage>/<name>-<launch>-<phase>``):
+
+* ``search`` (only with nuisance axes): CellwiseSearcher (one Optuna TPE per
+  cell) and optionally CellwiseASHA; ``trials_per_cell`` trials per cell on
+  the first seed.  Its runs are tracked with ``ablate.phase=search``.
+* ``final``: the full grid × seeds as an explicit trial list; these runs are
+  what tables and plots read (``ablate.phase=final``).
+
+A state file ``<storage>/<name>.ablate.json`` records the launch id, finished
+phases and the chosen nuisance values, so ``--resume`` continues with
+``Tuner.restore`` exactly where a killed driver stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from . import tracking
+from .expand import baseline_cell, cells, final_trials
+from .spec import Study
+from .tracking import FAILURE_KEY, INFO_KEY
+
+STATE_SUFFIX = ".ablate.json"
+
+
+class TuneReporter:
+    """Reporter handed to tasks inside a Tune trial: ray.tune.report with a
+    torch checkpoint every epoch, restore from ray.tune.get_checkpoint()."""
+
+    def __init__(self):
+        self.info: Dict[str, Any] = {}
+        self._sent_info = False
+
+    def report(self, metrics: Dict[str, float], state: Optional[Dict[str, Any]] = None) -> None:
+        import torch
+        from ray import tune
+
+        out = dict(metrics)
+        if not self._sent_info:
+            out[INFO_KEY] = dict(self.info)
+            self._sent_info = True
+        if state is None:
+            tune.report(out)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state, os.path.join(d, "state.pt"))
+            tune.report(out, checkpoint=tune.Checkpoint.from_directory(d))
+
+    def restore(self) -> Optional[Dict[str, Any]]:
+        import torch
+        from ray import tune
+
+        ck = tune.get_checkpoint()
+        if ck is None:
+            return None
+        with ck.as_directory() as d:
+            return torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location="cpu")
+
+    def annotate(self, **info: Any) -> None:
+        import ray
+
+        self.info.update(info)
+        self.info.setdefault("node_id", ray.get_runtime_context().get_node_id())
+        self.info.setdefault("hostname", __import__("socket").gethostname())
+
+
+def trainable(config: Dict[str, Any]) -> None:
+    """The Tune function trainable: one trial = one ``run_trial`` call."""
+    from ray import tune
+
+    from .trial import run_trial
+    from tasks.reporting import DivergedError
+
+    spec = config["trial"]
+    reporter = TuneReporter()
+    try:
+        run_trial(spec["task"], spec["params"], reporter)
+    except DivergedError as e:
+        # End the trial as failed without Tune's retries: a seeded divergence
+        # would only diverge again.  The callback marks the MLflow run FAILED.
+        bad = -math.inf if spec.get("mode", "max") == "max" else math.inf
+        tune.report({FAILURE_KEY: str(e), spec["metric"]: bad, INFO_KEY: dict(reporter.info)})
+
+
+def _state_path(storage: Path, name: str) -> Path:
+    return storage / f"{name}{STATE_SUFFIX}"
+
+
+def _trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, key: str) -> Dict[str, Any]:
+    return {"task": study.task.name, "params": params, "cell": cell_id, "phase": phase, "key": key,
+            "metric": study.search["metric"] if phase == "search" else study.metric,
+            "mode": study.search["mode"] if phase == "search" else study.mode}
+
+
+def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
+           resume: bool = False, echo: Callable[[str], None] = print, verbose: int = 1) -> Dict[str, Any]:
+    """Run the study; returns {"launch", "experiment_id", "uri", "counts", "phases"}."""
+    uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
+    tracking.check_reachable(uri)                      # before any trial starts
+    exp_id = tracking.ensure_experiment(uri, study.experiment)
+    storage = Path(study.storage or tracking.default_home() / "ray").expanduser()
+    if "://" not in str(study.storage or ""):
+        storage = storage.resolve()
+        storage.mkdir(parents=True, exist_ok=True)
+    state_file = _state_path(storage, study.name)
+    state: Dict[str, Any] = {}
+    if resume:
+        if not state_file.exists():
+            raise FileNotFoundError(f"--resume: no earlier launch of {study.name!r} under {storage} "
+                                    f"(expected {state_file.name}); run without --resume")
+        state = json.loads(state_file.read_text())
+        echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
+    else:
+        state = {"launch": time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6], "done": [],
+                 "best_nuisance": {}, "sweep_file": study.file, "smoke": study.smoke}
+    save = lambda: state_file.write_text(json.dumps(state, indent=1, default=str))
+    save()
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # resumable experiment state
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, logging_level="WARNING",
+                 configure_logging=True, log_to_driver=verbose > 1)
+    from .callback import MLflowTracker
+
+    tags = tracking.base_tags(study.name, state["launch"])
+    base = baseline_cell(study, cells(study))
+    tags.update({"ablate.metric": study.metric, "ablate.mode": study.mode,
+                 "ablate.baseline_cell": base.id if base else "", "ablate.smoke": str(study.smoke).lower()})
+    summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {}, "storage": str(storage)}
+    if study.nuisance and "search" not in state["done"]:
+        results = _run_phase(study, "search", state, storage, MLflowTracker(uri, exp_id, tags), resume, echo, verbose)
+        from .search import best_per_cell
+
+        state["best_nuisance"] = best_per_cell(results, study.search["metric"], study.search["mode"],
+                                               list(study.nuisance))
+        missing = [c.id for c in cells(study) if c.id not in state["best_nuisance"]]
+        if missing:
+            raise RuntimeError(f"nuisance search produced no usable trial for cells {missing}; "
+                               f"see the failed search runs in MLflow experiment {study.experiment!r}")
+        state["done"].append("search")
+        save()
+        summary["phases"]["search"] = _counts(results)
+        for cid, vals in state["best_nuisance"].items():
+            echo(f"best nuisance for [{cid}]: {vals}")
+    if "final" not in state["done"]:
+        results = _run_phase(study, "final", state, storage, MLflowTracker(uri, exp_id, tags), resume, echo, verbose)
+        state["done"].append("final")
+        save()
+        summary["phases"]["final"] = _counts(results)
+    summary["counts"] = summary["phases"].get("final", {})
+    return summary
+
+
+def _counts(results: List[Dict[str, Any]]) -> Dict[str, int]:
+    return {"trials": len(results), "finished": sum(not r["failed"] for r in results),
+            "failed": sum(bool(r["failed"]) for r in results)}
+
+
+def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Path, callback, resume: bool,
+               echo, verbose: int) -> List[Dict[str, Any]]:
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+
+    name = f"{study.name}-{state['launch']}-{phase}"
+    path = storage / name if "://" not in str(storage) else f"{storage}/{name}"
+    res = study.resources
+    fn = tune.with_resources(trainable, {"cpu": res["cpu"], "gpu": res["gpu"]})
+    if resume and Tuner.can_restore(str(path)):
+        echo(f"restoring Tune run {path}")
+        tuner = Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=True)
+    else:
+        run_config = RunConfig(
+            name=name, storage_path=str(storage), callbacks=[callback], verbose=verbose,
+            failure_config=FailureConfig(max_failures=study.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=1))
+        if phase == "search":
+            tuner = _search_tuner(study, fn, run_config)
+        else:
+            trials = final_trials(study, state.get("best_nuisance"))
+            space = {"trial": tune.grid_search([_trial_dict(study, t.cell.id, t.config, "final", t.key)
+                                                for t in trials])}
+            tuner = Tuner(fn, param_space=space, run_config=run_config,
+                          tune_config=TuneConfig(max_concurrent_trials=study.max_concurrent or None,
+                                                 reuse_actors=True))
+    grid = tuner.fit()
+    out = []
+    for r in grid:
+        spec = r.config["trial"]
+        last = r.metrics or {}
+        failed = r.error is not None or FAILURE_KEY in last
+        out.append({"cell": spec["cell"], "params": spec["params"], "failed": failed,
+                    "metric": None if failed else last.get(spec["metric"]),
+                    "epochs": int(last.get("epoch", 0) or 0)})
+    return out
+
+
+def _search_tuner(study: Study, fn, run_config):
+    from ray.tune import TuneConfig, Tuner
+
+    from .search import CellwiseASHA, CellwiseSearcher
+
+    base = {}
+    for c in cells(study):
+        params = study.task.resolve({**c.config, "seed": study.search["seed"]})
+        base[c.id] = _trial_dict(study, c.id, params, "search", f"{c.id}|seed={study.search['seed']}")
+    tpc = study.search["trials_per_cell"]
+    searcher = CellwiseSearcher(base, study.nuisance, tpc, study.search["metric"], study.search["mode"],
+                                seed=study.search["seed"])
+    scheduler = None
+    if study.search["scheduler"] == "asha":
+        scheduler = CellwiseASHA(study.search["metric"], study.search["mode"],
+                                 max_t=int(study.fixed.get("train.epochs") or study.task.params["train.epochs"].default),
+                                 grace_period=study.search["grace_period"],
+                                 reduction_factor=study.search["reduction_factor"])
+    return Tuner(fn, run_config=run_config,
+                 tune_config=TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=tpc * len(base),
+                                        max_concurrent_trials=study.max_concurrent or None, reuse_actors=True))

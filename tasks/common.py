@@ -1,0 +1,118 @@
+"""Training-loop glue shared by all tasks: runtime set-up (threads, seeds,
+determinism, device), a checkpointing epoch loop, and small data helpers.
+
+Why not a library loop (Lightning, Ignite, Ray Train's loop): tasks must run
+identically in-process (`ablate trial`) and inside Ray Tune, resume exactly
+from a per-epoch checkpoint including every RNG state, and report through the
+project's reporter protocol.  The loop is ~60 lines; a framework would add a
+dependency and hide the RNG handling that exact reproduction depends on.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import torch
+
+from .reporting import DivergedError, Reporter
+
+
+def setup_runtime(config: Dict[str, Any]) -> torch.device:
+    """Threads, determinism and seeds from the config; returns the device."""
+    torch.set_num_threads(int(config.get("train.threads", 1)))
+    if config.get("train.deterministic", True):
+        # cuBLAS needs this for deterministic matmuls; harmless on CPU.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    seed_everything(int(config.get("seed", 0)))
+    want = config.get("train.device", "auto")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but no CUDA device is visible to this trial "
+                           "(set resources.gpu > 0 in the sweep file)")
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(want)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state(generator: Optional[torch.Generator] = None) -> Dict[str, Any]:
+    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:
+        st["generator"] = generator.get_state()
+    return st
+
+
+def set_rng_state(st: Dict[str, Any], generator: Optional[torch.Generator] = None) -> None:
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+    if generator is not None and "generator" in st:
+        generator.set_state(st["generator"])
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int,
+        train_epoch: Callable[[int], Dict[str, float]], evaluate: Callable[[int], Dict[str, float]],
+        reporter: Reporter, scheduler: Any = None, generator: Optional[torch.Generator] = None,
+        loss_key: str = "train_loss", extra_state: Optional[Dict[str, Any]] = None) -> Dict[str, float]:
+    """Run ``epochs`` epochs, resuming from the reporter's checkpoint if any.
+
+    Each epoch: ``train_epoch(epoch)`` → metrics incl. ``loss_key``; a NaN/inf
+    loss raises DivergedError; ``evaluate(epoch)`` → metrics; then one report
+    with epoch number, seconds per epoch and a full checkpoint (model,
+    optimizer, scheduler, every RNG) so a killed trial resumes bit-exactly.
+    """
+    start, last = 0, {}
+    state = reporter.restore()
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"], generator)
+        start, last = int(state["epoch"]), dict(state.get("metrics", {}))
+        if extra_state is not None and "extra" in state:
+            extra_state.update(state["extra"])
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        metrics = dict(train_epoch(epoch))
+        loss = metrics.get(loss_key)
+        if loss is not None and not math.isfinite(loss):
+            raise DivergedError(f"{loss_key} became {loss} at epoch {epoch + 1}")
+        if scheduler is not None:
+            scheduler.step()
+        seconds = time.perf_counter() - t0
+        metrics.update(evaluate(epoch))
+        metrics.update({"epoch": epoch + 1, "epoch_seconds": seconds})
+        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": rng_state(generator), "epoch": epoch + 1, "metrics": metrics}
+        if extra_state is not None:
+            ckpt["extra"] = dict(extra_state)
+        reporter.report(metrics, ckpt)
+        last = metrics
+    return last
+
+
+def batches(n: int, batch_size: int, generator: Optional[torch.Generator], shuffle: bool = True):
+    """Index batches over ``n`` rows (a DataLoader is overkill for in-memory tensors)."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]

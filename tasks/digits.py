@@ -1,0 +1,158 @@
+"""Digits classification: CDLinear vs dense MLP (CDLinear paper, Sec. VI).
+
+Paper: "Communication Dynamics Neural Networks: FFT-Diagonalized Layers"
+(shared/seeds/004_ac4f87fd0ce9e956.txt), Sec. VI.1 and Table 1.
+
+* Data: sklearn.datasets.load_digits (8×8, 1797 images), stratified
+  train_test_split(test_size=0.2, random_state=0) → 1437 train / 360 test,
+  fixed across seeds (seeds are replicates of the model, not of the split);
+  inputs standardised with the training set's mean and std.
+* Model: 64 → hidden → hidden → 10 with ReLU, each linear a ``linear``
+  component (dense or cdlinear).  When 10 is not a multiple of B the last layer
+  pads its output to the next multiple (12 for B = 4, 16 for B = 8) and the
+  logits are sliced to 10: the paper's counts 8,970 / 2,380 / 1,296 follow.
+* Dropout α (Sec. IV.1, Eq. 7) after each hidden activation; Fisher
+  regulariser λ_F·tr(I⁻¹) (Eq. 8) optional.
+* Optimiser: SGD, momentum 0.9, lr 0.1, batch 64, 25 epochs.
+* Metrics: test_acc (percent), train_loss, and, when data.val_fraction > 0, a
+  validation accuracy carved out of the training set (for tuning nuisance
+  axes without looking at the test set).
+
+Top level stays import-light (see tasks/schema.py); torch is imported in run().
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from .schema import Param, TaskSpec
+
+N_IN, N_CLASSES = 64, 10
+
+
+def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
+    errs = []
+    if cfg.get("model.linear") == "cdlinear":
+        b, h = cfg["model.block_size"], cfg["model.hidden"]
+        widths = {"input (64)": N_IN, f"model.hidden ({h})": h}
+        bad = [w for w, n in widths.items() if n % b]
+        if bad:
+            ok = [d for d in range(1, 65) if N_IN % d == 0 and h % d == 0]
+            errs.append(("model.block_size",
+                         f"block size {b} must divide the layer widths {', '.join(bad)}; "
+                         f"allowed with model.hidden={h}: {ok}"))
+    if cfg.get("optim.fisher", 0.0) > 0 and cfg.get("model.linear") != "cdlinear":
+        errs.append(("optim.fisher", "the Fisher regulariser (Eq. 8) needs model.linear=cdlinear"))
+    return errs
+
+
+SPEC = TaskSpec(
+    name="digits",
+    description="sklearn digits, MLP 64→h→h→10 with dense or CDLinear layers",
+    paper="CDLinear paper (004), Sec. VI, Table 1",
+    params={
+        "model.linear": Param(str, "dense", "linear component", choices=("dense", "cdlinear")),
+        "model.block_size": Param(int, 4, "CDLinear block size B", low=1, high=64,
+                                  when={"model.linear": ("cdlinear",)}),
+        "model.hidden": Param(int, 64, "hidden width", low=1, high=4096),
+        "model.dropout": Param(float, 0.0, "dropout rate α after each hidden layer (Eq. 7)", low=0.0, high=0.95),
+        "optim.lr": Param(float, 0.1, "SGD learning rate", low=1e-8, high=10.0),
+        "optim.momentum": Param(float, 0.9, "SGD momentum", low=0.0, high=0.999),
+        "optim.weight_decay": Param(float, 0.0, "L2 weight decay", low=0.0, high=1.0),
+        "optim.fisher": Param(float, 0.0, "λ_F of the Fisher regulariser (Eq. 8)", low=0.0, high=1.0),
+        "train.epochs": Param(int, 25, "epochs", low=1, high=10000),
+        "train.batch_size": Param(int, 64, "mini-batch size", low=1, high=1437),
+        "data.train_limit": Param(int, 0, "use only the first N training rows (0 = all)", low=0, high=1437),
+        "data.val_fraction": Param(float, 0.0, "fraction of training rows held out as validation",
+                                   low=0.0, high=0.5),
+    },
+    metrics={"test_acc": "max", "train_loss": "min", "val_acc": "max", "epoch_seconds": "min"},
+    run="tasks.digits:run",
+    check=_check,
+    smoke={"train.epochs": 2, "data.train_limit": 400},
+)
+
+
+def load_data(val_fraction: float = 0.0, train_limit: int = 0):
+    """Standardised float32 tensors (x_tr, y_tr, x_val, y_val, x_te, y_te)."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_digits(return_X_y=True)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    x_val, y_val = x_tr[:0], y_tr[:0]
+    if val_fraction > 0:
+        x_tr, x_val, y_tr, y_val = train_test_split(x_tr, y_tr, test_size=val_fraction,
+                                                    stratify=y_tr, random_state=0)
+    if train_limit:
+        x_tr, y_tr = x_tr[:train_limit], y_tr[:train_limit]
+    scaler = StandardScaler().fit(x_tr)
+    t = lambda a: torch.as_tensor(scaler.transform(a) if a.size else a.reshape(0, 64), dtype=torch.float32)
+    lab = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
+    return t(x_tr), lab(y_tr), t(x_val), lab(y_val), t(x_te), lab(y_te)
+
+
+def build_model(cfg: Dict[str, Any]):
+    """nn.Sequential MLP whose linear layers come from the ``linear`` registry."""
+    from torch import nn
+
+    import components
+
+    name, h = cfg["model.linear"], cfg["model.hidden"]
+    b = cfg.get("model.block_size", 1) if name == "cdlinear" else 1
+    n_out = -(-N_CLASSES // b) * b       # pad 10 up to a multiple of B
+    lin = lambda i, o: components.build("linear", name, in_features=i, out_features=o,
+                                        **({"block_size": b} if name == "cdlinear" else {}))
+    drop = lambda: components.build("dropout", "shannon", p=cfg["model.dropout"])
+    return nn.Sequential(lin(N_IN, h), nn.ReLU(), drop(), lin(h, h), nn.ReLU(), drop(), lin(h, n_out))
+
+
+def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
+    import torch
+    import torch.nn.functional as F
+
+    from .common import batches, count_parameters, fit, setup_runtime
+
+    device = setup_runtime(cfg)
+    x_tr, y_tr, x_val, y_val, x_te, y_te = [t.to(device) for t in load_data(
+        cfg["data.val_fraction"], cfg["data.train_limit"])]
+    model = build_model(cfg).to(device)
+    reporter.annotate(n_params=count_parameters(model), n_train=len(x_tr), n_test=len(x_te),
+                      data_source="sklearn.datasets.load_digits")
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["optim.lr"], momentum=cfg["optim.momentum"],
+                          weight_decay=cfg["optim.weight_decay"])
+    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    fisher = cfg["optim.fisher"]
+    if fisher:
+        from components.circulant import fisher_penalty
+
+    def train_epoch(epoch: int) -> Dict[str, float]:
+        model.train()
+        total, n = 0.0, 0
+        for idx in batches(len(x_tr), cfg["train.batch_size"], gen):
+            idx = idx.to(device)
+            logits = model(x_tr[idx])[:, :N_CLASSES]
+            loss = F.cross_entropy(logits, y_tr[idx])
+            obj = loss + fisher * fisher_penalty(model) if fisher else loss
+            opt.zero_grad(set_to_none=True)
+            obj.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            n += len(idx)
+        return {"train_loss": total / max(n, 1)}
+
+    @torch.no_grad()
+    def accuracy(x, y) -> float:
+        model.eval()
+        return 100.0 * (model(x)[:, :N_CLASSES].argmax(1) == y).float().mean().item()
+
+    def evaluate(epoch: int) -> Dict[str, float]:
+        out = {"test_acc": accuracy(x_te, y_te)}
+        if len(x_val):
+            out["val_acc"] = accuracy(x_val, y_val)
+        return out
+
+    return fit(model=model, optimizer=opt, epochs=cfg["train.epochs"], train_epoch=train_epoch,
+               evaluate=evaluate, reporter=reporter, generator=gen)
