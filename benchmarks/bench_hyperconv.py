@@ -1,6 +1,7 @@
 """Hyper-UNet 5x5 vs UNet 5x5 inference time (seed 003, Sec. 3.2: 16 vs 14 ms per 2D image).
 
-Both models are the same MONAI UNet (2D, channels 16-32-64-128, strides 2-2-2,
+Both models are the same MONAI UNet (2D, channels 16-32-64-128, strides 2-2-2, two
+residual units per scale like the paper's two convs per scale,
 kernel 5); one is converted with ``convert_convs``.  Eval mode, no_grad: the
 hyper-convs reuse their cached generated kernels, so the remaining overhead is
 the cache-key check per conv.  A second row measures the uncached cost
@@ -20,7 +21,7 @@ def _models():
     from monai.networks.nets import UNet  # heavy import (~6 s): only when the benchmark runs
     torch.manual_seed(0)
     unet = UNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(16, 32, 64, 128), strides=(2, 2, 2),
-                kernel_size=5, num_res_units=0).eval()
+                kernel_size=5, num_res_units=2).eval()
     hyper = convert_convs(copy.deepcopy(unet), kind="hyper", n_l=4).eval()
     return unet, hyper
 

@@ -28,11 +28,13 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _INITS = ("conv_default", "he_normal")
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _ntuple(value, n: int, name: str, minimum: int, odd: bool = False) -> tuple:
-    vals = (value,) * n if isinstance(value, int) and not isinstance(value, bool) else tuple(value) \
-        if isinstance(value, (tuple, list)) else None
-    if vals is None or len(vals) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals) \
-            or any(v < minimum for v in vals) or (odd and any(v % 2 == 0 for v in vals)):
+    vals = (value,) * n if _is_int(value) else tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(vals) != n or not all(_is_int(v) and v >= minimum and (v % 2 or not odd) for v in vals):
         what = "an odd integer" if odd else "an integer"
         raise ValueError(f"{name} must be {what} >= {minimum} or a tuple of {n} such, got {value!r}")
     return vals
@@ -46,7 +48,7 @@ def _geometry(dims, in_channels, out_channels, kernel_size, stride, padding, dil
     stays defined for strided convs (output size ceil(n / stride)).
     """
     for name, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        if not _is_int(v) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if in_channels % groups or out_channels % groups:
         raise ValueError(f"groups must divide in_channels ({in_channels}) and out_channels ({out_channels}), "
@@ -78,10 +80,10 @@ class _HyperConvNd(nn.Module):
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = _geometry(
             self.dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, padding_mode)
-        if not isinstance(n_l, int) or isinstance(n_l, bool) or n_l < 1:
+        if not _is_int(n_l) or n_l < 1:
             raise ValueError(f"n_l must be a positive integer, got {n_l!r}")
         if not isinstance(hidden, (tuple, list)) or not hidden or \
-                not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+                not all(_is_int(h) and h >= 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty tuple of positive integers, got {hidden!r}")
         if not isinstance(negative_slope, (int, float)) or not 0 <= negative_slope < 1:
             raise ValueError(f"negative_slope must be a number in [0, 1), got {negative_slope!r}")
@@ -154,8 +156,8 @@ class _HyperConvNd(nn.Module):
         In eval mode with autograd off the kernel is generated once and reused
         until any hyper-network parameter changes: the key holds each
         parameter's identity, storage, dtype and in-place version counter
-        (``_version`` is bumped by optimizer steps, ``load_state_dict`` and
-        ``.to()``).  With autograd on, a cached kernel would either carry a
+        (``_version`` is bumped by optimizer steps and ``load_state_dict``;
+        ``train()`` and ``.to()`` drop the cache).  With autograd on, a cached kernel would either carry a
         freed graph or silently cut gradients, so it is regenerated.
         """
         if self.training or torch.is_grad_enabled():
@@ -203,7 +205,9 @@ class HyperConv2d(_HyperConvNd):
             "valid", int or tuple as nn.Conv2d), dilation=1, groups=1, bias=True (a per-channel
             bias added after the convolution, the authors' BiasNet; not part of Eq. 3),
         padding_mode="zeros" (or "reflect", "replicate", "circular").
-        hidden=(16, 16): fixed hidden widths before N_L (paper-notes / authors' code).
+        hidden=(16, 16): fixed hidden widths before N_L.  Sec. 3.1 says "four hidden layers, the
+            first three fixed"; the authors' code and paper-notes use 16, 16, N_L, which is what
+            gives the 388 + 5 C_in C_out count, so that is the default.
         negative_slope=0.1: leaky ReLU slope (Sec. 3.1).
         init="conv_default": see ``reset_parameters``; "he_normal" is the authors' code.
         device, dtype: factory kwargs.
@@ -289,8 +293,9 @@ def convert_convs(module: nn.Module, kind: str = "hyper", n_l: int = 4, kernel_s
     """
     if kind not in ("hyper", "standard"):
         raise ValueError(f"kind must be 'hyper' or 'standard', got {kind!r}")
-    if kernel_size is not None:
-        _ntuple(kernel_size, 1, "kernel_size", 1, odd=True)
+    if kernel_size is not None and not (_is_int(kernel_size) and kernel_size >= 1 and kernel_size % 2):
+        raise ValueError(f"kernel_size must be None or an odd integer >= 1, got {kernel_size!r}")
+    done: dict = {}  # id(conv) -> replacement, so a conv shared by two parents stays shared
 
     def replace(conv: nn.Module, path: str) -> nn.Module:
         dims = 2 if isinstance(conv, nn.Conv2d) else 3
@@ -324,7 +329,9 @@ def convert_convs(module: nn.Module, kind: str = "hyper", n_l: int = 4, kernel_s
     if is_target(module):
         return replace(module, "")
     for path, parent in list(module.named_modules()):
-        for name, child in list(parent.named_children()):
+        for name, child in list(parent._modules.items()):  # named_children() skips repeats
             if is_target(child):
-                setattr(parent, name, replace(child, f"{path}.{name}".lstrip(".")))
+                if id(child) not in done:
+                    done[id(child)] = replace(child, f"{path}.{name}".lstrip("."))
+                setattr(parent, name, done[id(child)])
     return module

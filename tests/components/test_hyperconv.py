@@ -244,6 +244,11 @@ def test_convert_convs_reproduces_non_same_geometry_exactly():
         convert_convs(nn.Conv2d(2, 2, 4))
     with pytest.raises(ValueError, match="kind"):
         convert_convs(nn.Conv2d(2, 2, 3), kind="dilated")
+    with pytest.raises(ValueError, match="kernel_size"):
+        convert_convs(nn.Conv2d(2, 2, 3), kernel_size=4)
+    shared = nn.Conv2d(2, 2, 3, padding=1)
+    tied = convert_convs(nn.Sequential(shared, nn.ReLU(), shared))
+    assert isinstance(tied[0], HyperConv2d) and tied[0] is tied[2]  # weight sharing survives
 
 
 def test_convert_3x3_unet_to_5x5_hyper_3d_and_standard():
