@@ -15,14 +15,25 @@ from .schema import Param, TaskSpec  # noqa: F401
 # name → module defining SPEC.  Add a line here when adding a task.
 TASK_MODULES: Dict[str, str] = {
     "digits": "tasks.digits",
+    "image_classification": "tasks.image_classification",
+    "complex_classification": "tasks.complex_classification",
+    "segmentation": "tasks.segmentation",
+    "hyperbolic": "tasks.hyperbolic",
+    "physics": "tasks.physics",
 }
 
 
+def _exists(mod: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(mod) is not None
+
+
 def available_tasks() -> List[str]:
-    return sorted(TASK_MODULES)
+    return sorted(n for n, m in TASK_MODULES.items() if _exists(m))
 
 
 def get_task(name: str) -> TaskSpec:
-    if name not in TASK_MODULES:
+    if name not in available_tasks():
         raise KeyError(f"unknown task {name!r}; valid tasks: {', '.join(available_tasks())}")
     return importlib.import_module(TASK_MODULES[name]).SPEC
