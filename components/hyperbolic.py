@@ -1,0 +1,237 @@
+"""Fully Hyperbolic Convolutional Neural Networks (Lensink, Peters, Haber) —
+components/hyperbolic.py: the leapfrog layer (Eqs. 3.2, 3.6, 3.7), the
+encoder-decoder of Fig. 2 / Sec. 6, and reversible training (Sec. 5,
+Algorithm 5.1). Coarsening operators live in components/wavelets.py.
+
+The network state is a pair (Y_{j-1}, Y_j). Two kinds of operations act on
+it, each with an exact inverse when the coarsening is invertible:
+
+* a leapfrog step   (Y_{j-1}, Y_j) -> (Y_j, 2 Y_j - Y_{j-1} + h^2 f(Y_j)),
+  f(Y) = -K^T relu(N(K Y + b)), N(x) = x / sqrt(sum_c x^2 + 1e-5) per pixel;
+* a transition      (P, Q) -> (W P, W Q)   (W = coarsen or its inverse).
+
+Applying W to both states and then a step is exactly Eq. (3.6)/(3.7):
+Y_{j+1} = 2 W Y_j - W Y_{j-1} + h^2 f(W Y_j). The backward pass recovers
+Y_{j-1} = 2 Y_j + h^2 f(Y_j) - Y_{j+1} and W^{-1}, so with reversible=True
+only the final pair is kept for backward (Sec. 5) and activation memory does
+not grow with depth.
+
+Why hand-written: MONAI/torch have no leapfrog or reversible-chain module;
+torch.utils.checkpoint still stores one state per segment.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import wavelets  # noqa: F401  (registers the "coarsen" kind)
+from .registry import lookup, register
+
+_CONV = {2: (F.conv2d, F.conv_transpose2d), 3: (F.conv3d, F.conv_transpose3d)}
+_COARSEN = ("dwt", "learnable_dwt", "avgpool", "maxpool")
+
+
+class LeapfrogStep(nn.Module):
+    """One hyperbolic layer on the state pair (Eq. 3.2 with W_j = I).
+
+    Args:
+        channels: channels C of Y_j; K is a C -> C 3x3(x3) convolution.
+        dims: 2 or 3.
+        h: step size; f is scaled by h^2 as in the leapfrog discretisation
+            of Eq. (3.3) (Sec. 5 writes h^2 f explicitly). Default 0.1.
+        bias: learn b in K Y + b (theta_j = {K_j, b_j}, Sec. 3.1). Default
+            True; False is the reference code's f(Y) = -K^T relu(N(K Y)).
+    """
+
+    def __init__(self, channels: int, dims: int = 2, h: float = 0.1, bias: bool = True) -> None:
+        super().__init__()
+        self.dims, self.h = dims, h
+        self.weight = nn.Parameter(torch.empty(channels, channels, *([3] * dims)))
+        # Same init as nn.Conv; h^2 keeps the update small at any width.
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+
+    def f(self, y: torch.Tensor) -> torch.Tensor:
+        """f(Y) = -K^T relu(N(K Y + b)), same shape as Y."""
+        conv, conv_t = _CONV[self.dims]
+        z = conv(y, self.weight, self.bias, padding=1)
+        z = z * torch.rsqrt(z.pow(2).sum(1, keepdim=True) + 1e-5)
+        return -conv_t(torch.relu(z), self.weight, padding=1)
+
+    def forward(self, pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Y_{j-1}, Y_j) -> (Y_j, Y_{j+1}), all (N, C, *S)."""
+        y_prev, y = pair
+        return y, 2 * y - y_prev + self.h ** 2 * self.f(y)
+
+    def inverse(self, pair: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Y_j, Y_{j+1}) -> (Y_{j-1}, Y_j)."""
+        y, y_next = pair
+        return 2 * y + self.h ** 2 * self.f(y) - y_next, y
+
+
+class Transition(nn.Module):
+    """Apply a coarsen module (or its inverse, ``refine=True``) to both states."""
+
+    def __init__(self, op: nn.Module, refine: bool) -> None:
+        super().__init__()
+        self.op, self.refine = op, refine
+
+    def forward(self, pair):
+        fwd = self.op.inverse if self.refine else self.op
+        return fwd(pair[0]), fwd(pair[1])
+
+    def inverse(self, pair):
+        if not self.op.invertible:
+            raise RuntimeError(f"{type(self.op).__name__} is not invertible")
+        inv = self.op if self.refine else self.op.inverse
+        return inv(pair[0]), inv(pair[1])
+
+
+def propagate(ops, pair, keep: bool = False):
+    """Run ``ops`` forward; with keep=True also return every intermediate pair."""
+    pairs = [pair]
+    for op in ops:
+        pair = op(pair)
+        if keep:
+            pairs.append(pair)
+    return (pair, pairs) if keep else pair
+
+
+def reverse(ops, pair, keep: bool = False):
+    """Recover the input pair of ``ops`` from their output pair (Algorithm 5.1)."""
+    pairs = [pair]
+    for op in reversed(ops):
+        pair = op.inverse(pair)
+        if keep:
+            pairs.append(pair)
+    return (pair, pairs[::-1]) if keep else pair
+
+
+class _ReversibleChain(torch.autograd.Function):
+    """Backpropagate through ``ops`` storing only the final state pair.
+
+    backward walks the chain in reverse: it recomputes each op's input pair
+    with ``op.inverse`` (no graph), re-runs that single op with a graph and
+    takes its vector-Jacobian product — Algorithm 5.1 with the per-step JVPs
+    done by autograd. Memory: the final pair plus one op's graph at a time.
+    """
+
+    @staticmethod
+    def forward(ctx, ops, y_prev, y, *params):
+        pair = propagate(ops, (y_prev, y))
+        ctx.ops = ops
+        ctx.save_for_backward(*pair)
+        return pair
+
+    @staticmethod
+    def backward(ctx, g_prev, g):
+        ops = ctx.ops
+        pair = tuple(t.detach() for t in ctx.saved_tensors)
+        grads = tuple(torch.zeros_like(t) if gt is None else gt for t, gt in zip(pair, (g_prev, g)))
+        pgrads = {}
+        for op in reversed(ops):
+            with torch.no_grad():
+                pair = op.inverse(pair)
+            params = [p for p in op.parameters() if p.requires_grad]
+            with torch.enable_grad():
+                inp = tuple(t.detach().requires_grad_() for t in pair)
+                out = op(inp)
+            new = [torch.zeros_like(t) for t in pair]
+            outs, g_outs = [], []
+            for o, go in zip(out, grads):
+                # An output that *is* an input (a step's first slot) passes its
+                # gradient straight through; autograd.grad wants computed outputs.
+                same = [k for k, i in enumerate(inp) if o is i]
+                if same:
+                    new[same[0]] = new[same[0]] + go
+                else:
+                    outs.append(o)
+                    g_outs.append(go)
+            res = torch.autograd.grad(outs, list(inp) + params, g_outs, allow_unused=True)
+            for k in range(2):
+                if res[k] is not None:
+                    new[k] = new[k] + res[k]
+            grads = tuple(new)
+            for p, gp in zip(params, res[2:]):
+                if gp is not None:
+                    pgrads[p] = pgrads[p] + gp if p in pgrads else gp
+        return (None, *grads, *[pgrads.get(p) for op in ops for p in op.parameters()])
+
+
+@register("hyperbolic_net", "leapfrog")
+class HyperbolicNet(nn.Module):
+    """Fully hyperbolic encoder-decoder for dense prediction (Fig. 2, Sec. 3.2, 6).
+
+    Layout: a 3x3 "opening" convolution in_channels -> width (Fig. 2: "the
+    first layer opens the image up"), Y_{-1} = Y_0 = its output, then
+    2 n_levels + 1 units of ``depth`` leapfrog layers each: n_levels units
+    each followed by coarsening (channels x 2^dims, resolution / 2), one
+    bottom unit, and n_levels units each preceded by the inverse (refine).
+    Every transition applies the same W to both states (Eqs. 3.6, 3.7). A
+    1x1 convolution width -> out_channels gives the logits. Each transition
+    has its own coarsen module (its own two angles for learnable_dwt: "the
+    best wavelet for each particular layer", Sec. 3.3). No long skip
+    connections: with an invertible W none are needed (Sec. 3.2).
+
+    Args:
+        in_channels: input channels. Default 3.
+        out_channels: output channels (classes). Default 2.
+        width: channels at full resolution; level l has width * 2^(dims l).
+            Default 8.
+        depth: leapfrog layers per unit (total 2 n_levels + 1 units, so
+            depth * (2 n_levels + 1) layers). Default 4.
+        n_levels: number of coarsenings (= refinements). Default 2. Spatial
+            sizes must be divisible by 2^n_levels.
+        coarsen: "dwt" (default), "learnable_dwt", "avgpool" or "maxpool".
+        dims: 2 (images) or 3 (volumes/video). Default 2.
+        h: leapfrog step size, f scaled by h^2. Default 0.1.
+        bias: learn b in f (see LeapfrogStep). Default True.
+        reversible: backpropagate by recomputing states backwards (Sec. 5);
+            needs an invertible coarsen. Default True; False = plain autograd.
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 2, width: int = 8, depth: int = 4,
+                 n_levels: int = 2, coarsen: str = "dwt", dims: int = 2, h: float = 0.1,
+                 bias: bool = True, reversible: bool = True) -> None:
+        super().__init__()
+        for name, v, lo in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
+                            ("width", width, 1), ("depth", depth, 1), ("n_levels", n_levels, 0)):
+            wavelets._check_int(name, v, lo, f"an integer >= {lo}")
+        wavelets._check_dims(dims)
+        if coarsen not in _COARSEN:
+            raise ValueError(f"coarsen must be one of {', '.join(_COARSEN)}, got {coarsen!r}")
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h <= 1:
+            raise ValueError(f"h must be a float in (0, 1], got {h!r}")
+        if reversible and not lookup("coarsen", coarsen).invertible:
+            raise ValueError(f"reversible=True needs an invertible coarsen (dwt, learnable_dwt), "
+                             f"got coarsen={coarsen!r}; use reversible=False")
+        self.dims, self.n_levels, self.reversible = dims, n_levels, bool(reversible)
+        conv = (nn.Conv2d, nn.Conv3d)[dims - 2]
+        self.open = conv(in_channels, width, 3, padding=1)
+        ops, c = [], width
+        for level in range(2 * n_levels + 1):
+            if level > n_levels:  # decoder: refine before the unit
+                c //= 2 ** dims
+                ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=dims), refine=True))
+            ops.extend(LeapfrogStep(c, dims, h, bias) for _ in range(depth))
+            if level < n_levels:
+                ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=dims), refine=False))
+                c *= 2 ** dims
+        self.ops = nn.ModuleList(ops)
+        self.head = conv(width, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_channels, *S) -> (N, out_channels, *S) logits; S divisible by 2^n_levels."""
+        if x.dim() != self.dims + 2 or any(s % 2 ** self.n_levels for s in x.shape[2:]):
+            raise ValueError(f"input must be (N, C, {', '.join('S' * self.dims)}) with sizes divisible "
+                             f"by 2^n_levels = {2 ** self.n_levels}, got {tuple(x.shape)}")
+        y0 = self.open(x)
+        if self.reversible and torch.is_grad_enabled():
+            params = [p for op in self.ops for p in op.parameters()]
+            _, y = _ReversibleChain.apply(list(self.ops), y0, y0, *params)
+        else:
+            _, y = propagate(self.ops, (y0, y0))
+        return self.head(y)
