@@ -210,9 +210,10 @@ class TypeECIFARNet(_CIFARNetBase):
     The Type-I convolutions without the Division layer; each GTReLU becomes ComplexScale +
     E{GTReLU(r=0)}; EquivariantBatchNorm2d(128) after the 1x1 EConv; invariant prototype
     distance (Eq. 8). 23,697 parameters for in_channels=2, num_classes=10 (Table 1).
-    Logits are invariant to the input's phase e^{i theta}; to its magnitude only through the
-    equivariant BN's batch statistics (training mode, one scale for the whole batch) or, in
-    any mode, with metric="manifold" minus BN's affine eval-mode map (see test_cds.py).
+    Logits are invariant to the input's phase e^{i theta} in any mode. A magnitude change is
+    removed only by the equivariant BN's batch statistics (training mode, one scale for the
+    whole batch, up to BN's eps); in eval mode BN is affine in |z|, so |s| changes the logits
+    (the paper leaves magnitude to input normalisation, Sec. 3). See test_cds.py.
 
     Args: in_channels, num_classes=10, input_size=32, metric="euclidean", gauss=True; as Type I.
     """
