@@ -10,8 +10,11 @@ Paper: "Communication Dynamics Neural Networks: FFT-Diagonalized Layers"
   *column* of C_ij.  We follow the index formula, because Eq. (2) (a circular
   convolution) and Eq. (3) (its gradient) only hold for it.
 * Eq. (2): y_i = Σ_j F⁻¹[F[c_ij] ⊙ F[X_j]], computed here for all blocks and
-  the whole batch at once with one rFFT of the input, one of the weights and a
-  single complex contraction over j (no Python loop over blocks).
+  the whole batch at once (no Python loop over blocks): a half-spectrum DFT of
+  the input and of the weights, one per-frequency contraction over j, one
+  inverse DFT.  For B ≤ 256 the DFTs are real matrix products (cheaper than
+  torch.fft + complex einsum on CPU, forward and backward); above, torch.fft;
+  for layers too small to gain, W is materialised (``CDLinear.path``).
 * Parameter count (Sec. III.1): n_in·n_out/B weights + n_out biases.
 
 The gradient (Eqs. 3–4) is left to autograd through torch.fft, which computes
@@ -20,6 +23,7 @@ it against finite differences.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -34,6 +38,31 @@ def _check_positive_int(name: str, value) -> int:
     return value
 
 
+_PATHS = ("dense", "dft", "fft")
+
+
+@functools.lru_cache(maxsize=64)
+def _real_dft(b: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real matrices of the B-point half-spectrum DFT and its inverse, (2F, B) each, F = B//2+1.
+
+    ``fwd @ x`` stacks [Re F[x](k); Im F[x](k)] for k < F (numpy sign convention,
+    as torch.fft.rfft); ``spec.T @ inv`` is torch.fft.irfft (the imaginary
+    parts at k = 0 and k = B/2 are ignored, and every other k counts twice for
+    its conjugate partner B − k).  Built in float64 from exact integer phases.
+    """
+    f = b // 2 + 1
+    k = torch.arange(f, dtype=torch.int64)
+    m = torch.arange(b, dtype=torch.int64)
+    ang = (2 * math.pi / b) * ((k[:, None] * m[None, :]) % b).to(torch.float64)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    self_conj = (k == 0) | (2 * k == b)
+    sin[self_conj] = 0.0
+    weight = torch.where(self_conj, 1.0, 2.0).to(torch.float64)[:, None] / b
+    fwd = torch.cat([cos, -sin], 0)
+    inv = torch.cat([weight * cos, -weight * sin], 0)
+    return fwd.to(device=device, dtype=dtype), inv.to(device=device, dtype=dtype)
+
+
 @register("linear", "cdlinear")
 class CDLinear(nn.Module):
     """Block-circulant linear layer computed by batched FFT (Eq. 2).
@@ -44,6 +73,9 @@ class CDLinear(nn.Module):
         block_size: B (paper default 4; CD theory prefers odd B = 2ℓ + 1).
         bias: add a learnable n_out bias (default True, as in the paper's
             parameter counts).
+
+    Attribute ``path`` ("auto" | "dense" | "dft" | "fft", default "auto")
+    selects the forward algorithm; all give the same function.
     """
 
     def __init__(self, in_features: int, out_features: int, block_size: int = 4,
@@ -65,6 +97,11 @@ class CDLinear(nn.Module):
         self.k_in = in_features // block_size
         self.weight = nn.Parameter(torch.empty(self.k_out, self.k_in, block_size))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
+        # Forward algorithm, all computing Eq. (2) exactly (they differ only in
+        # rounding): "dense" materialises W, "dft" uses real DFT matrices, "fft"
+        # torch.fft; "auto" picks by a flop model (_auto_path).  An attribute,
+        # not a constructor argument, because it is not part of the model.
+        self.path = "auto"
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -79,16 +116,58 @@ class CDLinear(nn.Module):
         """(..., in_features) → (..., out_features)."""
         if x.shape[-1] != self.in_features:
             raise ValueError(f"CDLinear expected last dim {self.in_features}, got {tuple(x.shape)}")
+        path = self.path if self.path != "auto" else self._auto_path()
+        if path not in _PATHS:
+            raise ValueError(f"path must be one of {_PATHS}, got {path!r}")
         lead = x.shape[:-1]
         xb = x.reshape(-1, self.k_in, self.block_size)                      # (N, K_i, B)
+        if path == "dense":
+            y = (xb.reshape(-1, self.in_features) @ self.dense_weight().T)
+        elif path == "dft":
+            y = self._forward_dft(xb)
+        else:
+            y = self._forward_fft(xb)
+        y = y.reshape(*lead, self.out_features)
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def _auto_path(self) -> str:
+        # Multiply-adds per sample: dense W·x vs the spectral route (two real DFTs
+        # of (B+2) outputs per element + a per-frequency 2K_i × 2K_o product).
+        # The spectral route moves data more (permutes, several kernels), so it
+        # must win by 2× to be taken; tiny layers (digits MLP) stay dense.
+        # Above B = 256 the O(B) matmul-DFT loses to torch.fft's O(log B).
+        n_i, n_o, b = self.in_features, self.out_features, self.block_size
+        spectral = (n_i + n_o) * (b + 2) + 2 * n_i * n_o * (b + 2) / b ** 2
+        if 2 * spectral >= n_i * n_o:
+            return "dense"
+        return "dft" if b <= 256 else "fft"
+
+    def _forward_fft(self, xb: torch.Tensor) -> torch.Tensor:
         xf = torch.fft.rfft(xb, dim=-1)                                     # (N, K_i, B/2+1)
         wf = torch.fft.rfft(self.weight, dim=-1)                            # (K_o, K_i, B/2+1)
         # Σ_j F[c_ij] ⊙ F[X_j] for every i at once: a per-frequency (K_o × K_i) matmul.
         yf = torch.einsum("njf,ijf->nif", xf, wf)                           # (N, K_o, B/2+1)
-        y = torch.fft.irfft(yf, n=self.block_size, dim=-1).reshape(*lead, self.out_features)
-        if self.bias is not None:
-            y = y + self.bias
-        return y
+        return torch.fft.irfft(yf, n=self.block_size, dim=-1).reshape(xb.shape[0], -1)
+
+    def _forward_dft(self, xb: torch.Tensor) -> torch.Tensor:
+        # Eq. (2) in real arithmetic: the half-spectrum DFT as a (B+2) × B real
+        # matrix, the complex product per frequency as one real matmul with
+        # [[Re c, Im c], [−Im c, Re c]].  Every step is a real GEMM, whose
+        # autograd is cheap; torch.fft + complex einsum spent most of its time
+        # in copies and in the backward of rfft (bench_circulant.py).
+        n, k_i, b = xb.shape
+        k_o, f = self.k_out, b // 2 + 1
+        fwd, inv = _real_dft(b, xb.dtype, xb.device)                        # (2F, B) each
+        xh = fwd @ xb.reshape(n * k_i, b).T                                 # (2F, N·K_i): [Re; Im]
+        xr = xh.view(2, f, n, k_i).permute(1, 2, 0, 3).reshape(f, n, 2 * k_i)
+        wh = (fwd @ self.weight.reshape(k_o * k_i, b).T).view(2, f, k_o, k_i).transpose(2, 3)
+        re, im = wh[0], wh[1]                                               # (F, K_i, K_o)
+        wr = torch.cat([torch.cat([re, im], 2), torch.cat([-im, re], 2)], 1)  # (F, 2K_i, 2K_o)
+        yr = torch.bmm(xr, wr)                                              # (F, N, 2K_o): [Re | Im]
+        yh = yr.view(f, n, 2, k_o).permute(2, 0, 1, 3).reshape(2 * f, n * k_o)
+        return (yh.T @ inv).reshape(n, k_o * b)
 
     def dense_weight(self) -> torch.Tensor:
         """Materialise W (out_features × in_features) with W_ij[k, l] = c_ij[(k − l) mod B]."""
@@ -118,3 +197,10 @@ class DenseLinear(nn.Linear):
         _check_positive_int("in_features", in_features)
         _check_positive_int("out_features", out_features)
         super().__init__(in_features, out_features, bias=bias)
+
+
+# Regularisers, dropout and Hessian diagnostics (Eqs. 5, 7, 8); imported last
+# because they need CDLinear, and re-exported so tasks import one module.
+from .circulant_extras import (  # noqa: E402,F401
+    ALPHA_CD, NoDropout, ShannonDropout, StandardDropout, condition_number, fisher_penalty,
+    hessian_eigenvalues, layer_condition_numbers, model_condition_number)
