@@ -1,0 +1,93 @@
+"""Case discovery and layout checks for the local NIfTI datasets (stdlib only:
+``check`` runs at sweep validation, which must not import torch or MONAI).
+The layouts themselves are documented in ``tasks/segmentation/data.py``."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import List, Optional, Tuple
+
+STANDARD_LABELS = {"synthetic": (1,), "acdc": (1, 2, 3), "brats": (1, 2, 4), "lits": (1, 2)}
+BRATS_MODALITIES = ("flair", "t1", "t1ce", "t2")
+
+
+def decathlon_cases(root: str) -> Tuple[List[Tuple[List[str], str]], bool, Tuple[int, ...], int]:
+    """(cases [(image files, label file)], is_ct, standard labels, channels) from dataset.json."""
+    with open(os.path.join(root, "dataset.json")) as f:
+        meta = json.load(f)
+    cases = [([os.path.normpath(os.path.join(root, c["image"]))], os.path.normpath(os.path.join(root, c["label"])))
+             for c in meta["training"]]
+    modality = meta.get("modality", {"0": "MRI"})
+    labels = tuple(sorted(int(k) for k in meta.get("labels", {"0": "background", "1": "foreground"}) if int(k)))
+    is_ct = all(str(v).upper() == "CT" for v in modality.values())
+    return cases, is_ct, labels, len(modality)
+
+
+def acdc_cases(root: str) -> List[Tuple[List[str], str]]:
+    gts = sorted(glob.glob(os.path.join(root, "training", "patient*", "patient*_frame*_gt.nii*")))
+    return [([g.replace("_gt.nii", ".nii")], g) for g in gts if os.path.exists(g.replace("_gt.nii", ".nii"))]
+
+
+def brats_cases(root: str) -> List[Tuple[List[str], str]]:
+    out = []
+    for seg in sorted(glob.glob(os.path.join(root, "**", "*_seg.nii*"), recursive=True)):
+        ext = seg[seg.index("_seg.nii") + 4:]
+        mods = [seg.replace("_seg" + ext, f"_{m}{ext}") for m in BRATS_MODALITIES]
+        if all(os.path.exists(m) for m in mods):
+            out.append((mods, seg))
+    return out
+
+
+def lits_cases(root: str) -> List[Tuple[List[str], str]]:
+    out = []
+    for seg in sorted(glob.glob(os.path.join(root, "segmentation-*.nii*"))):
+        vol = os.path.join(root, os.path.basename(seg).replace("segmentation-", "volume-"))
+        if os.path.exists(vol):
+            out.append(([vol], seg))
+    return out
+
+
+def find_cases(source: str, root: str):
+    """(cases, is_ct, standard labels, image channels) of a local dataset."""
+    if source == "decathlon":
+        return decathlon_cases(root)
+    if source == "acdc":
+        return acdc_cases(root), False, STANDARD_LABELS["acdc"], 1
+    if source == "brats":
+        return brats_cases(root), False, STANDARD_LABELS["brats"], len(BRATS_MODALITIES)
+    if source == "lits":
+        return lits_cases(root), True, STANDARD_LABELS["lits"], 1
+    raise ValueError(f"data.source must be synthetic, decathlon, acdc, brats or lits, got {source!r}")
+
+
+
+def layout_problems(source: str, root: Optional[str]) -> List[str]:
+    """Pure os.path/glob checks of a local dataset's layout; [] when it is usable."""
+    expected = {
+        "decathlon": "dataset.json, imagesTr/*.nii.gz and labelsTr/*.nii.gz (Medical Segmentation Decathlon layout)",
+        "acdc": "training/patientNNN/patientNNN_frameFF.nii.gz with patientNNN_frameFF_gt.nii.gz (ACDC layout)",
+        "brats": "<ID>/<ID>_{flair,t1,t1ce,t2,seg}.nii.gz, in any sub-folder (BraTS layout)",
+        "lits": "volume-<i>.nii[.gz] with segmentation-<i>.nii[.gz] (LiTS layout)",
+    }[source]
+    if not root:
+        return [f"data.source={source} needs data.root, a local directory containing {expected}"]
+    if not os.path.isdir(root):
+        return [f"directory {root!r} does not exist; expected it to contain {expected}"]
+    if source == "decathlon":
+        missing = [p for p in ("dataset.json", "imagesTr", "labelsTr") if not os.path.exists(os.path.join(root, p))]
+        if missing:
+            return [f"{root!r} lacks {', '.join(missing)}; expected {expected}"]
+        try:
+            cases = decathlon_cases(root)[0]
+        except (ValueError, KeyError, TypeError) as e:
+            return [f"{os.path.join(root, 'dataset.json')} is not a Decathlon dataset.json ({e!r})"]
+        absent = [p for imgs, lab in cases for p in (*imgs, lab) if not os.path.exists(p)]
+        if absent:
+            return [f"{root!r}: {len(absent)} files listed in dataset.json are missing, e.g. {absent[0]!r}"]
+    else:
+        cases = find_cases(source, root)[0]
+    if len(cases) < 2:
+        return [f"{root!r} holds {len(cases)} complete cases (need >= 2: one to train, one to test); "
+                f"expected {expected}"]
+    return []
