@@ -71,6 +71,17 @@ class LeapfrogStep(nn.Module):
         y, y_next = pair
         return 2 * y + self.h ** 2 * self.f(y) - y_next, y
 
+    def recompute(self, pair):
+        """Input pair (as graph leaves) and output recomputed with a graph from
+        the output pair, evaluating f(Y_j) once for both the inversion and the
+        graph (4 instead of 5 f-costs per layer for forward + backward)."""
+        y = pair[0].detach().requires_grad_()
+        with torch.enable_grad():
+            fy = self.h ** 2 * self.f(y)
+        y_prev = (2 * pair[0] + fy.detach() - pair[1]).requires_grad_()
+        with torch.enable_grad():
+            return (y_prev, y), (y, 2 * y - y_prev + fy)
+
 
 class Transition(nn.Module):
     """Apply a coarsen module (or its inverse, ``refine=True``) to both states."""
@@ -88,6 +99,13 @@ class Transition(nn.Module):
             raise RuntimeError(f"{type(self.op).__name__} is not invertible")
         inv = self.op if self.refine else self.op.inverse
         return inv(pair[0]), inv(pair[1])
+
+    def recompute(self, pair):
+        """(input pair as graph leaves, output recomputed with a graph)."""
+        with torch.no_grad():
+            inp = tuple(t.requires_grad_() for t in self.inverse(pair))
+        with torch.enable_grad():
+            return inp, self(inp)
 
 
 def propagate(ops, pair, keep: bool = False):
@@ -113,10 +131,11 @@ def reverse(ops, pair, keep: bool = False):
 class _ReversibleChain(torch.autograd.Function):
     """Backpropagate through ``ops`` storing only the final state pair.
 
-    backward walks the chain in reverse: it recomputes each op's input pair
-    with ``op.inverse`` (no graph), re-runs that single op with a graph and
-    takes its vector-Jacobian product — Algorithm 5.1 with the per-step JVPs
-    done by autograd. Memory: the final pair plus one op's graph at a time.
+    backward walks the chain in reverse: ``op.recompute`` recovers each op's
+    input pair from its output pair (the inverse) and rebuilds that single
+    op's graph, and autograd takes its vector-Jacobian product: Algorithm
+    5.1 with the per-step Jacobian products done by autograd. Memory: the
+    final pair plus one op's graph at a time.
     """
 
     @staticmethod
@@ -133,12 +152,9 @@ class _ReversibleChain(torch.autograd.Function):
         grads = tuple(torch.zeros_like(t) if gt is None else gt for t, gt in zip(pair, (g_prev, g)))
         pgrads = {}
         for op in reversed(ops):
-            with torch.no_grad():
-                pair = op.inverse(pair)
+            inp, out = op.recompute(pair)
+            pair = tuple(t.detach() for t in inp)
             params = [p for p in op.parameters() if p.requires_grad]
-            with torch.enable_grad():
-                inp = tuple(t.detach().requires_grad_() for t in pair)
-                out = op(inp)
             new = [torch.zeros_like(t) for t in pair]
             outs, g_outs = [], []
             for o, go in zip(out, grads):
@@ -191,6 +207,14 @@ class HyperbolicNet(nn.Module):
         bias: learn b in f (see LeapfrogStep). Default True.
         reversible: backpropagate by recomputing states backwards (Sec. 5);
             needs an invertible coarsen. Default True; False = plain autograd.
+
+    Precision: the backward recomputation is exact algebraically, not in
+    floating point. The leapfrog recurrence has a double root at 1, so
+    rounding errors grow like (layers)^1.5 * eps: in float64 gradients
+    match autograd to ~1e-12; in float32 at 160 layers (depth 32, 2 levels)
+    we measured a global relative gradient error of 2e-3 (worst tensor 2%)
+    against 8e-6 for float32 autograd. Use float64 or moderate depth where
+    that matters.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 2, width: int = 8, depth: int = 4,

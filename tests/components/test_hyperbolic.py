@@ -84,6 +84,18 @@ def test_reversible_gradients_equal_autograd(coarsen, dims):
         assert (a - b).abs().max() < 1e-6, name
 
 
+def test_reversible_float32_gradients_close_to_float64():
+    ref = _net("learnable_dwt", reversible=False, depth=4)
+    rev = _net("learnable_dwt", reversible=True, depth=4).float()
+    rev.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 2, 8, 8, dtype=D64)
+    ref(x).pow(2).mean().backward()
+    rev(x.float()).pow(2).mean().backward()
+    g64 = torch.cat([p.grad.flatten() for p in ref.parameters()])
+    g32 = torch.cat([p.grad.double().flatten() for p in rev.parameters()])
+    assert (g32 - g64).norm() / g64.norm() < 1e-4
+
+
 def test_reversible_chain_gradcheck():
     net = _net("learnable_dwt", width=1, depth=1, n_levels=1, in_channels=1, out_channels=1)
     x = torch.randn(1, 1, 4, 4, dtype=D64, requires_grad=True)
