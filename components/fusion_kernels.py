@@ -1,0 +1,164 @@
+"""Fast path of the polynomial fusion units (CFU / PU) of components/fusion.py.
+
+Paper: "Parameter-Efficient Cross-Layer Feature Fusion via Chebyshev Polynomial
+Unit" (shared/seeds/000_74f9e9f97bcca099.txt), Eqs. (3)–(4).
+
+Why hand-written: autograd through the Eq. (3) recursion keeps ~3(d+1)
+full-size intermediates per unit and replays ~6 kernels per order in
+backward; at order 9 that costs more than the conv block around it (see
+benchmarks/bench_fusion.py).  No library provides a fused Chebyshev gate, and
+torch.compile needs ~40 s of compilation per shape on CPU.  This module
+computes exactly the same function as ``fusion.poly_fusion_reference`` (tests
+compare values, gradients and gradcheck) with three tricks:
+
+* chunking: the d rows of one chunk stay in cache instead of streaming d
+  full-size maps through memory;
+* signed rows Z_k = ε_k T_k (ε = +, +, −, −, … by k mod 4) turn
+  T_{k+1} = 2u T_k − T_{k−1} into Z_{k+1} = Z_{k−1} ± 2u Z_k, one fused
+  addcmul per order; σ(−z) = 1 − σ(z) (sigmoid) or −σ(z) (odd σ) folds the
+  signs into α;
+* α is constant between forward and backward, so forward also evaluates the
+  gate's derivative h = Σ_k α_k σ'(T_k) T_k'(u) u'(x), T_k' = k U_{k−1} by the
+  same recursion; backward is then elementwise products plus one contraction
+  for ∂/∂α_k = Σ w σ(T_k) (σ rows kept only when α needs a gradient).
+
+Second-order gradients (HNN training differentiates ∂y/∂x) fall back to
+autograd through the reference formula inside backward, so they stay exact.
+"""
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+
+# Elements per chunk and per CPU thread: 2 × 9 rows × 32k × 4 B ≈ 2.4 MB of
+# scratch at order 9, about one core's L2 + share of L3, while each op still
+# spans ATen's 32k-element parallel grain so every thread gets work.
+CHUNK_PER_THREAD = 1 << 15
+
+SIGMA_OF_ONE = {"sigmoid": 1.0 / (1.0 + math.exp(-1.0)), "tanh": math.tanh(1.0), "identity": 1.0}
+_ACT_OUT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}
+_BOUND_OUT = {"tanh": lambda x, out: torch.tanh(x, out=out),
+              "clamp": lambda x, out: torch.clamp(x, -1.0, 1.0, out=out),
+              "none": lambda x, out: out.copy_(x)}
+
+
+def _signs(d: int, basis: str, like: torch.Tensor) -> torch.Tensor:
+    """ε_1..ε_d: +1 for k mod 4 ∈ {0, 1}, −1 otherwise (Chebyshev); all +1 (power)."""
+    if basis == "power":
+        return torch.ones(d, dtype=like.dtype, device=like.device)
+    k = torch.arange(1, d + 1, device=like.device)
+    return 1.0 - 2.0 * ((k % 4) >= 2).to(like.dtype)
+
+
+def _signed_rows(rows, first, up, um, basis: str) -> None:
+    """rows[i] ← ε_{i+1} Y_{i+1} with Y_0 = 1, Y_1 = ``first`` and
+    Y_{k+1} = 2u Y_k − Y_{k−1} (``up`` = 2u, ``um`` = −2u); power: Y_{k+1} = u Y_k."""
+    rows[0].copy_(first)
+    for i in range(1, len(rows)):
+        if basis == "power":
+            torch.mul(rows[i - 1], up, out=rows[i])
+        elif i == 1:
+            torch.mul(um, rows[0], out=rows[1]).add_(1.0)
+        else:
+            torch.addcmul(rows[i - 2], up if i % 2 == 0 else um, rows[i - 1], out=rows[i])
+
+
+def fused_forward(x, f, alpha, basis: str, sigma: str, bound: str, identity: bool,
+                  need_h: bool, need_rows: bool) -> Tuple[torch.Tensor, ...]:
+    """y = [x +] f ∘ g(x); also g, h = dg/dx (if ``need_h``) and the chunk-major
+    σ rows (if ``need_rows``).  Elementwise σ and order ≥ 1 only."""
+    d, xf = alpha.numel() - 1, x.reshape(-1)
+    n_all = xf.numel()
+    eps = _signs(d, basis, x)
+    co = alpha[1:] * eps
+    const = alpha[0] * SIGMA_OF_ONE[sigma]
+    if sigma == "sigmoid":
+        const = const + (alpha[1:] * (eps < 0)).sum()
+    order = torch.arange(1, d + 1, dtype=x.dtype, device=x.device)
+    hco = alpha[1:] * order * torch.cat([eps[:1], eps[:-1]])  # k α_k ε_{k−1}
+    # On GPUs launches, not cache, dominate: one chunk.
+    per = CHUNK_PER_THREAD * torch.get_num_threads() if x.device.type == "cpu" else n_all
+    width = max(1, min(n_all, per))
+    n_chunks = -(-n_all // width)
+    rows = x.new_empty(n_chunks if need_rows else 1, d, width)
+    qbuf = x.new_empty(d, width) if need_h else None
+    ub, up, um = x.new_empty(width), x.new_empty(width), x.new_empty(width)
+    g = x.new_empty(n_all)
+    h = x.new_empty(n_all) if need_h else None
+    two = 2.0 if basis == "chebyshev" else 1.0
+    for c in range(n_chunks):
+        a, n = c * width, min(width, n_all - c * width)
+        u, upn, umn, s = ub[:n], up[:n], um[:n], rows[c if need_rows else 0, :, :n]
+        _BOUND_OUT[bound](xf[a:a + n], u)
+        torch.mul(u, two, out=upn)
+        torch.mul(u, -two, out=umn)
+        _signed_rows(s.unbind(0), u, upn, umn, basis)
+        if sigma != "identity":
+            _ACT_OUT[sigma](s, out=s)
+        torch.mv(s.t(), co, out=g[a:a + n])
+        if need_h:
+            q = qbuf[:, :n]          # q[k] ← ε_k U_k (or u^k), then × σ'
+            q[0].fill_(1.0)
+            if d > 1:
+                _signed_rows(q[1:].unbind(0), upn, upn, umn, basis)
+            if sigma == "sigmoid":   # σ' = s(1 − s), symmetric in the sign of z
+                q.mul_(s).addcmul_(q, s, value=-1.0)
+            elif sigma == "tanh":    # σ' = 1 − s²
+                q.mul_(1.0 - s * s)
+            hn = h[a:a + n]
+            torch.mv(q.t(), hco, out=hn)
+            if bound == "tanh":
+                hn.mul_(1.0 - u * u)
+            elif bound == "clamp":   # torch.clamp's subgradient: 1 on [−1, 1]
+                hn.mul_((xf[a:a + n] >= -1) & (xf[a:a + n] <= 1))
+    if need_rows and n_all % width:
+        rows[-1, :, n_all % width:].zero_()  # the padding meets zero-padded w in backward
+    g = g.add_(const).view(x.shape)
+    y = torch.addcmul(x, f, g) if identity else f * g
+    return y, g, (h.view(x.shape) if need_h else None), (rows if need_rows else None)
+
+
+class FusedPolyGate(torch.autograd.Function):
+    """autograd wrapper of :func:`fused_forward`; same values and gradients as
+    the reference formula (first order by hand, higher orders by autograd)."""
+
+    @staticmethod
+    def forward(ctx, x, f, alpha, basis, sigma, bound, identity):
+        need_x, need_a = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
+        y, g, h, rows = fused_forward(x, f, alpha, basis, sigma, bound, identity, need_x, need_a)
+        ctx.save_for_backward(x, f, alpha, g, h, rows)
+        ctx.spec = (basis, sigma, bound, identity)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, f, alpha, g, h, rows = ctx.saved_tensors
+        basis, sigma, bound, identity = ctx.spec
+        if torch.is_grad_enabled():
+            # create_graph=True: differentiate the reference so that ∂² is exact.
+            from .fusion import poly_fusion_reference  # fusion imports this module
+            with torch.enable_grad():
+                y = poly_fusion_reference(x, f, alpha, basis, sigma, bound, identity)
+                grads = torch.autograd.grad(y, (x, f, alpha), gy, create_graph=True, allow_unused=True)
+            return (*grads, None, None, None, None)
+        w = gy * f
+        gx = ga = gf = None
+        if ctx.needs_input_grad[2]:
+            n_chunks, d, width = rows.shape
+            wp = w.reshape(-1)
+            if wp.numel() != n_chunks * width:
+                wp = torch.cat([wp, wp.new_zeros(n_chunks * width - wp.numel())])
+            eps = _signs(d, basis, x)
+            ws = w.sum()
+            ga = torch.einsum("cdw,cw->d", rows, wp.view(n_chunks, width)) * eps
+            if sigma == "sigmoid":  # σ(T_k) = 1 − σ(Z_k) where ε_k = −1
+                ga = ga + ws * (eps < 0)
+            ga = torch.cat([(ws * SIGMA_OF_ONE[sigma]).reshape(1), ga])
+        if ctx.needs_input_grad[0]:
+            gx = w.mul_(h)
+            gx = gx.add_(gy) if identity else gx
+        if ctx.needs_input_grad[1]:
+            gf = gy * g
+        return gx, gf, ga, None, None, None, None
