@@ -17,9 +17,11 @@ Paper: "Communication Dynamics Neural Networks: FFT-Diagonalized Layers"
   for layers too small to gain, W is materialised (``CDLinear.path``).
 * Parameter count (Sec. III.1): n_in·n_out/B weights + n_out biases.
 
-The gradient (Eqs. 3–4) is left to autograd through torch.fft, which computes
-exactly those cross-correlations; `tests/components/test_circulant.py` checks
-it against finite differences.
+The gradient (Eqs. 3–4) is left to autograd through whichever path runs (the
+transposed DFTs and per-frequency products are exactly those
+cross-correlations); `tests/components/test_circulant.py` checks every path
+against finite differences.  Dropout, the Fisher penalty and the Hessian
+spectrum (Eqs. 5, 7, 8) live in circulant_extras.py, re-exported at the end.
 """
 from __future__ import annotations
 
