@@ -44,9 +44,11 @@ Choices where the paper is silent (constructor arguments of CFU/PU):
 * Default ``order=4``: the best order in most of Tab. I, II and IV.
 
 Speed: with an elementwise σ and order ≥ 1 the units run through the
-hand-written autograd Function of components/fusion_kernels.py (same values
-and gradients as :func:`poly_fusion_reference`, ~2× faster, a fraction of the
-memory); ``fused=False`` or σ = softmax use the reference formula.
+hand-written autograd Function of components/fusion_kernels.py: same values
+and gradients as :func:`poly_fusion_reference` (tested), ~2.5× faster than
+autograd through it at order 9 on CPU, and it keeps (d + 2)·N values for
+backward instead of ~3(d + 1)·N.  ``fused=False`` or σ = softmax use the
+reference formula.
 """
 from __future__ import annotations
 

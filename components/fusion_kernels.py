@@ -103,10 +103,12 @@ def fused_forward(x, f, alpha, basis: str, sigma: str, bound: str, identity: boo
             q[0].fill_(1.0)
             if d > 1:
                 _signed_rows(q[1:].unbind(0), upn, upn, umn, basis)
-            if sigma == "sigmoid":   # σ' = s(1 − s), symmetric in the sign of z
-                q.mul_(s).addcmul_(q, s, value=-1.0)
-            elif sigma == "tanh":    # σ' = 1 − s²
-                q.mul_(1.0 - s * s)
+            # q ← q σ'(z) from s = σ(z) in one pass: ATen's own σ-backward
+            # kernels (σ' = s(1 − s) and 1 − s² are even in the sign of z).
+            if sigma == "sigmoid":
+                torch.ops.aten.sigmoid_backward(q, s, grad_input=q)
+            elif sigma == "tanh":
+                torch.ops.aten.tanh_backward(q, s, grad_input=q)
             hn = h[a:a + n]
             torch.mv(q.t(), hco, out=hn)
             if bound == "tanh":
