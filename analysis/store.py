@@ -7,19 +7,25 @@ columns, params cast back from strings (pandas 3 keeps them as str).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Optional
 
 import pandas as pd
 
 
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+
+
 def _num(v):
+    """Cast an MLflow param string back to int/float/bool; anything else (a
+    registry name, even 'nan' or 'inf') stays a string."""
     if not isinstance(v, str):
         return v
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
+    if _INT.fullmatch(v):
+        return int(v)
+    if _FLOAT.fullmatch(v):
+        return float(v)
     return {"True": True, "False": False}.get(v, v)
 
 
@@ -73,7 +79,11 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
             if k not in axes:
                 axes.append(k)
     for ax in axes:
-        df[ax] = df["cell"].map(lambda c, ax=ax: parse_cell(c).get(ax))
+        # object dtype: a conditional axis is None where it does not apply (not NaN, not 8.0)
+        df[ax] = pd.Series([parse_cell(c).get(ax) for c in df["cell"]], index=df.index, dtype=object)
+    if "tags.ablate.cell_index" in df:
+        df["cell_index"] = pd.to_numeric(df["tags.ablate.cell_index"], errors="coerce")
+        df = df.sort_values(["cell_index", "seed"], kind="stable")
     df.attrs["axes"] = axes
     df.attrs["baseline_cell"] = _first(df, "tags.ablate.baseline_cell")
     df.attrs["metric"] = _first(df, "tags.ablate.metric")

@@ -50,6 +50,8 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
             row["delta"], row["p_value"] = (0.0 if cell == baseline_cell else np.nan), np.nan
         rows.append(row)
     table = pd.DataFrame(rows)
+    for a in axes:   # keep ints as ints where a conditional axis is missing (no 8.0 / NaN)
+        table[a] = pd.Series([r[a] for r in rows], dtype=object)
     if table["mean"].notna().any():
         best = table["mean"].idxmax() if mode == "max" else table["mean"].idxmin()
         table["best"] = table.index == best

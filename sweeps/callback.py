@@ -54,7 +54,8 @@ class MLflowTracker(Callback):
             seed = spec["params"].get("seed")
             tags = {**self.base_tags, "ablate.trial_key": k, "ablate.cell": spec["cell"],
                     "ablate.phase": spec["phase"], "ablate.seed": str(seed), "ablate.task": spec["task"],
-                    "ablate.trial_id": trial.trial_id}
+                    "ablate.trial_id": trial.trial_id,
+                    "ablate.cell_index": str(spec.get("cell_index", -1))}
             run = self.c.create_run(self.experiment_id, tags=tags,
                                     run_name=f"{spec['phase']}:{spec['cell']}:seed={seed}")
             rid = run.info.run_id

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .spec import SweepError, load, parse_assignments
+from .spec import SweepError, load_all, parse_assignments
 
 EXIT_BAD_INPUT, EXIT_ENV = 2, 3
 
@@ -23,21 +23,30 @@ def _err(msg: str) -> None:
     print(f"ablate: error: {msg}", file=sys.stderr)
 
 
-def _study_or_exit(args, smoke=None):
+def _studies_or_exit(args):
     try:
         overrides = parse_assignments(getattr(args, "set", None) or [])
     except ValueError as e:
         _err(str(e))
         raise SystemExit(EXIT_BAD_INPUT)
     try:
-        return load(args.sweep, overrides=overrides, smoke=args.smoke if smoke is None else smoke)
+        return load_all(args.sweep, overrides=overrides, smoke=args.smoke, only=getattr(args, "only", None))
     except SweepError as e:
         print(str(e), file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
 def cmd_run(args) -> int:
-    study = _study_or_exit(args)
+    studies = _studies_or_exit(args)
+    rc = 0
+    for study in studies:
+        if len(studies) > 1:
+            print(f"\n=== {study.name} ({study.task.name}) ===")
+        rc = max(rc, _run_one(study, args))
+    return rc
+
+
+def _run_one(study, args) -> int:
     from .expand import cells, final_trials
 
     cs = cells(study)
@@ -60,13 +69,12 @@ def cmd_run(args) -> int:
         if args.verbose:
             print(json.dumps(finals[0].config, indent=1, default=str))
         return 0
-    from .run import launch
-    from . import tracking
+    from .run import LaunchError, launch
 
     try:
         summary = launch(study, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
                          verbose=2 if args.verbose else 1)
-    except (ConnectionError, FileNotFoundError) as e:
+    except (ConnectionError, LaunchError) as e:
         _err(str(e))
         return EXIT_ENV
     c = summary["counts"]
@@ -115,7 +123,12 @@ def cmd_trial(args) -> int:
     if not args.sweep:
         _err("give a sweep file or --from-run RUN_ID")
         return EXIT_BAD_INPUT
-    study = _study_or_exit(args)
+    studies = _studies_or_exit(args)
+    if len(studies) != 1:
+        _err(f"{args.sweep} is a suite of {len(studies)} studies; pick one with --only "
+             + "|".join(s.name.split(".")[-1] for s in studies))
+        return EXIT_BAD_INPUT
+    study = studies[0]
     from .expand import cells
 
     cs = cells(study)
@@ -141,64 +154,79 @@ def cmd_trial(args) -> int:
     return 0
 
 
-def _resolve_sweep_name(arg: str, cli_uri: Optional[str]):
-    """A sweep may be named by its experiment name or by its sweep file."""
+def _resolve_sweep_names(arg: str, cli_uri: Optional[str]):
+    """A sweep is named by its experiment name, a suite name, or its sweep file;
+    returns ([experiment names], tracking uri)."""
     from . import tracking
 
-    file_uri = None
-    name = arg
+    file_uri, names = None, [arg]
     if arg.endswith((".yaml", ".yml")) and Path(arg).exists():
         import yaml
 
         raw = yaml.safe_load(Path(arg).read_text()) or {}
-        name = (raw.get("tracking") or {}).get("experiment") or raw.get("name", arg)
-        file_uri = (raw.get("tracking") or {}).get("uri")
-    return name, tracking.resolve_uri(cli_uri, file_uri)
+        file_uri = ((raw.get("defaults") or raw).get("tracking") or {}).get("uri")
+        if "studies" in raw:
+            names = [f"{raw.get('name')}.{k}" for k in raw["studies"]]
+        else:
+            names = [(raw.get("tracking") or {}).get("experiment") or raw.get("name", arg)]
+    uri = tracking.resolve_uri(cli_uri, file_uri)
+    if len(names) == 1:
+        c = tracking.client(uri)
+        if c.get_experiment_by_name(names[0]) is None:
+            suite = sorted(e.name for e in c.search_experiments() if e.name.startswith(names[0] + "."))
+            names = suite or names
+    return names, uri
 
 
-def _load_table(args):
+def _load_tables(args):
     from analysis.store import load_runs
     from analysis.tables import ablation_table
 
-    name, uri = _resolve_sweep_name(args.sweep, args.tracking_uri)
+    names, uri = _resolve_sweep_names(args.sweep, args.tracking_uri)
     launch = None if args.launch == "all" else args.launch
-    runs = load_runs(name, uri, launch=launch)
-    return name, runs, ablation_table(runs, metric=args.metric)
+    out = []
+    for name in names:
+        runs = load_runs(name, uri, launch=launch)
+        out.append((name, runs, ablation_table(runs, metric=args.metric)))
+    return out
+
+
+def _tables_or_exit(args):
+    try:
+        return _load_tables(args)
+    except LookupError as e:
+        _err(str(e).strip('"'))
+        raise SystemExit(EXIT_ENV)
+    except KeyError as e:
+        _err(str(e).strip('"'))
+        raise SystemExit(EXIT_BAD_INPUT)
 
 
 def cmd_table(args) -> int:
     from analysis.tables import render
 
-    try:
-        name, runs, table = _load_table(args)
-    except LookupError as e:
-        _err(str(e))
-        return EXIT_ENV
-    except KeyError as e:
-        _err(str(e).strip('"'))
-        return EXIT_BAD_INPUT
-    print(render(table, args.format))
-    if args.paper:
-        from analysis.paper import compare
+    tables = _tables_or_exit(args)
+    for name, runs, table in tables:
+        if len(tables) > 1 or args.paper:
+            print(f"\n{name}" if args.format == "md" else f"% {name}")
+        print(render(table, args.format))
+        if args.paper:
+            from analysis.paper import compare
 
-        print()
-        print(compare(name, table, args.format))
+            print(compare(name, table, args.format))
     return 0
 
 
 def cmd_plot(args) -> int:
     from analysis.plots import plot_ablation
 
-    try:
-        name, runs, table = _load_table(args)
-    except LookupError as e:
-        _err(str(e))
-        return EXIT_ENV
-    except KeyError as e:
-        _err(str(e).strip('"'))
-        return EXIT_BAD_INPUT
-    out = args.output or f"{name}.png"
-    print(plot_ablation(runs, table, out, title=name))
+    tables = _tables_or_exit(args)
+    for name, runs, table in tables:
+        out = args.output or f"{name}.png"
+        if len(tables) > 1 and args.output:
+            p = Path(args.output)
+            out = p.with_name(f"{p.stem}.{name.split('.')[-1]}{p.suffix or '.png'}")
+        print(plot_ablation(runs, table, out, title=name))
     return 0
 
 
@@ -239,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a sweep file on Ray Tune (local Ray unless --address)")
     r.add_argument("sweep")
+    r.add_argument("--only", action="append", metavar="STUDY", help="in a suite file, run only this study (repeatable)")
     r.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a task or sweep key (repeatable)")
     r.add_argument("--smoke", action="store_true", help="one seed, few epochs, little data")
@@ -252,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("trial", help="run one trial in-process, without Ray")
     t.add_argument("sweep", nargs="?")
+    t.add_argument("--only", action="append", metavar="STUDY", help="in a suite file, the study to take the trial from")
     t.add_argument("--set", action="append", metavar="KEY=VALUE")
     t.add_argument("--seed", type=int)
     t.add_argument("--smoke", action="store_true")
@@ -285,6 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    import signal
+
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `ablate table X | head` exits quietly
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -32,6 +32,10 @@ from .tracking import FAILURE_KEY, INFO_KEY
 STATE_SUFFIX = ".ablate.json"
 
 
+class LaunchError(RuntimeError):
+    """The sweep cannot be launched as configured (resources, missing state)."""
+
+
 class TuneReporter:
     """Reporter handed to tasks inside a Tune trial: ray.tune.report with a
     torch checkpoint every epoch, restore from ray.tune.get_checkpoint()."""
@@ -74,7 +78,8 @@ class TuneReporter:
 
 
 def trainable(config: Dict[str, Any]) -> None:
-    """The Tune function trainable: one trial = one ``run_trial`` call."""
+    """The Tune function trainable: one trial = one ``run_trial`` call (or, with
+    ``resources.workers > 1``, one data-parallel TorchTrainer run)."""
     from ray import tune
 
     from .trial import run_trial
@@ -83,7 +88,10 @@ def trainable(config: Dict[str, Any]) -> None:
     spec = config["trial"]
     reporter = TuneReporter()
     try:
-        run_trial(spec["task"], spec["params"], reporter)
+        if int(spec.get("workers", 1)) > 1:
+            _data_parallel(spec, reporter)
+        else:
+            run_trial(spec["task"], spec["params"], reporter)
     except DivergedError as e:
         # End the trial as failed without Tune's retries: a seeded divergence
         # would only diverge again.  The callback marks the MLflow run FAILED.
@@ -91,12 +99,114 @@ def trainable(config: Dict[str, Any]) -> None:
         tune.report({FAILURE_KEY: str(e), spec["metric"]: bad, INFO_KEY: dict(reporter.info)})
 
 
+class _WorkerReporter:
+    """Reporter inside a Ray Train worker: every rank joins ray.train.report (a
+    collective in Train V2); rank 0 also relays metrics + checkpoint state to the
+    Tune trial through a Ray queue, so the Tune side keeps per-epoch reporting,
+    checkpoints (and so retries/resume) and ASHA, exactly as for one worker."""
+
+    def __init__(self, queue, state):
+        self.queue, self.state, self.info = queue, state, {}
+
+    def report(self, metrics, state=None):
+        import io
+
+        import ray.train
+        import torch
+
+        if ray.train.get_context().get_world_rank() == 0:
+            blob = None
+            if state is not None:
+                buf = io.BytesIO()
+                torch.save(state, buf)
+                blob = buf.getvalue()
+            self.queue.put((dict(metrics), blob, dict(self.info)))
+        ray.train.report(dict(metrics))
+
+    def restore(self):
+        return self.state
+
+    def annotate(self, **info):
+        import ray
+
+        self.info.update(info)
+        self.info.setdefault("node_id", ray.get_runtime_context().get_node_id())
+
+
+def _worker_loop(cfg: Dict[str, Any]) -> None:
+    import io
+
+    import torch
+
+    from .trial import run_trial
+
+    state = torch.load(io.BytesIO(cfg["state"]), weights_only=False) if cfg.get("state") else None
+    run_trial(cfg["task"], cfg["params"], _WorkerReporter(cfg["queue"], state))
+
+
+def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
+    """Run the task on ``workers`` Ray Train workers (gloo on CPU, nccl on GPU)."""
+    import io
+    import queue as _q
+    import threading
+
+    import torch
+    from ray.train import RunConfig as TrainRunConfig
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.util.queue import Empty, Queue
+
+    from tasks.reporting import DivergedError
+
+    state, blob = reporter.restore(), None
+    if state is not None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        blob = buf.getvalue()
+    q = Queue()
+    n, cpu, gpu = int(spec["workers"]), float(spec["cpu"]), float(spec["gpu"])
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"task": spec["task"], "params": spec["params"], "queue": q, "state": blob},
+        scaling_config=ScalingConfig(num_workers=n, use_gpu=gpu > 0,
+                                     resources_per_worker={"CPU": cpu * 0.99, **({"GPU": gpu} if gpu else {})}),
+        run_config=TrainRunConfig(name=f"dp-{uuid.uuid4().hex[:8]}",
+                                  storage_path=os.path.join(tempfile.gettempdir(), "ablate-train")))
+    outcome: Dict[str, Any] = {}
+    th = threading.Thread(target=lambda: outcome.update(result=_safe(trainer.fit)), daemon=True)
+    th.start()
+    while th.is_alive() or not q.empty():
+        try:
+            metrics, blob, info = q.get(timeout=0.5)
+        except (Empty, _q.Empty):
+            continue
+        reporter.info.update(info)
+        reporter.report(metrics, torch.load(io.BytesIO(blob), weights_only=False) if blob else None)
+    err = outcome.get("result")
+    if isinstance(err, BaseException):
+        if "DivergedError" in repr(err) or "became nan" in str(err) or "became inf" in str(err):
+            raise DivergedError(str(err).splitlines()[-1][:2000])
+        raise err
+
+
+def _safe(fn):
+    try:
+        fn()
+        return None
+    except BaseException as e:  # noqa: BLE001 - re-raised in the trial's thread
+        return e
+
+
 def _state_path(storage: Path, name: str) -> Path:
     return storage / f"{name}{STATE_SUFFIX}"
 
 
 def _trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, key: str) -> Dict[str, Any]:
+    order = [c.id for c in cells(study)]
+    res = study.resources
     return {"task": study.task.name, "params": params, "cell": cell_id, "phase": phase, "key": key,
+            "workers": res["workers"], "cpu": res["cpu"], "gpu": res["gpu"],
+            "cell_index": order.index(cell_id) if cell_id in order else -1,
             "metric": study.search["metric"] if phase == "search" else study.metric,
             "mode": study.search["mode"] if phase == "search" else study.mode}
 
@@ -115,7 +225,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     state: Dict[str, Any] = {}
     if resume:
         if not state_file.exists():
-            raise FileNotFoundError(f"--resume: no earlier launch of {study.name!r} under {storage} "
+            raise LaunchError(f"--resume: no earlier launch of {study.name!r} under {storage} "
                                     f"(expected {state_file.name}); run without --resume")
         state = json.loads(state_file.read_text())
         echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
@@ -125,12 +235,16 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     save = lambda: state_file.write_text(json.dumps(state, indent=1, default=str))
     save()
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # resumable experiment state
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    # Legacy reporter: it lets us show cell/seed columns instead of the whole trial dict.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Per-epoch checkpoints of short trials trigger a harmless "snapshot too often" warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, logging_level="WARNING",
                  configure_logging=True, log_to_driver=verbose > 1)
+    _check_fits(study, local=address is None)
     from .callback import MLflowTracker
 
     tags = tracking.base_tags(study.name, state["launch"])
@@ -162,6 +276,25 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     return summary
 
 
+def _check_fits(study: Study, local: bool) -> None:
+    """A trial that needs more than the whole cluster waits forever in Tune; on a
+    fixed-size (local) cluster say so before launching instead."""
+    import ray
+
+    r = study.resources
+    need_cpu = r["cpu"] * (0.99 * r["workers"] + (0.01 if r["workers"] > 1 else 0)) if r["workers"] > 1 else r["cpu"]
+    need_gpu = r["gpu"] * r["workers"]
+    have = ray.cluster_resources()
+    short = []
+    if need_cpu > have.get("CPU", 0) + 1e-9:
+        short.append(f"{need_cpu:g} CPUs (cluster has {have.get('CPU', 0):g})")
+    if need_gpu > have.get("GPU", 0) + 1e-9:
+        short.append(f"{need_gpu:g} GPUs (cluster has {have.get('GPU', 0):g})")
+    if short and local:
+        raise LaunchError(f"{study.file}: resources: one trial needs {' and '.join(short)}; lower "
+                              f"resources.cpu/gpu/workers or pass --address of a larger cluster")
+
+
 def _counts(results: List[Dict[str, Any]]) -> Dict[str, int]:
     return {"trials": len(results), "finished": sum(not r["failed"] for r in results),
             "failed": sum(bool(r["failed"]) for r in results)}
@@ -175,13 +308,23 @@ def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Path, c
     name = f"{study.name}-{state['launch']}-{phase}"
     path = storage / name if "://" not in str(storage) else f"{storage}/{name}"
     res = study.resources
-    fn = tune.with_resources(trainable, {"cpu": res["cpu"], "gpu": res["gpu"]})
+    if res["workers"] > 1:
+        # The trial itself only coordinates; its TorchTrainer reserves the workers
+        # (Train V2 inside Tune: the two must not both hold the workers' CPUs).
+        fn = tune.with_resources(trainable, tune.PlacementGroupFactory([{"CPU": 0.01}]))
+    else:
+        fn = tune.with_resources(trainable, {"cpu": res["cpu"], "gpu": res["gpu"]})
     if resume and Tuner.can_restore(str(path)):
         echo(f"restoring Tune run {path}")
         tuner = Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=True)
     else:
+        reporter = tune.CLIReporter(
+            parameter_columns={"trial/cell": "cell", "trial/params/seed": "seed"},
+            metric_columns={"epoch": "epoch", study.metric: study.metric}, max_report_frequency=15,
+            sort_by_metric=False)
         run_config = RunConfig(
             name=name, storage_path=str(storage), callbacks=[callback], verbose=verbose,
+            progress_reporter=reporter,
             failure_config=FailureConfig(max_failures=study.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=1))
         if phase == "search":

@@ -115,11 +115,69 @@ def parse_assignments(items: List[str]) -> Dict[str, Any]:
     return out
 
 
-def load(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = False) -> Study:
-    """Read, override (``--set``), shrink (``--smoke``) and validate a sweep file."""
+SUITE_KEYS = ("name", "description", "defaults", "studies", "paper")
+
+
+def _merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = False,
+             only: Optional[List[str]] = None) -> List[Study]:
+    """Load a sweep file or a suite file (``studies:``) as a list of Studies.
+
+    A suite's studies are named ``<suite>.<key>`` (one MLflow experiment each)
+    and inherit ``defaults``; ``only`` selects some of them by key.
+    """
     file = str(path)
+    raw = _read(file)
+    if "studies" not in raw:
+        if only:
+            raise SweepError(file, [("--only", f"{only} given, but this is a single sweep, not a suite")])
+        return [_validate_raw(raw, file, overrides, smoke)]
+    P: List[Tuple[str, str]] = []
+    for k in raw:
+        if k not in SUITE_KEYS:
+            P.append((str(k), f"unknown key in a suite file; {_near(k, SUITE_KEYS)}allowed: {', '.join(SUITE_KEYS)}"))
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        P.append(("name", f"{name!r} is not allowed: a name of letters, digits, '_', '.', '-'"))
+    studies, defaults = raw.get("studies"), raw.get("defaults") or {}
+    if not isinstance(studies, dict) or not studies:
+        P.append(("studies", "must map study keys to sweep mappings"))
+    if not isinstance(defaults, dict):
+        P.append(("defaults", "must be a mapping of sweep keys"))
+    if P:
+        raise SweepError(file, P)
+    keys = list(studies)
+    for k in only or []:
+        if k not in studies:
+            P.append(("--only", f"{k!r} is not a study of this suite; studies: {', '.join(keys)}"))
+    if P:
+        raise SweepError(file, P)
+    out = []
+    for key in (only or keys):
+        sub = studies[key]
+        if not isinstance(sub, dict):
+            P.append((f"studies.{key}", "must be a sweep mapping"))
+            continue
+        merged = _merge(defaults, sub)
+        merged["name"] = f"{name}.{key}"
+        try:
+            out.append(_validate_raw(merged, file, overrides, smoke))
+        except SweepError as e:
+            P.extend((f"studies.{key}.{p}", m) for p, m in e.problems)
+    if P:
+        raise SweepError(file, P)
+    return out
+
+
+def _read(file: str) -> Dict[str, Any]:
     try:
-        text = Path(path).read_text()
+        text = Path(file).read_text()
     except OSError as e:
         raise SweepError(file, [("<file>", f"cannot read sweep file: {e.strerror}")]) from None
     try:
@@ -128,10 +186,22 @@ def load(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = Fa
         raise SweepError(file, [("<yaml>", f"not valid YAML: {e}")]) from None
     if not isinstance(raw, dict):
         raise SweepError(file, [("<top>", f"a sweep file is a mapping of keys, got {type(raw).__name__}")])
+    return raw
+
+
+def _validate_raw(raw: Dict[str, Any], file: str, overrides, smoke) -> Study:
     raw = copy.deepcopy(raw)
     if overrides:
         _apply_overrides(raw, overrides)
     return validate(raw, file, smoke=smoke)
+
+
+def load(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = False) -> Study:
+    """Read, override (``--set``), shrink (``--smoke``) and validate a single-study sweep file."""
+    studies = load_all(path, overrides, smoke)
+    if len(studies) != 1:
+        raise SweepError(str(path), [("studies", f"a suite of {len(studies)} studies; use load_all()")])
+    return studies[0]
 
 
 def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any]) -> None:
@@ -146,6 +216,10 @@ def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any]) -> None:
             sci = raw.get("scientific") or {}
             if key in sci:
                 sci[key] = value if isinstance(value, list) else [value]
+                base = raw.get("baseline") or {}
+                if isinstance(base, dict) and key in base and base[key] not in sci[key]:
+                    # The override narrows the grid past the baseline: no Δ column then.
+                    raw["baseline"] = {}
             else:
                 (raw.get("nuisance") or {}).pop(key, None)
                 raw.setdefault("fixed", {})
@@ -339,23 +413,25 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
     storage = raw.get("storage")
     if storage is not None and not isinstance(storage, str):
         P.append(("storage", f"{storage!r} is not allowed: a directory or URI string"))
-    if P:
-        raise SweepError(file, P)
-
     study = Study(name=name, file=file, task=task, metric=mname, mode=mode, seeds=list(seeds), fixed=fixed,
                   scientific=scientific, nuisance=nuisance, baseline=dict(baseline), search=search,
                   resources=resources, max_failures=mf, max_concurrent=mc, tracking_uri=uri,
                   experiment=tr.get("experiment", name), storage=storage, smoke=smoke,
                   description=str(raw.get("description", "")), raw=raw)
     # Per-cell checks (conditional keys, component constraints) need the expansion.
+    # They run even when other keys are wrong, so that one pass reports everything.
     from .expand import cells
 
+    if not _is_num(study.resources["cpu"]) or study.resources["cpu"] <= 0:
+        study.resources = {**study.resources, "cpu": 1}
     cell_problems: List[Tuple[str, str]] = []
     cs = cells(study, problems=cell_problems)
-    if baseline and not any(all(c.values.get(k) == v for k, v in baseline.items()) for c in cs):
+    if baseline and not P and not any(all(c.values.get(k) == v for k, v in baseline.items()) for c in cs):
         cell_problems.append(("baseline", f"{baseline} matches no scientific cell"))
-    if cell_problems:
-        raise SweepError(file, cell_problems)
+    P.extend(p for p in cell_problems if p not in P)
+    if P:
+        raise SweepError(file, P)
+    study.resources = resources
     return study
 
 

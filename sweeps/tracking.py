@@ -26,7 +26,7 @@ TUNE_AUTO_KEYS = {
     "time_this_iter_s", "done", "training_iteration", "timestamp", "time_total_s", "pid", "hostname",
     "node_ip", "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "trial_id",
     "date", "config", "experiment_tag", "should_checkpoint", "episodes_total", "timesteps_total",
-    "timesteps_since_restore", "episode_reward_mean", "experiment_id", "epoch",
+    "timesteps_since_restore", "episode_reward_mean", "experiment_id",
 }
 INFO_KEY = "ablate_info"           # dict of trial annotations inside a result
 FAILURE_KEY = "ablate_failure"     # reason string when a trial diverged

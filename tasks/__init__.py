@@ -20,6 +20,7 @@ TASK_MODULES: Dict[str, str] = {
     "segmentation": "tasks.segmentation",
     "hyperbolic": "tasks.hyperbolic",
     "physics": "tasks.physics",
+    "toy": "tasks.toy",
 }
 
 

@@ -64,6 +64,40 @@ def set_rng_state(st: Dict[str, Any], generator: Optional[torch.Generator] = Non
         generator.set_state(st["generator"])
 
 
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) of a data-parallel trial; (0, 1) otherwise."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _average_gradients_before_step(optimizer: torch.optim.Optimizer, world: int) -> None:
+    """Make ``optimizer.step`` all-reduce (average) gradients first.
+
+    Why not DistributedDataParallel: a task's closures call its own model
+    object, so wrapping it would need every task to know about DDP.  Averaging
+    the gradients at the optimizer is the same synchronous data parallelism
+    (identical weights on every rank, one step per global batch) for any task
+    that trains through ``fit`` and shards batches with ``batches``; it only
+    forgoes DDP's overlap of communication with the backward pass.
+    """
+    import torch.distributed as dist
+
+    step = optimizer.step
+
+    def synced_step(*args, **kwargs):
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                    p.grad.div_(world)
+        return step(*args, **kwargs)
+
+    optimizer.step = synced_step
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -80,6 +114,10 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
     optimizer, scheduler, every RNG) so a killed trial resumes bit-exactly.
     """
     start, last = 0, {}
+    rank, world = dist_info()
+    if world > 1:
+        _average_gradients_before_step(optimizer, world)
+        reporter.annotate(world_size=world)
     state = reporter.restore()
     if state:
         model.load_state_dict(state["model"])
@@ -112,7 +150,18 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
 
 
 def batches(n: int, batch_size: int, generator: Optional[torch.Generator], shuffle: bool = True):
-    """Index batches over ``n`` rows (a DataLoader is overkill for in-memory tensors)."""
+    """Index batches over ``n`` rows (a DataLoader is overkill for in-memory tensors).
+
+    In a data-parallel trial every rank draws the same permutation (same seed)
+    and takes its slice ``rank::world`` of each global batch, so the global
+    batch size and the number of steps stay those of the config.
+    """
+    rank, world = dist_info()
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for i in range(0, n, batch_size):
-        yield order[i:i + batch_size]
+        idx = order[i:i + batch_size]
+        if world > 1:
+            if len(idx) < world:
+                continue            # every rank skips the same short tail batch
+            idx = idx[rank::world]
+        yield idx

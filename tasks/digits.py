@@ -105,7 +105,8 @@ def build_model(cfg: Dict[str, Any]):
     n_out = -(-N_CLASSES // b) * b       # pad 10 up to a multiple of B
     lin = lambda i, o: components.build("linear", name, in_features=i, out_features=o,
                                         **({"block_size": b} if name == "cdlinear" else {}))
-    drop = lambda: components.build("dropout", "shannon", p=cfg["model.dropout"])
+    alpha = cfg["model.dropout"]
+    drop = lambda: components.build("dropout", "shannon", p=alpha) if alpha > 0 else nn.Identity()
     return nn.Sequential(lin(N_IN, h), nn.ReLU(), drop(), lin(h, h), nn.ReLU(), drop(), lin(h, n_out))
 
 
