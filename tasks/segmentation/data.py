@@ -23,8 +23,8 @@ checks them before launch):
 * lits: ``ROOT/volume-<i>.nii[.gz]`` with ``ROOT/segmentation-<i>.nii[.gz]``
   (LiTS training batches; labels 1 liver, 2 lesion).
 
-Volumes are split into train/test by patient (a fixed permutation with
-``data.seed``), so slices of one patient never fall on both sides.  With
+Cases are split into train/test by patient (a fixed shuffle with ``data.seed``,
+``layouts.split_cases``), so no patient's slices or frames fall on both sides.  With
 ``model.dims = 2`` each volume is cut into axial slices (last axis), as in the
 paper's LiTS set-up; with 3 the volume is resized to a cube.  CT (LiTS, MSD
 CT tasks) is windowed to [-100, 250] HU then mapped to [0, 1] (paper Sec.
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from . import NOISE_LEVELS
-from .layouts import find_cases
+from .layouts import find_cases, split_cases
 
 
 @dataclass
@@ -130,10 +130,8 @@ def nifti(cfg) -> SegData:
     source, root, dims, size = cfg["data.source"], cfg["data.root"], cfg["model.dims"], cfg["data.size"]
     cases, is_ct, standard, channels = find_cases(source, root)
     labels = parse_labels(cfg["data.labels"]) or standard
-    order = np.random.RandomState(cfg["data.seed"]).permutation(len(cases))
-    if cfg["data.max_volumes"]:
-        order = order[:cfg["data.max_volumes"]]
-    n_test = max(1, int(round(cfg["data.test_fraction"] * len(order))))
+    train_ids, test_ids = split_cases(cases, source, cfg["data.test_fraction"], cfg["data.seed"],
+                                      cfg["data.max_volumes"])
     spatial = (size, size, -1) if dims == 2 else (size,) * 3   # -1: keep the slice count
 
     def load(idx) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -148,8 +146,8 @@ def nifti(cfg) -> SegData:
                 ys.append(lab[None])
         return torch.cat(xs), torch.cat(ys)
 
-    x_tr, y_tr = load(order[n_test:])
-    x_te, y_te = load(order[:n_test])
+    x_tr, y_tr = load(train_ids)
+    x_te, y_te = load(test_ids)
     return SegData(x_tr, y_tr, x_te, y_te, channels, len(labels), f"{source}:{root}")
 
 

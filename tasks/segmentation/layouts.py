@@ -62,6 +62,23 @@ def find_cases(source: str, root: str):
 
 
 
+def split_cases(cases, source: str, test_fraction: float, seed: int, max_patients: int = 0):
+    """(train indices, test indices) into ``cases``, split by patient: ACDC's two
+    frames of one patient share a folder and stay on one side; every other
+    dataset has one case per patient.  A fixed shuffle of ``seed``."""
+    import random
+
+    key = (lambda c: os.path.dirname(c[1])) if source == "acdc" else (lambda c: c[1])
+    patients = sorted({key(c) for c in cases})
+    random.Random(seed).shuffle(patients)
+    if max_patients:
+        patients = patients[:max_patients]
+    n_test = min(len(patients) - 1, max(1, round(test_fraction * len(patients))))
+    test = set(patients[:n_test])
+    train_ids = [i for i, c in enumerate(cases) if key(c) in patients[n_test:]]
+    return train_ids, [i for i, c in enumerate(cases) if key(c) in test]
+
+
 def layout_problems(source: str, root: Optional[str]) -> List[str]:
     """Pure os.path/glob checks of a local dataset's layout; [] when it is usable."""
     expected = {
@@ -87,7 +104,8 @@ def layout_problems(source: str, root: Optional[str]) -> List[str]:
             return [f"{root!r}: {len(absent)} files listed in dataset.json are missing, e.g. {absent[0]!r}"]
     else:
         cases = find_cases(source, root)[0]
-    if len(cases) < 2:
-        return [f"{root!r} holds {len(cases)} complete cases (need >= 2: one to train, one to test); "
+    patients = {os.path.dirname(c[1]) for c in cases} if source == "acdc" else cases
+    if len(patients) < 2:
+        return [f"{root!r} holds {len(patients)} complete patients (need >= 2: one to train, one to test); "
                 f"expected {expected}"]
     return []

@@ -127,9 +127,8 @@ def test_nifti_layouts_load_2d_slices(tmp_path, source, channels, classes):
     assert SPEC.check_config(cfg) == []
     d = load(cfg)
     assert (d.in_channels, d.n_classes) == (channels, classes)
-    vols = 3 * (2 if source == "acdc" else 1)
-    n_test = round(0.34 * vols)
-    assert len(d.x_test) == 3 * n_test and len(d.x_train) == 3 * (vols - n_test)   # 3 axial slices per volume
+    frames = 2 if source == "acdc" else 1          # 3 patients, 1 test patient, 3 axial slices per volume
+    assert len(d.x_test) == 3 * frames and len(d.x_train) == 3 * 2 * frames
     assert d.x_train.shape[1:] == (channels, 8, 8) and d.y_train.shape[1:] == (8, 8)
     assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
     assert 0.0 <= float(d.x_train.min()) and float(d.x_train.max()) <= 1.0
@@ -147,6 +146,22 @@ def test_nifti_label_selection_and_3d(tmp_path):
     assert d.n_classes == 1 and d.x_train.shape[1:] == (4, 8, 8, 8) and d.y_train.shape[1:] == (8, 8, 8)
     # label 2 becomes background, label 4 becomes class 1
     assert set(d.y_train.unique().tolist()) == {0, 1}
+
+
+def test_split_keeps_each_patient_on_one_side(tmp_path):
+    from tasks.segmentation.layouts import acdc_cases, split_cases
+
+    write_layout(tmp_path, "acdc", n=5)
+    cases = acdc_cases(str(tmp_path))
+    assert len(cases) == 10
+    train, test = split_cases(cases, "acdc", 0.4, seed=0)
+    patient = lambda i: cases[i][1].split("/")[-2]
+    assert sorted(train + test) == list(range(10)) and len(test) == 4
+    assert not {patient(i) for i in train} & {patient(i) for i in test}
+    assert split_cases(cases, "acdc", 0.4, seed=0) == (train, test)
+    assert split_cases(cases, "acdc", 0.4, seed=1) != (train, test)
+    tr, te = split_cases(cases, "acdc", 0.5, seed=0, max_patients=2)
+    assert len(tr) == len(te) == 2
 
 
 def test_decathlon_missing_listed_file_is_reported(tmp_path):

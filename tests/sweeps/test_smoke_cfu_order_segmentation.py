@@ -1,0 +1,31 @@
+"""Smoke run of sweeps/cfu_order_segmentation.yaml (the segmentation study of
+the cfu_order suite): real local Ray, real MLflow sqlite store."""
+from __future__ import annotations
+
+from analysis.plots import plot_ablation
+from analysis.tables import ablation_table, render
+from sweeps.spec import load_all
+from tests.conftest import SWEEPS
+
+FILE = SWEEPS / "cfu_order_segmentation.yaml"
+
+
+def test_smoke_cfu_order_segmentation(sweep_runner):
+    (study,) = load_all(str(FILE), smoke=True, only=["segmentation"])
+    assert study.experiment == "cfu_order.segmentation"
+    summary, runs = sweep_runner(study)
+    # concat baseline (order does not apply) + CFU orders 1..9, one seed each
+    assert summary["counts"] == {"trials": 10, "finished": 10, "failed": 0}
+    assert set(runs["status"]) == {"FINISHED"}
+    concat = runs[runs["params.model.fusion"] == "concat"]
+    cfu = runs[runs["params.model.fusion"] == "cfu"]
+    assert len(concat) == 1 and concat["params.model.order"].isna().all()
+    assert sorted(cfu["params.model.order"]) == list(range(1, 10))
+    assert runs["metrics.test_dice"].between(0, 1).all() and runs["metrics.train_loss"].notna().all()
+    # CFU adds exactly d + 1 parameters per skip on top of the elementwise UNet (Sec. III-C)
+    sizes = cfu.set_index("params.model.order")["n_params"]
+    assert all(sizes[d + 1] - sizes[d] == 2 for d in range(1, 9))   # smoke UNet: 2 skips
+    table = ablation_table(runs)
+    assert len(table) == 10 and table.loc[table["baseline"], "cell"].item() == "model.fusion=concat"
+    assert "model.order" in render(table, "md")
+    assert plot_ablation(runs, table, sweep_runner.tmp / "cfu_order.png").stat().st_size > 0

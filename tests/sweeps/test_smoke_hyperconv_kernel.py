@@ -1,0 +1,32 @@
+"""Smoke run of sweeps/hyperconv_kernel.yaml: real local Ray, real MLflow sqlite store."""
+from __future__ import annotations
+
+from analysis.plots import plot_ablation
+from analysis.tables import ablation_table, render
+from tests.conftest import SWEEPS
+
+
+def test_smoke_hyperconv_kernel(sweep_runner):
+    summary, runs = sweep_runner(SWEEPS / "hyperconv_kernel.yaml", smoke=True)
+    # 3 standard cells (kernel 3, 5, 7) + 9 hyper cells (kernel x N_L), one seed each
+    assert summary["counts"] == {"trials": 12, "finished": 12, "failed": 0}
+    assert set(runs["status"]) == {"FINISHED"}
+    std = runs[runs["params.model.conv"] == "standard"]
+    hyp = runs[runs["params.model.conv"] == "hyper"]
+    assert len(std) == 3 and std["params.model.n_l"].isna().all()
+    assert sorted(std["params.model.kernel_size"]) == [3, 5, 7]
+    assert {(k, n) for k, n in zip(hyp["params.model.kernel_size"], hyp["params.model.n_l"])} == \
+        {(k, n) for k in (3, 5, 7) for n in (2, 4, 8)}
+    for m in ("test_dice", "train_loss", "dice_gaussian_0.1", "dice_saltpepper_0.05", "dice_speckle_0.2"):
+        assert runs[f"metrics.{m}"].between(0, 1).all() if m != "train_loss" else runs[f"metrics.{m}"].notna().all()
+    # Eq. (3): a hyper-UNet's size does not depend on its kernel size, a standard UNet's does
+    by_cell = runs.set_index("cell")["n_params"]
+    for n in (2, 4, 8):
+        sizes = {by_cell[f"model.conv=hyper,model.kernel_size={k},model.n_l={n}"] for k in (3, 5, 7)}
+        assert len(sizes) == 1
+    assert len(set(std["n_params"])) == 3
+    table = ablation_table(runs)
+    assert len(table) == 12 and table["baseline"].sum() == 1
+    assert table.loc[table["baseline"], "cell"].item() == "model.conv=standard,model.kernel_size=3"
+    assert "| hyper" in render(table, "md")
+    assert plot_ablation(runs, table, sweep_runner.tmp / "hyperconv.png").stat().st_size > 0
