@@ -1,0 +1,115 @@
+"""Data for the complex_classification task: splits, per-batch complex encoding, and
+the test-time complex scaling of the CDS paper's robustness curves (Figs. 2c, 8c).
+
+RGB datasets stay in their compact storage (uint8 for CIFAR/SVHN) on the device and
+are encoded one batch at a time (``Encoder``), so CIFAR's 45k training images cost
+138 MB instead of 740 MB as complex64.  The encodings are the ``encoding``
+components; MSTAR images are complex already and pass through unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn as nn
+
+import components
+
+from .. import datasets
+from .mstar import load_mstar
+
+SPLIT_SEED = 0   # the train/val permutation is fixed: seeds replicate models, not splits
+
+
+class Encoder(nn.Module):
+    """Stored batch -> complex model input: uint8/float RGB -> [0, 1] -> ``encoding``; or identity.
+
+    Args:
+        encoding: an ``encoding`` component, or None for data that is complex already.
+        dtype=torch.float32: real dtype of the encoded batch (complex64 for float32).
+    """
+
+    def __init__(self, encoding: Optional[nn.Module], dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.encoding, self.dtype = encoding, dtype
+
+    @property
+    def channels(self) -> int:
+        return self.encoding.channels if self.encoding is not None else 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) uint8 or real, or (N, C, H, W) complex -> (N, channels, H, W) complex."""
+        if self.encoding is None:
+            return x.to(torch.complex64 if self.dtype == torch.float32 else torch.complex128)
+        rgb = x.to(self.dtype) / 255.0 if x.dtype == torch.uint8 else x.to(self.dtype)
+        return self.encoding(rgb)
+
+
+@dataclass
+class ComplexData:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    input_size: int
+    encoder: Encoder
+    source: str
+
+
+def _limit(x: torch.Tensor, y: torch.Tensor, n: int):
+    return (x[:n], y[:n]) if n else (x, y)
+
+
+def load(cfg: Dict[str, Any]) -> ComplexData:
+    """Train / val / test tensors (CPU) and the encoder for the config's dataset."""
+    name = cfg["data.name"]
+    if name == "mstar":
+        root = cfg["data.root"]
+        x_tr, y_tr, x_te, y_te, k = load_mstar(root)
+        enc, source = Encoder(None), f"mstar .npy files in {root}"
+    else:
+        root = cfg.get("data.root", "")
+        store = "float32" if name == "digits" else "uint8"
+        x_tr, y_tr = datasets.load_image_dataset(name, root, "train", dtype=store)
+        x_te, y_te = datasets.load_image_dataset(name, root, "test", dtype=store)
+        k = datasets.NUM_CLASSES[name]
+        enc = Encoder(components.build("encoding", cfg["data.encoding"]))
+        source = ("sklearn.datasets.load_digits (32x32 RGB, upsampled grey)" if name == "digits"
+                  else f"{name} files in {root}")
+    n_val = int(round(cfg["data.val_fraction"] * len(x_tr)))
+    perm = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    tr, va = perm[:len(x_tr) - n_val], perm[len(x_tr) - n_val:]
+    x_va, y_va = x_tr[va], y_tr[va]
+    x_tr, y_tr = _limit(x_tr[tr], y_tr[tr], cfg["data.train_limit"])
+    x_te, y_te = _limit(x_te, y_te, cfg["data.test_limit"])
+    return ComplexData(x_tr, y_tr, x_va, y_va, x_te, y_te, k, int(x_tr.shape[-1]), enc, source)
+
+
+def scaling_draws(n: int, repeats: int, seed: int):
+    """(u, v): (repeats, n) uniform [0, 1) draws for the phase and the log-magnitude of s.
+
+    CPU generator, so that the draws are the same on every device.
+    """
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(repeats, n, generator=g, dtype=torch.float64), \
+        torch.rand(repeats, n, generator=g, dtype=torch.float64)
+
+
+def complex_scale(z: torch.Tensor, u: torch.Tensor, v: torch.Tensor, rotation: float,
+                  magnitude_range: float = 1.0) -> torch.Tensor:
+    """s * z per sample: s = |s| e^{i theta}, theta = (2u - 1) rotation pi, ln|s| = (2v - 1) ln m.
+
+    z: (N, ...) complex; u, v: (N,) in [0, 1); rotation: the range as a multiple of pi;
+    magnitude_range m >= 1 (1: |s| = 1 exactly).  Returns z's shape and dtype.
+    """
+    theta = (2.0 * u - 1.0) * rotation * math.pi
+    logmag = (2.0 * v - 1.0) * math.log(magnitude_range)
+    s = torch.polar(torch.exp(logmag), theta).to(device=z.device, dtype=z.dtype)
+    if rotation == 0 and magnitude_range == 1.0:
+        s = torch.ones_like(s)   # exactly the clean input, so acc_rot_0 == clean accuracy
+    return z * s.view(-1, *([1] * (z.dim() - 1)))
