@@ -5,6 +5,17 @@
   individual seeds as dots, the baseline mean ± std as a horizontal band;
 * two full axes: heatmap of means (annotated mean ± std);
 * more axes: one heatmap per value of the remaining axes (facets).
+
+A sweep file's ``plot:`` key asks for the figure its paper's readers expect
+(stored with the runs, so ``ablate plot NAME`` needs only the store):
+
+* ``line``: metric vs a numeric axis ``x`` (one line per ``hue``), cells
+  without ``x`` (a baseline such as additive fusion) drawn as bands — the CFU
+  order curve, memory vs depth;
+* ``heatmap``: ``x`` × ``hue`` means — kernel size × N_L;
+* ``bars``: grouped bars ``x`` by ``hue`` with each seed as a dot — Type × encoding;
+* ``metric_curve``: several metrics as one curve (``metrics`` at ``x_values``)
+  per ``hue`` — accuracy vs rotation range.
 """
 from __future__ import annotations
 
@@ -39,7 +50,18 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, titl
     metric = table.attrs["metric"]
     axes = [a for a in table.attrs.get("axes", []) if table[a].nunique(dropna=True) > 1 or len(table) == 1]
     sns.set_theme(style="whitegrid", context="paper")
-    if len(axes) >= 2 and _rectangular(table, axes):
+    spec = dict(runs.attrs.get("plot") or {})
+    kind = spec.get("kind", "auto")
+    ok = runs[runs["status"] == "FINISHED"]
+    if kind == "line":
+        fig = _line(ok, table, spec, spec.get("metric", metric))
+    elif kind == "bars":
+        fig = _bars(ok, spec, spec.get("metric", metric), table)
+    elif kind == "metric_curve":
+        fig = _metric_curve(ok, spec, table)
+    elif kind == "heatmap" and spec.get("x") and spec.get("hue"):
+        fig = _heatmaps(table, [spec["hue"], spec["x"]], metric)
+    elif len(axes) >= 2 and _rectangular(table, axes):
         fig = _heatmaps(table, axes, metric)
     else:
         fig = _points(runs, table, metric)
@@ -89,4 +111,59 @@ def _heatmaps(table: pd.DataFrame, axes, metric: str):
                     cbar_kws={"label": _label(table)})
         if facets:
             ax.set_title(", ".join(f"{f}={v}" for f, v in zip(facets, key if isinstance(key, tuple) else (key,))))
+    return fig
+
+
+def _ylabel(metric: str, table: pd.DataFrame) -> str:
+    return _label(table) if metric == table.attrs.get("metric") else metric
+
+
+def _line(ok: pd.DataFrame, table: pd.DataFrame, spec, metric: str):
+    x, hue = spec["x"], spec.get("hue")
+    col = f"metrics.{metric}"
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    on = ok[ok[x].notna()].copy()
+    on[x] = pd.to_numeric(on[x])
+    sns.lineplot(data=on, x=x, y=col, hue=hue, marker="o", errorbar="sd", ax=ax)
+    off = ok[ok[x].isna()]
+    for i, (cell, g) in enumerate(off.groupby("cell", sort=False)):
+        m, sd = g[col].mean(), g[col].std(ddof=1) if len(g) > 1 else 0.0
+        ax.axhspan(m - sd, m + sd, color=f"C{7 + i % 3}", alpha=0.25, zorder=0)
+        ax.axhline(m, color=f"C{7 + i % 3}", lw=1.2, ls="--", label=f"{cell} (mean ± std)")
+    if spec.get("logy"):
+        ax.set_yscale("log")
+    ax.set_ylabel(_ylabel(metric, table))
+    ax.set_xlabel(spec.get("x_label", x))
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def _bars(ok: pd.DataFrame, spec, metric: str, table: pd.DataFrame):
+    x, hue = spec["x"], spec.get("hue")
+    col = f"metrics.{metric}"
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * ok[x].nunique() + 3), 3.8))
+    sns.barplot(data=ok, x=x, y=col, hue=hue, errorbar="sd", capsize=0.1, ax=ax, alpha=0.85)
+    sns.stripplot(data=ok, x=x, y=col, hue=hue, dodge=True, color="0.2", size=3, ax=ax, legend=False)
+    ax.set_ylabel(_ylabel(metric, table))
+    return fig
+
+
+def _metric_curve(ok: pd.DataFrame, spec, table: pd.DataFrame):
+    metrics = spec["metrics"]
+    xs = spec.get("x_values") or list(range(len(metrics)))
+    hue = spec.get("hue") or "cell"
+    long = []
+    for _, r in ok.iterrows():
+        for m, xv in zip(metrics, xs):
+            v = r.get(f"metrics.{m}")
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                long.append({"x": xv, "value": v, hue: r[hue], "cell": r["cell"]})
+    df = pd.DataFrame(long)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    if not df.empty:
+        style = "cell" if hue != "cell" and df["cell"].nunique() > df[hue].nunique() else None
+        sns.lineplot(data=df, x="x", y="value", hue=hue, style=style, marker="o", errorbar="sd", ax=ax)
+    ax.set_xlabel(spec.get("x_label", "x"))
+    ax.set_ylabel(spec.get("metric", "value"))
+    ax.legend(fontsize=7, loc="best")
     return fig

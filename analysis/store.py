@@ -67,7 +67,9 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
             raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}")
     df = df.copy()
     for col in [c for c in df.columns if c.startswith("params.")]:
-        df[col] = df[col].map(_num)
+        # object dtype: a missing param (conditional key) must not turn ints into floats
+        df[col] = pd.Series([None if v is None or (isinstance(v, float) and v != v) else _num(v)
+                             for v in df[col]], index=df.index, dtype=object)
     df["cell"] = df["tags.ablate.cell"]
     df["seed"] = df["tags.ablate.seed"].map(_num)
     df["launch"] = df["tags.ablate.launch"]
@@ -89,6 +91,9 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     df.attrs["metric"] = _first(df, "tags.ablate.metric")
     df.attrs["mode"] = _first(df, "tags.ablate.mode") or "max"
     df.attrs["launch"] = launch
+    import json
+
+    df.attrs["plot"] = json.loads(_first(df, "tags.ablate.plot") or "{}")
     return df.reset_index(drop=True)
 
 

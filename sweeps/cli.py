@@ -213,7 +213,7 @@ def cmd_table(args) -> int:
         if args.paper:
             from analysis.paper import compare
 
-            print(compare(name, table, args.format))
+            print(compare(name, table, args.format, runs=runs))
     return 0
 
 

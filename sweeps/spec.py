@@ -39,7 +39,9 @@ from tasks.schema import TaskSpec
 
 TOP_KEYS = ("name", "task", "description", "metric", "baseline", "seeds", "fixed", "scientific",
             "nuisance", "search", "resources", "max_failures", "max_concurrent", "tracking",
-            "storage", "smoke", "paper")
+            "storage", "smoke", "paper", "plot")
+PLOT_KINDS = ("auto", "line", "heatmap", "bars", "metric_curve")
+PLOT_KEYS = ("kind", "x", "hue", "metric", "metrics", "x_values", "x_label", "logy")
 SEARCH_KEYS = ("trials_per_cell", "scheduler", "metric", "mode", "grace_period", "reduction_factor", "seed")
 RESOURCE_KEYS = ("cpu", "gpu", "workers")
 TRACKING_KEYS = ("uri", "experiment")
@@ -88,6 +90,7 @@ class Study:
     storage: Optional[str]
     smoke: bool = False
     description: str = ""
+    plot: Dict[str, Any] = field(default_factory=dict)
     raw: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -369,6 +372,31 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
             if check_key("smoke", k):
                 check_value(f"smoke.{k}", k, v)
 
+    plot = _check_section(raw, "plot", PLOT_KEYS, P)
+    if plot:
+        kind = plot.get("kind", "auto")
+        if kind not in PLOT_KINDS:
+            P.append(("plot.kind", f"{kind!r} is not allowed: one of {', '.join(PLOT_KINDS)}"))
+        for k in ("x", "hue"):
+            if k in plot and plot[k] not in scientific:
+                P.append((f"plot.{k}", f"{plot[k]!r} is not a scientific axis; allowed: {', '.join(scientific)}"))
+        if "metric" in plot and plot["metric"] not in task.metrics:
+            P.append(("plot.metric", f"{plot['metric']!r} is not a metric of task {task.name}; allowed: "
+                                     f"{', '.join(task.metrics)}"))
+        ms = plot.get("metrics", [])
+        if not isinstance(ms, list) or (kind == "metric_curve" and not ms):
+            P.append(("plot.metrics", "a non-empty list of metric names (for kind metric_curve)"))
+        else:
+            for m in ms:
+                if m not in task.metrics:
+                    P.append(("plot.metrics", f"{m!r} is not a metric of task {task.name}; allowed: "
+                                              f"{', '.join(task.metrics)}"))
+            xv = plot.get("x_values")
+            if xv is not None and (not isinstance(xv, list) or len(xv) != len(ms) or not all(_is_num(v) for v in xv)):
+                P.append(("plot.x_values", f"{xv!r} is not allowed: one number per entry of plot.metrics"))
+        if kind in ("line", "bars") and "x" not in plot:
+            P.append(("plot.x", f"kind {kind} needs x: one of {', '.join(scientific)}"))
+
     search = _check_section(raw, "search", SEARCH_KEYS, P)
     tpc = search.get("trials_per_cell", 8 if nuisance else 1)
     if not _is_int(tpc) or tpc < 1:
@@ -417,7 +445,7 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
                   scientific=scientific, nuisance=nuisance, baseline=dict(baseline), search=search,
                   resources=resources, max_failures=mf, max_concurrent=mc, tracking_uri=uri,
                   experiment=tr.get("experiment", name), storage=storage, smoke=smoke,
-                  description=str(raw.get("description", "")), raw=raw)
+                  description=str(raw.get("description", "")), raw=raw, plot=dict(plot))
     # Per-cell checks (conditional keys, component constraints) need the expansion.
     # They run even when other keys are wrong, so that one pass reports everything.
     from .expand import cells

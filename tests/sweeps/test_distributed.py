@@ -49,7 +49,7 @@ def two_nodes(tmp_path):
 
     cluster = Cluster(initialize_head=True, connect=False,
                       head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                      "_temp_dir": f"/tmp/rc{os.getpid() % 10000}"})
+                                      "temp_dir": f"/tmp/rc{os.getpid() % 10000}"})
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster, worker
@@ -106,7 +106,7 @@ def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
 
     cluster = Cluster(initialize_head=True, connect=False,
                       head_node_args={"num_cpus": 2, "include_dashboard": False,
-                                      "_temp_dir": f"/tmp/rd{os.getpid() % 10000}"})
+                                      "temp_dir": f"/tmp/rd{os.getpid() % 10000}"})
     try:
         uri = f"sqlite:///{tmp_path / 'central.db'}"
         f = write(tmp_path, toy("resume", tmp_path, range(6), **{"train.sleep": 1.0}))

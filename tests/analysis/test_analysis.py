@@ -1,0 +1,129 @@
+"""analysis/: MLflow store → frame → table / paper comparison / plots, on a real
+sqlite MLflow store written the way the sweep tracker writes it."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.paper import comparison, compare
+from analysis.plots import plot_ablation
+from analysis.store import load_runs
+from analysis.tables import ablation_table, render
+
+VALUES = {"model.fusion=add": [0.80, 0.82, 0.81],
+          "model.fusion=cfu,model.order=1": [0.83, 0.85, 0.86],
+          "model.fusion=cfu,model.order=3": [0.70, 0.90, 0.81]}
+
+
+def make_store(tmp_path, plot=None, launches=("L2",), failed_cell=None, extra_params=None):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    c = MlflowClient(uri)
+    exp = c.create_experiment("fake")
+    for launch in launches:
+        for idx, (cell, vals) in enumerate(VALUES.items()):
+            for seed, v in enumerate(vals):
+                tags = {"ablate.cell": cell, "ablate.seed": str(seed), "ablate.launch": launch,
+                        "ablate.phase": "final", "ablate.n_params": str(1000 + idx), "ablate.metric": "test_dice",
+                        "ablate.mode": "max", "ablate.baseline_cell": "model.fusion=add",
+                        "ablate.cell_index": str(idx), "ablate.plot": json.dumps(plot or {})}
+                r = c.create_run(exp, tags=tags)
+                params = {"seed": seed, "model.fusion": cell.split(",")[0].split("=")[1], "data.name": "synthetic",
+                          "noise.kind": "nan", **(extra_params or {})}
+                if "order" in cell:
+                    params["model.order"] = int(cell.split("order=")[1])
+                for k, pv in params.items():
+                    c.log_param(r.info.run_id, k, str(pv))
+                bump = 0.0 if launch == launches[-1] else -0.5
+                c.log_metric(r.info.run_id, "test_dice", v + bump, step=1)
+                for i, rng in enumerate([0.0, 0.5, 1.0]):
+                    c.log_metric(r.info.run_id, f"acc_rot_{i}", v - 0.01 * i * (cell == "model.fusion=add"), step=1)
+                c.set_terminated(r.info.run_id, "FINISHED")
+        if failed_cell:
+            r = c.create_run(exp, tags={**tags, "ablate.cell": failed_cell, "ablate.seed": "9",
+                                        "ablate.failure_reason": "train_loss became nan at epoch 2"})
+            c.set_terminated(r.info.run_id, "FAILED")
+    return uri
+
+
+def test_table_statistics_are_right(tmp_path):
+    uri = make_store(tmp_path, launches=("L1", "L2"), failed_cell="model.fusion=cfu,model.order=3")
+    runs = load_runs("fake", uri)
+    assert runs.attrs["launch"] == "L2" and len(runs) == 10
+    fin = runs[runs["status"] == "FINISHED"]
+    assert fin["params.noise.kind"].eq("nan").all(), "a registry string must not become float NaN"
+    assert fin["params.seed"].map(type).eq(int).all()
+    t = ablation_table(runs)
+    assert list(t["cell"]) == list(VALUES)                           # grid order
+    base = np.array(VALUES["model.fusion=add"])
+    for _, row in t.iterrows():
+        v = np.array(VALUES[row["cell"]])
+        assert row["mean"] == pytest.approx(v.mean()) and row["std"] == pytest.approx(v.std(ddof=1))
+        assert row["n"] == 3
+        if not row["baseline"]:
+            assert row["delta"] == pytest.approx(v.mean() - base.mean())
+            assert row["p_value"] == pytest.approx(stats.ttest_ind(v, base, equal_var=False).pvalue)
+    assert t.loc[t["cell"] == "model.fusion=cfu,model.order=3", "failed"].item() == 1
+    assert t["best"].tolist() == [False, True, False]
+    md = render(t, "md")
+    assert "**0.847 ± 0.015**" in md and "baseline" in md and "| –" in md
+    assert md.splitlines()[0].startswith("| model.fusion | model.order | test_dice ↑")
+    assert render(t, "csv").count("\n") == 4
+    assert "\\textbf{0.847 $\\pm$ 0.015}" in render(t, "latex")
+    all_runs = load_runs("fake", uri, launch=None)
+    assert len(all_runs) == 20
+    with pytest.raises(LookupError, match="no sweep named 'nope'"):
+        load_runs("nope", uri)
+    with pytest.raises(KeyError, match="recorded metrics"):
+        ablation_table(runs, metric="val_dice")
+
+
+def test_paper_comparison_matches_only_real_settings(tmp_path):
+    uri = make_store(tmp_path)
+    runs = load_runs("fake", uri)
+    t = ablation_table(runs)
+    pub = {"fake": {"sweep": "fake", "paper": "P", "notes": "synthetic, not ACDC", "metric": "test_dice", "rows": [
+        {"cell": {"model.fusion": "add"}, "value": 0.80, "table": "Table I"},
+        {"cell": {"model.fusion": "cfu", "model.order": 1}, "value": 0.81, "table": "Table I"},
+        {"cell": {"model.fusion": "cfu", "model.order": 1, "data.name": "acdc"}, "value": 0.9, "table": "T"},
+        {"cell": {"model.fusion": "cfu", "model.order": 9}, "value": 0.82, "table": "Table I"}]}}
+    df = comparison("fake", t, runs, published=pub)
+    assert len(df) == 4
+    assert df.loc[0, "diff"] == pytest.approx(np.mean(VALUES["model.fusion=add"]) - 0.80)
+    assert df.loc[1, "ours"] == pytest.approx(np.mean(VALUES["model.fusion=cfu,model.order=1"]))
+    assert math.isnan(df.loc[2, "ours"]), "an ACDC number must not be matched to a synthetic run"
+    assert math.isnan(df.loc[3, "ours"])
+    with pytest.raises(LookupError):
+        comparison("other", t, runs, published=pub)
+
+
+def test_shipped_published_numbers_are_consistent():
+    from analysis.paper import load_published
+
+    pub = load_published()
+    assert pub, "analysis/published.yaml is empty"
+    for name, e in pub.items():
+        assert e["rows"] and e.get("paper") and e.get("notes") and e.get("metric"), name
+        for r in e["rows"]:
+            assert isinstance(r["cell"], dict) and isinstance(r["value"], (int, float)), (name, r)
+
+
+@pytest.mark.parametrize("plot", [
+    {}, {"kind": "line", "x": "model.order"}, {"kind": "bars", "x": "model.fusion", "hue": "model.order"},
+    {"kind": "metric_curve", "metrics": ["acc_rot_0", "acc_rot_1", "acc_rot_2"], "x_values": [0, 0.5, 1.0],
+     "hue": "model.fusion"}])
+def test_plots_render(tmp_path, plot):
+    uri = make_store(tmp_path, plot=plot)
+    runs = load_runs("fake", uri)
+    assert runs.attrs["plot"] == plot
+    out = plot_ablation(runs, ablation_table(runs), tmp_path / "p.png", title="t")
+    assert out.exists() and out.stat().st_size > 10_000
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)
+    assert img.shape[0] > 300 and img.std() > 0.01      # not blank
