@@ -76,7 +76,9 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
         # Once, outside the timed epoch: the activation memory depends on shapes only.
         if "mb" not in mem:
             model.train()
-            xb, yb = x_tr[:bs], y_tr[:bs]
+            # Copies, as the training loop's x_tr[idx]: the CPU count is per storage, and a
+            # slice's storage would be the whole training set.
+            xb, yb = x_tr[:bs].clone(), y_tr[:bs].clone()
             mem["mb"] = step_activation_mb(model, xb, lambda logits: loss_fn(logits, yb))
             model.zero_grad(set_to_none=True)
         return mem["mb"]

@@ -136,6 +136,9 @@ def test_run_is_deterministic_and_reports_all_metrics():
     assert out1["peak_mem_mb"] > 0 and out1["epoch_seconds"] > 0 and np.isfinite(out1["train_loss"])
     assert rep1.info["reversible"] is True and rep1.info["n_layers"] == 4 * 5
     assert rep1.info["n_params"] == sum(p.numel() for p in build_model(cfg, 1, 2).parameters())
+    # one step's activation memory depends on the batch, not on the size of the training set
+    more, _ = trial({**cfg, "data.n_train": 8, "train.epochs": 1})
+    assert more["peak_mem_mb"] == out1["peak_mem_mb"]
 
 
 def test_training_reduces_the_loss_with_both_losses():
