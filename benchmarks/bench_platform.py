@@ -63,7 +63,7 @@ def _overhead(quick: bool) -> list[Result]:
     study = validate(raw, "<bench>")
     t0 = time.perf_counter()
     if not ray.is_initialized():
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     t_init = time.perf_counter() - t0
     # warm-up sweep: first-use costs (sqlite schema creation, imports in workers) are not per-trial overhead
     launch(validate({**raw, "name": "warmup", "seeds": [0, 1]}, "<bench>"), tracking_uri=f"sqlite:///{tmp}/m.db",

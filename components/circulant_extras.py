@@ -102,7 +102,7 @@ def fisher_penalty(module: nn.Module, eps: float = 1e-3) -> torch.Tensor:
                            device=p.device if p is not None else None)
     total = 0
     for layer in layers:
-        power = torch.view_as_real(torch.fft.fft(layer.weight, dim=-1)).square().sum(-1)
+        power = torch.view_as_real(torch.fft.fft(layer.coef, dim=-1)).square().sum(-1)
         total = total + (1.0 / (power + eps)).sum()
     return total
 
@@ -143,6 +143,7 @@ def hessian_eigenvalues(module: nn.Module, x: torch.Tensor, exact: bool = True) 
         else:
             eig = torch.view_as_real(xf).square().sum((0, -1)).T             # (F, K_i)
         eig = eig.repeat_interleave(_conjugate_multiplicity(module.block_size, eig.device), dim=0)
+        eig = eig * module.scale ** 2        # the parameters are c; W uses c·s (norm="ortho")
         return eig.reshape(-1).repeat(module.k_out).sort().values
     if isinstance(module, nn.Linear):
         xm = x.detach().reshape(-1, module.in_features).to(torch.float64)

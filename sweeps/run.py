@@ -163,7 +163,7 @@ def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
         buf = io.BytesIO()
         torch.save(state, buf)
         blob = buf.getvalue()
-    q = Queue()
+    q = Queue(actor_options={"num_cpus": 0})   # inside the trial's 0.01-CPU placement group
     n, cpu, gpu = int(spec["workers"]), float(spec["cpu"]), float(spec["gpu"])
     trainer = TorchTrainer(
         _worker_loop,
@@ -217,11 +217,16 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
     tracking.check_reachable(uri)                      # before any trial starts
     exp_id = tracking.ensure_experiment(uri, study.experiment)
-    storage = Path(study.storage or tracking.default_home() / "ray").expanduser()
-    if "://" not in str(study.storage or ""):
-        storage = storage.resolve()
+    remote = "://" in str(study.storage or "")
+    if remote:
+        storage: Any = str(study.storage).rstrip("/")      # s3://..., gs://...: Path would mangle it
+    else:
+        storage = Path(study.storage or tracking.default_home() / "ray").expanduser().resolve()
         storage.mkdir(parents=True, exist_ok=True)
-    state_file = _state_path(storage, study.name)
+    # The launch state stays with the driver (local), whatever Ray's storage is.
+    state_dir = tracking.default_home() if remote else storage
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_file = _state_path(state_dir, study.name)
     state: Dict[str, Any] = {}
     if resume:
         if not state_file.exists():
@@ -242,7 +247,9 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING",
+        # "local": without --address always start our own instance; a bare ray.init()
+        # would attach to whatever Ray cluster happens to run on this machine.
+        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
                  configure_logging=True, log_to_driver=verbose > 1)
     _check_fits(study, local=address is None)
     from .callback import MLflowTracker
@@ -301,13 +308,13 @@ def _counts(results: List[Dict[str, Any]]) -> Dict[str, int]:
             "failed": sum(bool(r["failed"]) for r in results)}
 
 
-def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Path, callback, resume: bool,
+def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, callback, resume: bool,
                echo, verbose: int) -> List[Dict[str, Any]]:
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
     name = f"{study.name}-{state['launch']}-{phase}"
-    path = storage / name if "://" not in str(storage) else f"{storage}/{name}"
+    path = f"{storage}/{name}"
     res = study.resources
     if res["workers"] > 1:
         # The trial itself only coordinates; its TorchTrainer reserves the workers
@@ -322,7 +329,7 @@ def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Path, c
         reporter = tune.CLIReporter(
             parameter_columns={"trial/cell": "cell", "trial/params/seed": "seed"},
             metric_columns={"epoch": "epoch", study.metric: study.metric}, max_report_frequency=15,
-            sort_by_metric=False)
+            sort_by_metric=False, max_column_length=60)
         run_config = RunConfig(
             name=name, storage_path=str(storage), callbacks=[callback], verbose=verbose,
             progress_reporter=reporter,

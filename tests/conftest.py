@@ -25,17 +25,29 @@ def ray_local():
     if not ray.is_initialized():
         # A short temp dir: Ray's socket paths must stay under ~107 characters.
         tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _temp_dir=tmp,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", _temp_dir=tmp,
                  log_to_driver=False)
     yield ray
     # left running for other session tests; pytest's exit shuts it down
 
 
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory):
+    """One real sqlite MLflow store per session (creating a store runs ~30 schema
+    migrations, seconds each time); tests keep apart by experiment name."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    MlflowClient(uri).search_experiments()
+    return uri
+
+
 @pytest.fixture
-def sweep_runner(ray_local, tmp_path, monkeypatch):
-    """run(path_or_study, **launch_kwargs) -> (summary, runs DataFrame) on a fresh store in tmp_path."""
+def sweep_runner(ray_local, mlflow_store, tmp_path, monkeypatch):
+    """run(path_or_study, **launch_kwargs) -> (summary, runs DataFrame) against the
+    session's store; the study's experiment name must be unique in the session."""
     monkeypatch.setenv("ABLATE_HOME", str(tmp_path / "home"))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_store
 
     def run(sweep, overrides=None, smoke=True, **kw):
         from analysis.store import load_runs

@@ -19,12 +19,12 @@ VALUES = {"model.fusion=add": [0.80, 0.82, 0.81],
           "model.fusion=cfu,model.order=3": [0.70, 0.90, 0.81]}
 
 
-def make_store(tmp_path, plot=None, launches=("L2",), failed_cell=None, extra_params=None):
+def make_store(uri, name, plot=None, launches=("L2",), failed_cell=None, extra_params=None):
+    """Runs written like sweeps/callback.py writes them, in the session's real store."""
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
     c = MlflowClient(uri)
-    exp = c.create_experiment("fake")
+    exp = c.create_experiment(name)
     for launch in launches:
         for idx, (cell, vals) in enumerate(VALUES.items()):
             for seed, v in enumerate(vals):
@@ -51,9 +51,15 @@ def make_store(tmp_path, plot=None, launches=("L2",), failed_cell=None, extra_pa
     return uri
 
 
-def test_table_statistics_are_right(tmp_path):
-    uri = make_store(tmp_path, launches=("L1", "L2"), failed_cell="model.fusion=cfu,model.order=3")
-    runs = load_runs("fake", uri)
+@pytest.fixture
+def fake(mlflow_store, request):
+    name = f"fake-{request.node.name}"
+    return lambda **kw: (make_store(mlflow_store, name, **kw), name)
+
+
+def test_table_statistics_are_right(fake):
+    uri, name = fake(launches=("L1", "L2"), failed_cell="model.fusion=cfu,model.order=3")
+    runs = load_runs(name, uri)
     assert runs.attrs["launch"] == "L2" and len(runs) == 10
     fin = runs[runs["status"] == "FINISHED"]
     assert fin["params.noise.kind"].eq("nan").all(), "a registry string must not become float NaN"
@@ -75,7 +81,7 @@ def test_table_statistics_are_right(tmp_path):
     assert md.splitlines()[0].startswith("| model.fusion | model.order | test_dice ↑")
     assert render(t, "csv").count("\n") == 4
     assert "\\textbf{0.847 $\\pm$ 0.015}" in render(t, "latex")
-    all_runs = load_runs("fake", uri, launch=None)
+    all_runs = load_runs(name, uri, launch=None)
     assert len(all_runs) == 20
     with pytest.raises(LookupError, match="no sweep named 'nope'"):
         load_runs("nope", uri)
@@ -83,16 +89,16 @@ def test_table_statistics_are_right(tmp_path):
         ablation_table(runs, metric="val_dice")
 
 
-def test_paper_comparison_matches_only_real_settings(tmp_path):
-    uri = make_store(tmp_path)
-    runs = load_runs("fake", uri)
+def test_paper_comparison_matches_only_real_settings(fake):
+    uri, name = fake()
+    runs = load_runs(name, uri)
     t = ablation_table(runs)
-    pub = {"fake": {"sweep": "fake", "paper": "P", "notes": "synthetic, not ACDC", "metric": "test_dice", "rows": [
+    pub = {name: {"sweep": name, "paper": "P", "notes": "synthetic, not ACDC", "metric": "test_dice", "rows": [
         {"cell": {"model.fusion": "add"}, "value": 0.80, "table": "Table I"},
         {"cell": {"model.fusion": "cfu", "model.order": 1}, "value": 0.81, "table": "Table I"},
         {"cell": {"model.fusion": "cfu", "model.order": 1, "data.name": "acdc"}, "value": 0.9, "table": "T"},
         {"cell": {"model.fusion": "cfu", "model.order": 9}, "value": 0.82, "table": "Table I"}]}}
-    df = comparison("fake", t, runs, published=pub)
+    df = comparison(name, t, runs, published=pub)
     assert len(df) == 4
     assert df.loc[0, "diff"] == pytest.approx(np.mean(VALUES["model.fusion=add"]) - 0.80)
     assert df.loc[1, "ours"] == pytest.approx(np.mean(VALUES["model.fusion=cfu,model.order=1"]))
@@ -117,9 +123,9 @@ def test_shipped_published_numbers_are_consistent():
     {}, {"kind": "line", "x": "model.order"}, {"kind": "bars", "x": "model.fusion", "hue": "model.order"},
     {"kind": "metric_curve", "metrics": ["acc_rot_0", "acc_rot_1", "acc_rot_2"], "x_values": [0, 0.5, 1.0],
      "hue": "model.fusion"}])
-def test_plots_render(tmp_path, plot):
-    uri = make_store(tmp_path, plot=plot)
-    runs = load_runs("fake", uri)
+def test_plots_render(fake, tmp_path, plot):
+    uri, name = fake(plot=plot)
+    runs = load_runs(name, uri)
     assert runs.attrs["plot"] == plot
     out = plot_ablation(runs, ablation_table(runs), tmp_path / "p.png", title="t")
     assert out.exists() and out.stat().st_size > 10_000

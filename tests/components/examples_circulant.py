@@ -12,7 +12,8 @@ EXAMPLES = {
         inputs=lambda dt, dev: (torch.randn(5, 12, dtype=dt, device=dev),),
         out_shape=(5, 8),
         invalid=[(dict(block_size=3), "block_size"), (dict(block_size=0), "block_size"),
-                 (dict(in_features=-4), "in_features"), (dict(out_features=6), "out_features")],
+                 (dict(in_features=-4), "in_features"), (dict(out_features=6), "out_features"),
+                 (dict(norm="unitary"), "norm")],
     ),
     ("linear", "dense"): Example(
         kwargs=dict(in_features=12, out_features=8),

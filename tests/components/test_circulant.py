@@ -41,7 +41,7 @@ def test_forward_equals_dense_matmul(n_in, n_out, b, path):
     m = CDLinear(n_in, n_out, b).double()
     m.path = path
     x = torch.randn(3, 5, n_in, dtype=torch.float64)
-    ref = x @ _reference_weight(m.weight.detach()).T + m.bias
+    ref = x @ _reference_weight(m.coef.detach()).T + m.bias
     torch.testing.assert_close(m(x), ref, rtol=1e-12, atol=1e-12)
     m_nb = CDLinear(n_in, n_out, b, bias=False).double()
     m_nb.path = path
@@ -65,13 +65,13 @@ def test_dense_weight_structure():
     m = CDLinear(12, 8, 4)
     w = m.dense_weight().detach()
     assert w.shape == (8, 12)
-    torch.testing.assert_close(w, _reference_weight(m.weight.detach()), rtol=0, atol=0)
+    torch.testing.assert_close(w, _reference_weight(m.coef.detach()), rtol=0, atol=0)
     for i in range(2):
         for j in range(3):
             blk = w[4 * i:4 * i + 4, 4 * j:4 * j + 4]
             # circulant: every column is the previous one shifted down by one
             torch.testing.assert_close(blk.roll(1, 0), blk.roll(-1, 1), rtol=0, atol=0)
-            torch.testing.assert_close(blk[:, 0], m.weight[i, j].detach(), rtol=0, atol=0)
+            torch.testing.assert_close(blk[:, 0], m.coef[i, j].detach(), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -167,13 +167,14 @@ def test_hessian_eigenvalues_match_autograd(n_in, n_out, b):
         assert (diag - ours).abs().max() > 1e-2 * ours.max()
 
 
-def test_theorem1_diagonal_blocks():
-    """Each diagonal block H_(ij),(ij) has eigenvalues Σ_n |F[X_nj](k)|² (Eq. 5)."""
+@pytest.mark.parametrize("norm, fft_norm", [("backward", "backward"), ("ortho", "ortho")])
+def test_theorem1_diagonal_blocks(norm, fft_norm):
+    """Each diagonal block H_(ij),(ij) has eigenvalues Σ_n |F[X_nj](k)|² (Eq. 5), F the DFT of Eq. (2)."""
     torch.manual_seed(0)
-    m = CDLinear(12, 8, 4).double()
+    m = CDLinear(12, 8, 4, norm=norm).double()
     x = _correlated_input(5, 12, 4)
     h = _autograd_hessian(m, x).reshape(2, 3, 4, 2, 3, 4)
-    power = (torch.fft.fft(x.reshape(5, 3, 4), dim=-1).abs() ** 2).sum(0)      # (K_i, B)
+    power = (torch.fft.fft(x.reshape(5, 3, 4), dim=-1, norm=fft_norm).abs() ** 2).sum(0)      # (K_i, B)
     for i in range(2):
         for j in range(3):
             torch.testing.assert_close(torch.linalg.eigvalsh(h[i, j, :, i, j, :]),
@@ -290,3 +291,25 @@ def test_dropout_registry_and_validation():
         for bad in (1.0, -0.1, 1.5, float("nan"), True, "0.1"):
             with pytest.raises(ValueError, match=r"\bp\b"):
                 components.build("dropout", name, p=bad)
+
+
+@pytest.mark.parametrize("b", [1, 4, 8])
+def test_norm_ortho_is_unitary_dft_and_backward_is_plain_convolution(b):
+    """Eq. (2) with the unitary DFT = circular convolution / √B; numpy's default pair = convolution."""
+    torch.manual_seed(0)
+    plain = CDLinear(16, 8, b, norm="backward").double()
+    ortho = CDLinear(16, 8, b, norm="ortho").double()
+    ortho.load_state_dict(plain.state_dict())
+    x = torch.randn(5, 16, dtype=torch.float64)
+    c = plain.weight.detach()
+    xb = x.reshape(5, 16 // b, b)
+    conv = torch.fft.ifft(torch.fft.fft(c, dim=-1)[None] * torch.fft.fft(xb, dim=-1)[:, None], dim=-1).real.sum(2)
+    torch.testing.assert_close(plain(x) - plain.bias, conv.reshape(5, 8), rtol=1e-10, atol=1e-12)
+    fu = lambda t: torch.fft.fft(t, dim=-1, norm="ortho")
+    unitary = torch.fft.ifft(fu(c)[None] * fu(xb)[:, None], dim=-1, norm="ortho").real.sum(2)
+    torch.testing.assert_close(ortho(x) - ortho.bias, unitary.reshape(5, 8), rtol=1e-10, atol=1e-12)
+    # both start at nn.Linear's scale: the effective coefficients are U(±1/√n_in)
+    for m in (CDLinear(64, 64, b, norm="backward"), CDLinear(64, 64, b)):
+        assert m.coef.abs().max() <= 1 / 8 + 1e-7 and m.coef.abs().max() > 0.1
+    with pytest.raises(ValueError, match="norm"):
+        CDLinear(16, 8, 4, norm="forward")

@@ -111,21 +111,23 @@ def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
         uri = f"sqlite:///{tmp_path / 'central.db'}"
         f = write(tmp_path, toy("resume", tmp_path, range(6), **{"train.sleep": 1.0}))
         args = ["run", str(f), "--address", cluster.address, "--tracking-uri", uri, "--no-table"]
-        p = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=tmp_path, env=ENV,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         from mlflow.tracking import MlflowClient
 
         c = MlflowClient(uri)
-        deadline = time.time() + 240
+        c.search_experiments()             # create the store's schema before two processes use it
+        log = open(tmp_path / "driver.log", "w")
+        p = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=tmp_path, env=ENV,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 300
         done = []
-        while time.time() < deadline:
-            exp = c.get_experiment_by_name("resume") if Path(uri[10:]).exists() else None
+        while time.time() < deadline and p.poll() is None:
+            exp = c.get_experiment_by_name("resume")
             if exp:
                 done = [r for r in c.search_runs([exp.experiment_id]) if r.info.status == "FINISHED"]
                 if len(done) >= 2:
                     break
             time.sleep(0.5)
-        assert len(done) >= 2, "the sweep did not get going"
+        assert len(done) >= 2, "the sweep did not get going:\n" + (tmp_path / "driver.log").read_text()[-3000:]
         time.sleep(1.5)                    # let Tune snapshot its experiment state
         os.killpg(p.pid, signal.SIGKILL)   # the driver dies mid-sweep
         p.wait()
