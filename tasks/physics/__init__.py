@@ -1,0 +1,144 @@
+"""Physics: Hamiltonian neural networks (2-body, 3-body, ideal pendulum) and a
+neural ODE on the bouncing ball, with the MLP's cross-layer fusion add / CFU.
+
+Paper: "Parameter-Efficient Cross-Layer Feature Fusion via Chebyshev
+Polynomial Unit" (shared/seeds/000), Sec. IV-B, Table II (trajectory MSE) and
+Table III (energy MSE); baselines from Hamiltonian Neural Networks
+(Greydanus et al. 2019, the paper's [23]) and torchdiffeq's bouncing ball.
+
+* Data (``systems.py``, ``ball.py``): simulated with scipy's solve_ivp from the
+  HNN paper's settings (``SYSTEMS``; shared/paper-notes.md "000 CFU"), cached
+  on disk keyed by every setting and a data seed separate from the model seed.
+  The CFU paper's "real pendulum" is the HNN paper's lab recording (Schmidt &
+  Lipson), which is not available offline; like the notes, we use the HNN
+  paper's ideal pendulum H = 3(1 − cos q) + p².
+* Model (``models.py``): the HNN reference MLP in→h→h→out (tanh, orthogonal
+  init, last layer without bias) with a fusion between the two hidden layers:
+  shortcut = first hidden layer's output h1, current = f(h1) = tanh(W2 h1 + b2);
+  the output layer reads fusion(h1, f(h1)).  ``none`` is the reference MLP
+  (the paper's "Baseline HNN"), ``add`` the residual h1 + f(h1), ``cfu``/``pu``
+  the paper's unit.  HNN: 2 outputs, field = ∂F2/∂x · Mᵀ; ``mlp``: the HNN
+  paper's baseline that outputs dx/dt directly.
+* Training in steps (the papers count iterations, not epochs): one reported
+  "epoch" is ``train.steps_per_epoch`` Adam steps on random batches, so
+  ``train.epochs × train.steps_per_epoch`` = total steps (2-body/3-body:
+  20 × 500 = 10,000; pendulum 20 × 100 = 2,000), and checkpoints and ASHA
+  work per epoch.
+* Metrics: ``test_loss`` (MSE of dx/dt on every test row, the HNN paper's test
+  loss), ``train_loss`` (mean step loss of the epoch), ``test_traj_mse`` and
+  ``test_energy_mse``: the learned field integrated (RK4, float64) from each
+  test trajectory's true initial state over its time span, compared to the
+  true states and to the true energy (the system's Hamiltonian of the
+  predicted states vs of the true ones), averaged over trajectories, time
+  points after t0 and coordinates (Tables II, III).
+
+A setting 0 (or negative for noise / weight decay) means "the paper's value
+for ``data.system``" (``SYSTEMS``); the trial logs the resolved values.
+Top level stays import-light (see tasks/schema.py).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from ..schema import Param, TaskSpec
+
+# HNN paper settings per system (shared/paper-notes.md "000 CFU"); ``steps`` is
+# the paper's total number of Adam steps, ``batch`` 0 = full batch.
+SYSTEMS: Dict[str, Dict[str, Any]] = {
+    "two_body": dict(trajectories=1000, points=50, t_end=20.0, r_min=0.5, r_max=1.5, orbit_noise=0.05,
+                     noise=0.0, test_fraction=0.2, batch=200, steps=10000, weight_decay=0.0),
+    "three_body": dict(trajectories=5000, points=20, t_end=5.0, r_min=0.9, r_max=1.2, orbit_noise=0.2,
+                       noise=0.0, test_fraction=0.2, batch=600, steps=10000, weight_decay=1e-4),
+    "pendulum": dict(trajectories=50, points=45, t_end=3.0, r_min=1.3, r_max=2.3, orbit_noise=0.0,
+                     noise=0.1, test_fraction=0.5, batch=0, steps=2000, weight_decay=1e-4),
+    # torchdiffeq's example: height 10, g 9.8, radius 0.2, absorption 0.2 (ball.py).
+    "bouncing_ball": dict(trajectories=1, points=0, t_end=0.0, noise=0.0, test_fraction=0.0,
+                          batch=0, steps=1000, weight_decay=0.0),
+}
+HNN_SYSTEMS = ("two_body", "three_body", "pendulum")
+_HNN = {"data.system": HNN_SYSTEMS}
+_POLY = {"model.fusion": ("cfu", "pu")}
+
+
+def resolved(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Data/optimiser settings with the 0 / negative sentinels replaced by the system's paper values."""
+    p = dict(SYSTEMS[cfg["data.system"]])
+    for key, name in (("data.trajectories", "trajectories"), ("data.points", "points"),
+                      ("data.t_end", "t_end"), ("data.test_fraction", "test_fraction"),
+                      ("train.batch_size", "batch")):
+        if cfg.get(key, 0) > 0:
+            p[name] = cfg[key]
+    for key, name in (("data.noise", "noise"), ("optim.weight_decay", "weight_decay")):
+        if cfg.get(key, -1.0) >= 0:
+            p[name] = cfg[key]
+    p["seed"] = cfg.get("data.seed", 0)
+    return p
+
+
+def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
+    errs = []
+    system = cfg.get("data.system")
+    if system not in HNN_SYSTEMS:
+        return errs
+    p = resolved(cfg)
+    if p["points"] < 2:
+        errs.append(("data.points", f"a trajectory needs at least 2 time points, got {p['points']}"))
+    n_test = int(round(p["trajectories"] * p["test_fraction"]))
+    if not 1 <= n_test < p["trajectories"]:
+        errs.append(("data.test_fraction",
+                     f"{p['test_fraction']} of {p['trajectories']} trajectories gives {n_test} test "
+                     f"trajectories; need at least 1 test and 1 training trajectory"))
+    return errs
+
+
+SPEC = TaskSpec(
+    name="physics",
+    description="HNN on 2-body / 3-body / pendulum, NODE on the bouncing ball; MLP fusion none/add/CFU",
+    paper="CFU paper (000) Sec. IV-B, Tables II and III; HNN (Greydanus et al. 2019) data and baselines",
+    params={
+        "data.system": Param(str, "pendulum", "simulated system", choices=tuple(SYSTEMS)),
+        "data.trajectories": Param(int, 0, "trajectories simulated (0 = paper: 1000 / 5000 / 50)",
+                                   low=0, high=1_000_000, when=_HNN),
+        "data.points": Param(int, 0, "time points per trajectory (0 = paper: 50 / 20 / 45)",
+                             low=0, high=100_000, when=_HNN),
+        "data.t_end": Param(float, 0.0, "trajectories span [0, t_end] (0 = paper: 20 / 5 / 3)",
+                            low=0.0, high=1e4, when=_HNN),
+        "data.noise": Param(float, -1.0, "σ of Gaussian noise on observed states (< 0 = paper: 0 / 0 / 0.1)",
+                            low=-1.0, high=10.0, when=_HNN),
+        "data.test_fraction": Param(float, 0.0, "fraction of trajectories held out (0 = paper: 0.2 / 0.2 / 0.5)",
+                                    low=0.0, high=0.99, when=_HNN),
+        "data.seed": Param(int, 0, "seed of the simulated data (separate from the model seed)",
+                           low=0, high=2**31 - 1),
+        "model.kind": Param(str, "hnn", "hnn (field = ∂F2/∂x Mᵀ) or mlp (the HNN paper's baseline: "
+                            "the MLP outputs dx/dt)", choices=("hnn", "mlp"), when=_HNN),
+        "model.hidden": Param(int, 200, "width of both hidden layers", low=1, high=8192),
+        "model.fusion": Param(str, "none", "fusion of h1 (shortcut) and f(h1) before the output layer; "
+                              "none = reference MLP", choices=("none", "add", "concat", "cfu", "pu")),
+        "model.order": Param(int, 4, "Chebyshev (cfu) / power (pu) order d (Eq. 4)", low=0, high=20, when=_POLY),
+        "model.fusion_identity": Param(bool, True, "fusion keeps the shortcut: h1 + f∘gate (False: Eq. 4 "
+                                       "verbatim, f∘gate)", when=_POLY),
+        "optim.lr": Param(float, 1e-3, "Adam learning rate", low=1e-8, high=1.0),
+        "optim.weight_decay": Param(float, -1.0, "Adam weight decay (< 0 = paper: 0 / 1e-4 / 1e-4)",
+                                    low=-1.0, high=1.0),
+        "train.batch_size": Param(int, 0, "rows per step (0 = paper: 200 / 600 / full batch)",
+                                  low=0, high=10_000_000),
+        "train.steps_per_epoch": Param(int, 500, "Adam steps per reported epoch", low=1, high=1_000_000),
+        "train.epochs": Param(int, 20, "reported epochs (total steps = epochs × steps_per_epoch)",
+                              low=1, high=100_000),
+        "eval.substeps": Param(int, 10, "RK4 steps per observation interval in the test rollouts",
+                               low=1, high=10_000),
+        "eval.trajectories": Param(int, 0, "test trajectories rolled out (0 = all)", low=0, high=1_000_000),
+    },
+    metrics={"test_traj_mse": "min", "test_energy_mse": "min", "test_loss": "min", "train_loss": "min",
+             "epoch_seconds": "min"},
+    run="tasks.physics:run",
+    check=_check,
+    smoke={"data.trajectories": 8, "data.points": 10, "data.test_fraction": 0.25, "model.hidden": 32,
+           "train.epochs": 2, "train.steps_per_epoch": 10, "eval.substeps": 2},
+)
+
+
+def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
+    from .train import run as _run
+
+    return _run(cfg, reporter)
