@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from ..schema import Param, TaskSpec
-from ..segmentation.layouts import layout_problems
+from ..segmentation.layouts import REAL as _REAL, SYNTHETIC as _SYN, data_params, layout_problems
 
 INVERTIBLE = ("dwt", "learnable_dwt")
 COARSEN = INVERTIBLE + ("avgpool", "maxpool")
@@ -73,8 +73,6 @@ def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
     return errs
 
 
-_SYN = {"data.source": ("synthetic",)}
-_REAL = {"data.source": ("decathlon", "acdc", "brats", "lits")}
 
 SPEC = TaskSpec(
     name="hyperbolic",
@@ -101,25 +99,7 @@ SPEC = TaskSpec(
         "train.loss": Param(str, "ce", "ce = cross-entropy; dicece = MONAI DiceCELoss", choices=("ce", "dicece")),
         "train.epochs": Param(int, 100, "epochs (Sec. 6.2: 100)", low=1, high=100000),
         "train.batch_size": Param(int, 8, "mini-batch size", low=1, high=4096),
-        "data.source": Param(str, "synthetic", "synthetic (MONAI generator) or a local NIfTI dataset",
-                             choices=("synthetic", "decathlon", "acdc", "brats", "lits")),
-        "data.root": Param(str, "", "directory of the local dataset (layouts: tasks/segmentation/data.py)",
-                           when=_REAL),
-        "data.labels": Param(str, "", "label values segmented as classes, e.g. '1,2,4'; '' = dataset standard",
-                             when=_REAL),
-        "data.test_fraction": Param(float, 0.2, "fraction of volumes (patients) held out for test",
-                                    low=0.01, high=0.9, when=_REAL),
-        "data.max_volumes": Param(int, 0, "use only this many volumes (0 = all)", low=0, high=100000, when=_REAL),
-        "data.size": Param(int, 64, "side of the (resized) image, slice or cube", low=1, high=4096),
-        "data.seed": Param(int, 0, "seed of the fixed data sets and split (not the trial seed)", low=0,
-                           high=2**31 - 1),
-        "data.n_train": Param(int, 128, "synthetic training images", low=1, high=100000, when=_SYN),
-        "data.n_test": Param(int, 32, "synthetic test images", low=1, high=100000, when=_SYN),
-        "data.noise_max": Param(float, 0.8, "synthetic background noise U[0, noise_max) (MONAI)", low=0.0,
-                                high=1.0, when=_SYN),
-        "data.num_objs": Param(int, 6, "synthetic circles/spheres per image", low=1, high=1000, when=_SYN),
-        "data.rad_max": Param(int, 14, "synthetic maximum radius", low=2, high=2048, when=_SYN),
-        "data.rad_min": Param(int, 4, "synthetic minimum radius", low=1, high=2048, when=_SYN),
+        **data_params(size=64, size_low=1, n_train=128, n_test=32, num_objs=6, rad_max=14, rad_min=4, rad_high=2048),
     },
     metrics={"test_dice": "max", "test_iou": "max", "test_miou": "max", "train_loss": "min",
              "peak_mem_mb": "min", "epoch_seconds": "min"},

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from ..schema import Param, TaskSpec
-from .layouts import layout_problems
+from .layouts import REAL as _REAL, SYNTHETIC as _SYN, data_params, layout_problems
 
 # Hyper-convolution paper Sec. 4.3 / Fig. 6: the figure's noise levels are not
 # in the text, so these are chosen on the [0, 1] intensity scale the paper
@@ -79,8 +79,6 @@ def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
 
 
 _CFU = {"model.fusion": ("cfu", "pu")}
-_SYN = {"data.source": ("synthetic",)}
-_REAL = {"data.source": ("decathlon", "acdc", "brats", "lits")}
 
 SPEC = TaskSpec(
     name="segmentation",
@@ -108,25 +106,7 @@ SPEC = TaskSpec(
         "train.epochs": Param(int, 100, "epochs", low=1, high=10000),
         "train.batch_size": Param(int, 8, "mini-batch size", low=1, high=4096),
         "eval.noise": Param(bool, True, "after the last epoch, test Dice under each noise type and level"),
-        "data.source": Param(str, "synthetic", "synthetic (MONAI generator) or a local NIfTI dataset",
-                             choices=("synthetic", "decathlon", "acdc", "brats", "lits")),
-        "data.root": Param(str, "", "directory of the local dataset (layouts: tasks/segmentation/data.py)",
-                           when=_REAL),
-        "data.labels": Param(str, "", "label values segmented as classes, e.g. '1,2,4'; '' = dataset standard",
-                             when=_REAL),
-        "data.test_fraction": Param(float, 0.2, "fraction of patients held out for test",
-                                    low=0.01, high=0.9, when=_REAL),
-        "data.max_volumes": Param(int, 0, "use only this many patients (0 = all)", low=0, high=100000, when=_REAL),
-        "data.size": Param(int, 128, "side of the (resized) image, slice or cube", low=4, high=1024),
-        "data.seed": Param(int, 0, "seed of the fixed data sets and split (not the trial seed)", low=0,
-                           high=2**31 - 1),
-        "data.n_train": Param(int, 256, "synthetic training images", low=1, high=100000, when=_SYN),
-        "data.n_test": Param(int, 64, "synthetic test images", low=1, high=100000, when=_SYN),
-        "data.noise_max": Param(float, 0.8, "synthetic background noise U[0, noise_max) (MONAI)", low=0.0,
-                                high=1.0, when=_SYN),
-        "data.num_objs": Param(int, 12, "synthetic circles/spheres per image", low=1, high=1000, when=_SYN),
-        "data.rad_max": Param(int, 30, "synthetic maximum radius", low=2, high=512, when=_SYN),
-        "data.rad_min": Param(int, 5, "synthetic minimum radius", low=1, high=512, when=_SYN),
+        **data_params(size=128, size_low=4, n_train=256, n_test=64, num_objs=12, rad_max=30, rad_min=5, rad_high=512),
     },
     metrics={"test_dice": "max", "train_loss": "min", "epoch_seconds": "min",
              **{m: "max" for m in noise_metric_names()}},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 STANDARD_LABELS = {"synthetic": (1,), "acdc": (1, 2, 3), "brats": (1, 2, 4), "lits": (1, 2)}
 BRATS_MODALITIES = ("flair", "t1", "t1ce", "t2")
@@ -109,3 +109,39 @@ def layout_problems(source: str, root: Optional[str]) -> List[str]:
         return [f"{root!r} holds {len(patients)} complete patients (need >= 2: one to train, one to test); "
                 f"expected {expected}"]
     return []
+
+
+SYNTHETIC = {"data.source": ("synthetic",)}
+REAL = {"data.source": ("decathlon", "acdc", "brats", "lits")}
+
+
+def data_params(*, size: int, size_low: int, n_train: int, n_test: int, num_objs: int, rad_max: int,
+                rad_min: int, rad_high: int) -> Dict[str, Any]:
+    """The ``data.*`` config keys shared by the image-segmentation tasks
+    (segmentation, hyperbolic): MONAI synthetic images or a local NIfTI
+    dataset, with each task's own defaults.  Param is imported here, not at the
+    top, so this module stays importable without the task schema."""
+    from ..schema import Param
+
+    return {
+        "data.source": Param(str, "synthetic", "synthetic (MONAI generator) or a local NIfTI dataset",
+                             choices=("synthetic", "decathlon", "acdc", "brats", "lits")),
+        "data.root": Param(str, "", "directory of the local dataset (layouts: tasks/segmentation/data.py)",
+                           when=REAL),
+        "data.labels": Param(str, "", "label values segmented as classes, e.g. '1,2,4'; '' = dataset standard",
+                             when=REAL),
+        "data.test_fraction": Param(float, 0.2, "fraction of patients (volumes) held out for test",
+                                    low=0.01, high=0.9, when=REAL),
+        "data.max_volumes": Param(int, 0, "use only this many patients (0 = all)", low=0, high=100000, when=REAL),
+        "data.size": Param(int, size, "side of the (resized) image, slice or cube", low=size_low, high=4096),
+        "data.seed": Param(int, 0, "seed of the fixed data sets and split (not the trial seed)", low=0,
+                           high=2**31 - 1),
+        "data.n_train": Param(int, n_train, "synthetic training images", low=1, high=100000, when=SYNTHETIC),
+        "data.n_test": Param(int, n_test, "synthetic test images", low=1, high=100000, when=SYNTHETIC),
+        "data.noise_max": Param(float, 0.8, "synthetic background noise U[0, noise_max) (MONAI)", low=0.0,
+                                high=1.0, when=SYNTHETIC),
+        "data.num_objs": Param(int, num_objs, "synthetic circles/spheres per image", low=1, high=1000,
+                               when=SYNTHETIC),
+        "data.rad_max": Param(int, rad_max, "synthetic maximum radius", low=2, high=rad_high, when=SYNTHETIC),
+        "data.rad_min": Param(int, rad_min, "synthetic minimum radius", low=1, high=rad_high, when=SYNTHETIC),
+    }
