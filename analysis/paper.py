@@ -2,7 +2,8 @@
 
 The published numbers live in one data file, ``analysis/published.yaml``: a list
 of entries ``{sweep, paper, notes, metric, rows: [{cell, value, table, note}]}``.
-A row's ``cell`` names scientific-axis values and, where the paper's setting
+A row may name its own ``metric`` (default: the entry's); ``--paper`` shows the
+rows of the metric being tabulated.  A row's ``cell`` names scientific-axis values and, where the paper's setting
 differs from our default, fixed keys too (``data.name: cifar10``); a row
 matches our cell only if the runs really had those values, so a CIFAR number
 is never set beside a digits result.
@@ -69,7 +70,10 @@ def comparison(name: str, table: pd.DataFrame, runs: Optional[pd.DataFrame] = No
         raise LookupError(f"no published numbers for sweep {name!r}; known: {', '.join(sorted(published)) or '(none)'}")
     axes = table.attrs.get("axes", [])
     rows = []
+    shown = table.attrs.get("metric")
     for pr in entry["rows"]:
+        if pr.get("metric", entry.get("metric")) != shown:
+            continue                      # a row of another metric (e.g. memory vs Dice)
         hit = [r for _, r in table.iterrows() if _matches(pr["cell"], r, runs, axes)]
         label = ", ".join(f"{k}={v}" for k, v in pr["cell"].items())
         if not hit:
@@ -79,9 +83,8 @@ def comparison(name: str, table: pd.DataFrame, runs: Optional[pd.DataFrame] = No
             rows.append({"paper cell": label, "paper": pr["value"], "ours": r["mean"], "std": r["std"],
                          "n": int(r["n"]), "diff": r["mean"] - pr["value"], "source": pr.get("table", ""),
                          "note": pr.get("note", "")})
-    df = pd.DataFrame(rows)
-    df.attrs.update(paper=entry.get("paper", ""), notes=entry.get("notes", ""),
-                    metric=entry.get("metric", table.attrs.get("metric")))
+    df = pd.DataFrame(rows, columns=["paper cell", "paper", "ours", "std", "n", "diff", "source", "note"])
+    df.attrs.update(paper=entry.get("paper", ""), notes=entry.get("notes", ""), metric=shown)
     return df
 
 

@@ -94,6 +94,7 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     import json
 
     df.attrs["plot"] = json.loads(_first(df, "tags.ablate.plot") or "{}")
+    df.attrs["metric_modes"] = json.loads(_first(df, "tags.ablate.metric_modes") or "{}")
     return df.reset_index(drop=True)
 
 

@@ -23,6 +23,8 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
     Only FINISHED runs enter the statistics; FAILED runs are counted in
     ``failed`` so a diverging cell is visible, never silently averaged.
     """
+    if mode is None and metric and metric != df.attrs.get("metric"):
+        mode = df.attrs.get("metric_modes", {}).get(metric)      # e.g. hessian_kappa: lower is better
     metric = metric or df.attrs.get("metric")
     mode = mode or df.attrs.get("mode", "max")
     baseline_cell = baseline_cell if baseline_cell is not None else df.attrs.get("baseline_cell")

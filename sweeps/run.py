@@ -258,7 +258,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     base = baseline_cell(study, cells(study))
     tags.update({"ablate.metric": study.metric, "ablate.mode": study.mode,
                  "ablate.baseline_cell": base.id if base else "", "ablate.smoke": str(study.smoke).lower(),
-                 "ablate.plot": json.dumps(study.plot)})
+                 "ablate.plot": json.dumps(study.plot), "ablate.metric_modes": json.dumps(study.task.metrics)})
     summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {}, "storage": str(storage)}
     if study.nuisance and "search" not in state["done"]:
         results = _run_phase(study, "search", state, storage, MLflowTracker(uri, exp_id, tags), resume, echo, verbose)
