@@ -70,19 +70,22 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
         # object dtype: a missing param (conditional key) must not turn ints into floats
         df[col] = pd.Series([None if v is None or (isinstance(v, float) and v != v) else _num(v)
                              for v in df[col]], index=df.index, dtype=object)
+    for tag in ("cell", "seed"):                 # absent on summary runs
+        if f"tags.ablate.{tag}" not in df:
+            df[f"tags.ablate.{tag}"] = None
     df["cell"] = df["tags.ablate.cell"]
     df["seed"] = df["tags.ablate.seed"].map(_num)
     df["launch"] = df["tags.ablate.launch"]
     df["n_params"] = pd.to_numeric(df.get("tags.ablate.n_params"), errors="coerce")
     df["failure_reason"] = df.get("tags.ablate.failure_reason")
     axes = []
-    for cell in df["cell"].unique():
+    for cell in df["cell"].dropna().unique():
         for k in parse_cell(cell):
             if k not in axes:
                 axes.append(k)
     for ax in axes:
         # object dtype: a conditional axis is None where it does not apply (not NaN, not 8.0)
-        df[ax] = pd.Series([parse_cell(c).get(ax) for c in df["cell"]], index=df.index, dtype=object)
+        df[ax] = pd.Series([parse_cell(c or "").get(ax) for c in df["cell"]], index=df.index, dtype=object)
     if "tags.ablate.cell_index" in df:
         df["cell_index"] = pd.to_numeric(df["tags.ablate.cell_index"], errors="coerce")
         df = df.sort_values(["cell_index", "seed"], kind="stable")

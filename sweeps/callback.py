@@ -13,8 +13,9 @@ from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, find_run
 
 
 class MLflowTracker(Callback):
-    def __init__(self, uri: str, experiment_id: str, base_tags: Dict[str, str]):
+    def __init__(self, uri: str, experiment_id: str, base_tags: Dict[str, str], log_checkpoints: bool = False):
         self.uri, self.experiment_id, self.base_tags = uri, experiment_id, base_tags
+        self.log_checkpoints = log_checkpoints
         self._c = None
         self._runs: Dict[str, str] = {}      # trial key -> run id
         self._step: Dict[str, int] = {}      # trial key -> last logged epoch
@@ -23,10 +24,11 @@ class MLflowTracker(Callback):
     def __getstate__(self):
         # Only the configuration travels into Tune's experiment state; run ids are
         # re-discovered from MLflow tags after a restore (the source of truth).
-        return {"uri": self.uri, "experiment_id": self.experiment_id, "base_tags": self.base_tags}
+        return {"uri": self.uri, "experiment_id": self.experiment_id, "base_tags": self.base_tags,
+                "log_checkpoints": self.log_checkpoints}
 
     def __setstate__(self, st):
-        self.__init__(st["uri"], st["experiment_id"], st["base_tags"])
+        self.__init__(st["uri"], st["experiment_id"], st["base_tags"], st.get("log_checkpoints", False))
 
     @property
     def c(self):
@@ -100,6 +102,11 @@ class MLflowTracker(Callback):
         epochs = int(trial.config["trial"]["params"].get("train.epochs", 0) or 0)
         if epochs and int(last.get("epoch", 0)) < epochs:
             self.c.set_tag(rid, "ablate.stopped_early", "true")
+        if self.log_checkpoints and trial.checkpoint is not None:
+            # The final checkpoint goes to the run's artifact store (a tracking
+            # server's, when there is one), wherever Ray's storage is.
+            with trial.checkpoint.as_directory() as d:
+                self.c.log_artifacts(rid, d, artifact_path="checkpoint")
         self.c.set_terminated(rid, status="FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):

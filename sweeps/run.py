@@ -261,7 +261,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
                  "ablate.plot": json.dumps(study.plot), "ablate.metric_modes": json.dumps(study.task.metrics)})
     summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {}, "storage": str(storage)}
     if study.nuisance and "search" not in state["done"]:
-        results = _run_phase(study, "search", state, storage, MLflowTracker(uri, exp_id, tags), resume, echo, verbose)
+        results = _run_phase(study, "search", state, storage, MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"]), resume, echo, verbose)
         from .search import best_per_cell
 
         state["best_nuisance"] = best_per_cell(results, study.search["metric"], study.search["mode"],
@@ -276,12 +276,36 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
         for cid, vals in state["best_nuisance"].items():
             echo(f"best nuisance for [{cid}]: {vals}")
     if "final" not in state["done"]:
-        results = _run_phase(study, "final", state, storage, MLflowTracker(uri, exp_id, tags), resume, echo, verbose)
+        results = _run_phase(study, "final", state, storage, MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"]), resume, echo, verbose)
         state["done"].append("final")
         save()
         summary["phases"]["final"] = _counts(results)
     summary["counts"] = summary["phases"].get("final", {})
+    if study.artifacts["summary"]:
+        _log_summary(study, uri, exp_id, tags, echo)
     return summary
+
+
+def _log_summary(study: Study, uri: str, exp_id: str, tags: Dict[str, str], echo) -> None:
+    """One ``summary`` run per launch holding the ablation table (md, LaTeX,
+    CSV) and plot as artifacts, so they sit in the artifact store beside the runs."""
+    from analysis.plots import plot_ablation
+    from analysis.store import load_runs
+    from analysis.tables import ablation_table, render
+
+    try:
+        runs = load_runs(study.experiment, uri, launch=tags["ablate.launch"])
+    except LookupError:
+        return
+    table = ablation_table(runs)
+    c = tracking.client(uri)
+    run = c.create_run(exp_id, tags={**tags, "ablate.phase": "summary"}, run_name=f"summary:{tags['ablate.launch']}")
+    with tempfile.TemporaryDirectory() as d:
+        for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+            Path(d, f"table.{ext}").write_text(render(table, fmt) + "\n")
+        plot_ablation(runs, table, Path(d, "plot.png"), title=study.name)
+        c.log_artifacts(run.info.run_id, d)
+    c.set_terminated(run.info.run_id, "FINISHED")
 
 
 def _check_fits(study: Study, local: bool) -> None:

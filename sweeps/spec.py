@@ -39,7 +39,8 @@ from tasks.schema import TaskSpec
 
 TOP_KEYS = ("name", "task", "description", "metric", "baseline", "seeds", "fixed", "scientific",
             "nuisance", "search", "resources", "max_failures", "max_concurrent", "tracking",
-            "storage", "smoke", "paper", "plot")
+            "storage", "smoke", "paper", "plot", "artifacts")
+ARTIFACT_KEYS = ("checkpoints", "summary")
 PLOT_KINDS = ("auto", "line", "heatmap", "bars", "metric_curve")
 PLOT_KEYS = ("kind", "x", "hue", "metric", "metrics", "x_values", "x_label", "logy")
 SEARCH_KEYS = ("trials_per_cell", "scheduler", "metric", "mode", "grace_period", "reduction_factor", "seed")
@@ -91,6 +92,7 @@ class Study:
     smoke: bool = False
     description: str = ""
     plot: Dict[str, Any] = field(default_factory=dict)
+    artifacts: Dict[str, bool] = field(default_factory=lambda: {"checkpoints": False, "summary": True})
     raw: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -397,6 +399,12 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
         if kind in ("line", "bars") and "x" not in plot:
             P.append(("plot.x", f"kind {kind} needs x: one of {', '.join(scientific)}"))
 
+    arts = _check_section(raw, "artifacts", ARTIFACT_KEYS, P)
+    for k, v in arts.items():
+        if k in ARTIFACT_KEYS and not isinstance(v, bool):
+            P.append((f"artifacts.{k}", f"{v!r} is not allowed: true or false"))
+    artifacts = {"checkpoints": bool(arts.get("checkpoints", False)), "summary": bool(arts.get("summary", True))}
+
     search = _check_section(raw, "search", SEARCH_KEYS, P)
     tpc = search.get("trials_per_cell", 8 if nuisance else 1)
     if not _is_int(tpc) or tpc < 1:
@@ -445,7 +453,8 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
                   scientific=scientific, nuisance=nuisance, baseline=dict(baseline), search=search,
                   resources=resources, max_failures=mf, max_concurrent=mc, tracking_uri=uri,
                   experiment=tr.get("experiment", name), storage=storage, smoke=smoke,
-                  description=str(raw.get("description", "")), raw=raw, plot=dict(plot))
+                  description=str(raw.get("description", "")), raw=raw, plot=dict(plot),
+                  artifacts=artifacts)
     # Per-cell checks (conditional keys, component constraints) need the expansion.
     # They run even when other keys are wrong, so that one pass reports everything.
     from .expand import cells

@@ -24,9 +24,20 @@ def test_digits_slice_one_finished_run_per_trial(sweep_runner, tmp_path, capsys)
         "baseline": {"model.linear": "dense"}, "seeds": [0, 1],
         "fixed": {"train.epochs": 2, "data.train_limit": 300},
         "scientific": {"model.linear": ["dense", "cdlinear"], "model.block_size": [4, 8]},
-        "resources": {"cpu": 1}, "max_failures": 1})
+        "resources": {"cpu": 1}, "max_failures": 1, "artifacts": {"checkpoints": True}})
     summary, runs = sweep_runner(sweep, smoke=False)
     assert summary["counts"] == {"trials": 6, "finished": 6, "failed": 0}
+    # requested checkpoints and the table/plot reach the artifact store
+    from mlflow.tracking import MlflowClient
+
+    c0 = MlflowClient(sweep_runner.uri)
+    for rid in runs["run_id"]:
+        assert [a.path for a in c0.list_artifacts(rid, "checkpoint")] == ["checkpoint/state.pt"]
+    from analysis.store import load_runs
+
+    summ = load_runs("digits-it", sweep_runner.uri, phase="summary", launch=summary["launch"])
+    assert len(summ) == 1
+    assert {a.path for a in c0.list_artifacts(summ["run_id"].iloc[0])} == {"plot.png", "table.md", "table.tex", "table.csv"}
     assert len(runs) == 6 and set(runs["status"]) == {"FINISHED"}
     assert runs["tags.ablate.trial_key"].is_unique
     # params: the flattened trial config including the seed; block_size only where it applies
