@@ -52,8 +52,9 @@ SYSTEMS: Dict[str, Dict[str, Any]] = {
     "pendulum": dict(trajectories=50, points=45, t_end=3.0, r_min=1.3, r_max=2.3, orbit_noise=0.0,
                      noise=0.1, test_fraction=0.5, batch=0, steps=2000, weight_decay=1e-4),
     # torchdiffeq's example: height 10, g 9.8, radius 0.2, absorption 0.2 (ball.py).
+    # Batch: 20 windows per step (torchdiffeq's ode_demo); 1,000 iterations (Sec. IV-B).
     "bouncing_ball": dict(trajectories=1, points=0, t_end=0.0, noise=0.0, test_fraction=0.0,
-                          batch=0, steps=1000, weight_decay=0.0),
+                          batch=20, steps=1000, weight_decay=0.0),
 }
 HNN_SYSTEMS = ("two_body", "three_body", "pendulum")
 _HNN = {"data.system": HNN_SYSTEMS}
@@ -78,6 +79,12 @@ def resolved(cfg: Dict[str, Any]) -> Dict[str, Any]:
 def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
     errs = []
     system = cfg.get("data.system")
+    if system == "bouncing_ball":
+        # The first flight (from height 10 to radius 0.2, 50 points/s) is the longest window.
+        longest = int((2 * (10.0 - 0.2) / 9.8) ** 0.5 * 50)
+        if cfg.get("ball.batch_time", 10) > longest:
+            errs.append(("ball.batch_time", f"a training window must fit in one flight: at most {longest} "
+                                            f"grid points, got {cfg['ball.batch_time']}"))
     if system not in HNN_SYSTEMS:
         return errs
     p = resolved(cfg)
@@ -120,11 +127,15 @@ SPEC = TaskSpec(
         "optim.lr": Param(float, 1e-3, "Adam learning rate", low=1e-8, high=1.0),
         "optim.weight_decay": Param(float, -1.0, "Adam weight decay (< 0 = paper: 0 / 1e-4 / 1e-4)",
                                     low=-1.0, high=1.0),
-        "train.batch_size": Param(int, 0, "rows per step (0 = paper: 200 / 600 / full batch)",
+        "train.batch_size": Param(int, 0, "rows (ball: windows) per step (0 = paper: 200 / 600 / full / 20)",
                                   low=0, high=10_000_000),
         "train.steps_per_epoch": Param(int, 500, "Adam steps per reported epoch", low=1, high=1_000_000),
         "train.epochs": Param(int, 20, "reported epochs (total steps = epochs × steps_per_epoch)",
                               low=1, high=100_000),
+        "ball.bounces": Param(int, 4, "bounces observed (the trajectory ends at the last contact)",
+                              low=1, high=50, when={"data.system": ("bouncing_ball",)}),
+        "ball.batch_time": Param(int, 10, "grid points per training window (ode_demo's batch_time)",
+                                 low=2, high=1000, when={"data.system": ("bouncing_ball",)}),
         "eval.substeps": Param(int, 10, "RK4 steps per observation interval in the test rollouts",
                                low=1, high=10_000),
         "eval.trajectories": Param(int, 0, "test trajectories rolled out (0 = all)", low=0, high=1_000_000),

@@ -15,7 +15,7 @@ METRICS = ("test_traj_mse", "test_energy_mse", "test_loss", "train_loss")
 
 def test_suite_validates_every_study():
     studies = load_all(str(FILE))
-    assert [s.experiment for s in studies] == [f"cfu_order.{k}" for k in ("two_body", "three_body", "pendulum")]
+    assert [s.experiment for s in studies] == [f"cfu_order.{k}" for k in ("two_body", "three_body", "pendulum", "bouncing_ball")]
     for s in studies:
         assert s.metric == "test_traj_mse" and s.mode == "min" and s.seeds == [0, 1, 2]
         assert s.scientific == {"model.fusion": ["none", "add", "cfu"], "model.order": list(range(1, 10))}

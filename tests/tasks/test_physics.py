@@ -221,3 +221,42 @@ def test_resume_from_checkpoint_is_exact():
     resumed = LocalReporter(state=part.last_state, echo=lambda s: None)
     out = run_trial("physics", cfg, resumed)
     assert out["test_traj_mse"] == full.history[-1]["test_traj_mse"]
+
+
+# ------------------------------------------------------------ bouncing ball
+def test_ball_ground_truth_matches_torchdiffeq_example():
+    from tasks.physics.ball import ABSORPTION, GRAVITY, RADIUS, bounce_times, ground_truth
+
+    np.testing.assert_allclose(bounce_times(4), [1.4142, 3.6770, 5.4871, 6.9353], atol=1e-4)
+    gt = ground_truth(4)
+    assert gt["t"][-1] == pytest.approx(6.93530331) and (gt["state"][:, 0] >= RADIUS - 1e-12).all()
+    e = GRAVITY * gt["state"][:, 0] + 0.5 * gt["state"][:, 1] ** 2
+    per_flight = [e[gt["flight"] == k] for k in range(4)]
+    assert all(np.ptp(f) < 1e-10 for f in per_flight)          # energy conserved in flight
+    # the kinetic energy at contact drops by (1 − absorption)² at each bounce
+    kin = [f[0] - GRAVITY * RADIUS for f in per_flight[1:]]
+    np.testing.assert_allclose(np.diff(kin) / kin[:-1], (1 - ABSORPTION) ** 2 - 1, rtol=1e-9)
+
+
+def test_ball_event_rollout_with_true_dynamics_is_exact():
+    from tasks.physics.ball import GRAVITY, BallODE, ground_truth, rollout
+
+    class Truth(BallODE):
+        def forward(self, t, y):
+            return torch.stack([y[..., 1], torch.full_like(y[..., 1], -GRAVITY)], -1)
+
+    gt = ground_truth(3)
+    t = torch.as_tensor(gt["t"])
+    pred = rollout(Truth(10.0, 14.0, hidden=4).double(), t, torch.as_tensor(gt["state"][0]), 1, 20).numpy()
+    # RK4 is exact on parabolas; contacts are located by the event solver's interpolation
+    assert pred.shape == gt["state"].shape and np.abs(pred[:, 0] - gt["state"][:, 0]).max() < 1e-4
+
+
+def test_ball_run_is_deterministic_and_checks_window():
+    cfg = SPEC.resolve(dict(SPEC.smoke, **{"data.system": "bouncing_ball", "model.fusion": "cfu",
+                                           "ball.bounces": 2, "train.batch_size": 4, "eval.substeps": 1,
+                                           "train.epochs": 1}))
+    outs = [run_trial("physics", cfg, LocalReporter(echo=lambda s: None)) for _ in range(2)]
+    assert np.isfinite(outs[0]["test_traj_mse"]) and outs[0] == {**outs[1], "epoch_seconds": outs[0]["epoch_seconds"]}
+    bad = SPEC.resolve({"data.system": "bouncing_ball", "ball.batch_time": 500})
+    assert [k for k, _ in SPEC.check_config(bad)] == ["ball.batch_time"]
