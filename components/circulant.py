@@ -113,6 +113,9 @@ class CDLinear(nn.Module):
         self.norm = norm
         self.scale = block_size ** -0.5 if norm == "ortho" else 1.0
         self.weight = nn.Parameter(torch.empty(self.k_out, self.k_in, block_size))
+        # W.flatten()[r·n_in + col] = weight.flatten()[_flat_idx[...]]: materialising W is then
+        # one index_select (its backward one index_add), which keeps tiny layers cheap.
+        self.register_buffer("_flat_idx", self._make_flat_idx(), persistent=False)
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         # Forward algorithm, all computing Eq. (2) exactly (they differ only in
         # rounding): "dense" materialises W, "dft" uses real DFT matrices, "fft"
@@ -192,13 +195,18 @@ class CDLinear(nn.Module):
         yh = yr.view(f, n, 2, k_o).permute(2, 0, 1, 3).reshape(2 * f, n * k_o)
         return (yh.T @ inv).reshape(n, k_o * b)
 
+    def _make_flat_idx(self) -> torch.Tensor:
+        b = self.block_size
+        rows = torch.arange(self.out_features)
+        cols = torch.arange(self.in_features)
+        i, k = (rows // b)[:, None], (rows % b)[:, None]
+        j, l = (cols // b)[None, :], (cols % b)[None, :]
+        return ((i * self.k_in + j) * b + (k - l) % b).reshape(-1)
+
     def dense_weight(self) -> torch.Tensor:
         """Materialise W (out_features × in_features) with W_ij[k, l] = c_ij[(k − l) mod B]."""
-        b = self.block_size
-        k = torch.arange(b, device=self.weight.device)
-        idx = (k[:, None] - k[None, :]) % b                                 # (B, B)
-        blocks = self.coef[:, :, idx]                                     # (K_o, K_i, B, B)
-        return blocks.permute(0, 2, 1, 3).reshape(self.out_features, self.in_features)
+        w = self.weight.reshape(-1).index_select(0, self._flat_idx).view(self.out_features, self.in_features)
+        return w * self.scale if self.scale != 1.0 else w
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -20,6 +20,9 @@ class MLflowTracker(Callback):
         self._runs: Dict[str, str] = {}      # trial key -> run id
         self._step: Dict[str, int] = {}      # trial key -> last logged epoch
         self._tagged: set = set()
+        # A fresh launch creates every run; only a callback restored from Tune's
+        # experiment state (see __setstate__) must look runs up by tag first.
+        self._restored = False
 
     def __getstate__(self):
         # Only the configuration travels into Tune's experiment state; run ids are
@@ -29,6 +32,7 @@ class MLflowTracker(Callback):
 
     def __setstate__(self, st):
         self.__init__(st["uri"], st["experiment_id"], st["base_tags"], st.get("log_checkpoints", False))
+        self._restored = True
 
     @property
     def c(self):
@@ -45,7 +49,7 @@ class MLflowTracker(Callback):
         if k in self._runs:
             return self._runs[k]
         spec = trial.config["trial"]
-        existing = find_run(self.c, self.experiment_id, k)
+        existing = find_run(self.c, self.experiment_id, k) if self._restored else None
         if existing is not None:
             rid = existing.info.run_id
             hist = self.c.get_metric_history(rid, spec["metric"])
