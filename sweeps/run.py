@@ -244,6 +244,9 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Per-epoch checkpoints of short trials trigger a harmless "snapshot too often" warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # MLflow is the record of every result; Tune's own JSON/CSV/TensorBoard copies
+    # only add per-result I/O (set the variable to 0 to get them back).
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import ray
 
     if not ray.is_initialized():
