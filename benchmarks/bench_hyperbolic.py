@@ -25,11 +25,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from tasks.hyperbolic.memory import step_activation_mb
+
 from benchmarks.common import Result, gc_collect, interleaved_ms, ratio_result
 from components import build
-from components.hyperbolic import propagate
 
-MB = 2.0 ** 20
 
 
 def _net(depth, coarsen, reversible, device):
@@ -38,41 +38,11 @@ def _net(depth, coarsen, reversible, device):
                  coarsen=coarsen, reversible=reversible).to(device)
 
 
-def _saved(fn, exclude):
-    """Unique storage bytes saved for backward while running ``fn``; returns (bytes, fn())."""
-    seen = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in exclude:
-            seen[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return sum(seen.values()), out
-
-
 def activation_mb(net, x, target) -> float:
+    """One training step's activation memory; the same measurement the hyperbolic
+    task reports as peak_mem_mb (tasks/hyperbolic/memory.py)."""
     gc_collect()
-    if x.is_cuda:
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        F.cross_entropy(net(x), target).backward()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / MB
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    nbytes, loss = _saved(lambda: F.cross_entropy(net(x), target), params)
-    loss.backward()
-    if net.reversible:
-        with torch.no_grad():
-            y0 = net.open(x)
-            _, pairs = propagate(net.ops, (y0, y0), keep=True)
-        # What the Function's backward builds per op: recompute from the op's output pair.
-        work = max(_saved(lambda: op.recompute(out), params)[0] for op, out in zip(net.ops, pairs[1:]))
-        nbytes += work
-    return nbytes / MB
+    return step_activation_mb(net, x, lambda logits: F.cross_entropy(logits, target))
 
 
 def run(quick: bool = False) -> list[Result]:
