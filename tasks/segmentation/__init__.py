@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from ..schema import Param, TaskSpec
-from .layouts import REAL as _REAL, SYNTHETIC as _SYN, data_params, layout_problems
+from .layouts import REAL as _REAL, SYNTHETIC as _SYN, data_params, data_problems
 
 # Hyper-convolution paper Sec. 4.3 / Fig. 6: the figure's noise levels are not
 # in the text, so these are chosen on the [0, 1] intensity scale the paper
@@ -57,24 +57,7 @@ def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
         ok = [s for s in range(2 ** depth, 4 * size + 1, 2 ** depth)][:6]
         errs.append(("data.size", f"image size {size} must be divisible by 2^model.depth = {2 ** depth} "
                                   f"(each level halves it); e.g. {ok}"))
-    source = cfg.get("data.source")
-    if source == "synthetic":
-        rmax, rmin = cfg["data.rad_max"], cfg["data.rad_min"]
-        if rmin >= rmax:
-            errs.append(("data.rad_min", f"must be < data.rad_max ({rmax}), got {rmin}"))
-        if 2 * rmax >= size:
-            errs.append(("data.rad_max", f"MONAI's generator needs 2 * data.rad_max < data.size ({size}), "
-                                         f"got {rmax}; use at most {(size - 1) // 2}"))
-    else:
-        errs.extend(("data.root", m) for m in layout_problems(source, cfg.get("data.root")))
-    labels = cfg.get("data.labels", "")
-    try:
-        vals = [int(t) for t in labels.replace(" ", "").split(",") if t]
-        if any(v <= 0 for v in vals) or len(set(vals)) != len(vals):
-            raise ValueError
-    except ValueError:
-        errs.append(("data.labels", f"must be distinct positive label values separated by commas "
-                                    f"(e.g. '1,2,4'), or '' for the dataset's standard labels; got {labels!r}"))
+    errs.extend(data_problems(cfg))
     return errs
 
 

@@ -145,3 +145,28 @@ def data_params(*, size: int, size_low: int, n_train: int, n_test: int, num_objs
         "data.rad_max": Param(int, rad_max, "synthetic maximum radius", low=2, high=rad_high, when=SYNTHETIC),
         "data.rad_min": Param(int, rad_min, "synthetic minimum radius", low=1, high=rad_high, when=SYNTHETIC),
     }
+
+
+def data_problems(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """Pre-launch checks of the shared ``data.*`` keys: synthetic radii that
+    MONAI's generator accepts, or a local dataset's files and label list."""
+    errs: List[Tuple[str, str]] = []
+    size = cfg["data.size"]
+    if cfg["data.source"] == "synthetic":
+        rmax, rmin = cfg["data.rad_max"], cfg["data.rad_min"]
+        if rmin >= rmax:
+            errs.append(("data.rad_min", f"must be < data.rad_max ({rmax}), got {rmin}"))
+        if 2 * rmax >= size:
+            errs.append(("data.rad_max", f"MONAI's generator needs 2 * data.rad_max < data.size ({size}), "
+                                         f"got {rmax}; use at most {(size - 1) // 2}"))
+        return errs
+    errs.extend(("data.root", m) for m in layout_problems(cfg["data.source"], cfg.get("data.root")))
+    labels = cfg.get("data.labels", "")
+    try:
+        vals = [int(t) for t in labels.replace(" ", "").split(",") if t]
+        if any(v <= 0 for v in vals) or len(set(vals)) != len(vals):
+            raise ValueError
+    except ValueError:
+        errs.append(("data.labels", f"must be distinct positive label values separated by commas "
+                                    f"(e.g. '1,2,4'), or '' for the dataset's standard labels; got {labels!r}"))
+    return errs
