@@ -82,6 +82,8 @@ SPEC = TaskSpec(
                                        when=_POLY),
         "model.fusion_bound": Param(str, "tanh", "squashing of x before the recursion (components/fusion.py)",
                                     choices=("tanh", "clamp", "none"), when=_POLY),
+        "model.fusion_sigma": Param(str, "sigmoid", "σ of Eq. 4 (Sec. III-C: sigmoid or softmax over the terms)",
+                                    choices=("sigmoid", "softmax", "tanh", "identity"), when=_POLY),
         "model.fusion_alpha_init": Param(str, "additive", "α init: additive (unit = x + f(x)) or uniform",
                                          choices=("additive", "uniform"), when=_POLY),
         "model.width_mult": Param(float, 1.0, "multiplies every width (PCNN 128; ResNet18 64..512; MobileNetV2)",

@@ -20,7 +20,8 @@ def fusion_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
     if cfg["model.fusion"] not in ("cfu", "pu"):
         return {}
     return {"order": cfg["model.order"], "identity": cfg["model.fusion_identity"],
-            "bound": cfg["model.fusion_bound"], "alpha_init": cfg["model.fusion_alpha_init"]}
+            "bound": cfg["model.fusion_bound"], "alpha_init": cfg["model.fusion_alpha_init"],
+            "sigma": cfg["model.fusion_sigma"]}
 
 
 def build_model(cfg: Dict[str, Any], num_classes: int) -> nn.Module:

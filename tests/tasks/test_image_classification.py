@@ -49,8 +49,8 @@ def test_paper_defaults_and_conditional_keys():
         ("40,60,80,100", 0.1, 128, 120)
     assert d["model.order"] == 4 and d["optim.fusion_weight_decay"] == 0.0 and "data.root" not in d
     add = SPEC.resolve({"model.fusion": "add", "model.arch": "pcnn"})
-    for k in ("model.order", "model.fusion_identity", "model.fusion_bound", "optim.fusion_weight_decay",
-              "model.stem"):
+    for k in ("model.order", "model.fusion_identity", "model.fusion_bound", "model.fusion_sigma",
+              "optim.fusion_weight_decay", "model.stem"):
         assert k not in add, k
     assert SPEC.resolve({"data.name": "svhn", "data.root": "/x"})["data.root"] == "/x"
     assert SPEC.check_config(cfg_of()) == [] and SPEC.check_config(SPEC.resolve({})) == []
