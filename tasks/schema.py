@@ -79,6 +79,8 @@ class Param:
                 raise ValueError(self.allowed())
             value = float(value)
         elif t is str:
+            if self.choices is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = str(value)      # `--set optim.milestones=40` arrives from YAML as an int
             if not isinstance(value, str):
                 raise ValueError(self.allowed())
         if self.choices is not None and value not in self.choices:
