@@ -22,10 +22,9 @@ DATA = HERE / "published.yaml"
 
 
 def load_published(path: Optional[Path] = None) -> Dict[str, Dict[str, Any]]:
-    """sweep (experiment) name → entry.  Reads analysis/published.yaml (and any
-    analysis/published/*.yaml fragments, for work in progress)."""
+    """sweep (experiment) name → entry, from analysis/published.yaml (or ``path``)."""
     entries: List[Dict[str, Any]] = []
-    files = [path] if path else [DATA, *sorted((HERE / "published").glob("*.yaml"))]
+    files = [path or DATA]
     for f in files:
         if f and f.exists():
             doc = yaml.safe_load(f.read_text()) or []

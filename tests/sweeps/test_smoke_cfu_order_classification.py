@@ -1,4 +1,4 @@
-"""Smoke run of sweeps/cfu_order_classification.yaml (the classification
+"""Smoke run of sweeps/cfu_order.yaml (the classification
 studies of the cfu_order suite) through real local Ray and a real MLflow
 sqlite store (PCNN's full 19-cell grid); the ResNet18 and MobileNetV2 studies
 expand and run one trial in-process, to stay within the time budget."""
@@ -12,7 +12,7 @@ from sweeps.spec import load_all
 from sweeps.trial import LocalReporter, run_trial
 from tests.conftest import SWEEPS
 
-FILE = SWEEPS / "cfu_order_classification.yaml"
+FILE = SWEEPS / "cfu_order.yaml"
 # fusion units at the smoke width (MobileNetV2's 8-channel floor makes more blocks shape-preserving)
 UNITS = {"pcnn": 4, "resnet18": 8, "mobilenetv2": 12}
 

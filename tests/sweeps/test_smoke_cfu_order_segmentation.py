@@ -1,4 +1,4 @@
-"""Smoke run of sweeps/cfu_order_segmentation.yaml (the segmentation study of
+"""Smoke run of sweeps/cfu_order.yaml (the segmentation study of
 the cfu_order suite): real local Ray, real MLflow sqlite store."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from analysis.tables import ablation_table, render
 from sweeps.spec import load_all
 from tests.conftest import SWEEPS
 
-FILE = SWEEPS / "cfu_order_segmentation.yaml"
+FILE = SWEEPS / "cfu_order.yaml"
 
 
 def test_smoke_cfu_order_segmentation(sweep_runner):
