@@ -64,12 +64,20 @@ def client(uri: str):
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast, before any trial starts, if the tracking store cannot be used."""
     if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
+        # A health probe of the user's own tracking server (MLflow answers GET /health), not a download.
+        import http.client
+        from urllib.parse import urlsplit
 
+        u = urlsplit(uri)
+        conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
         try:
-            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s).read()
-        except (urllib.error.URLError, OSError, ValueError) as e:
+            conn = conn_cls(u.hostname, u.port, timeout=timeout_s)
+            conn.request("GET", (u.path.rstrip("/") or "") + "/health")
+            status = conn.getresponse().status
+            conn.close()
+            if status >= 500:
+                raise OSError(f"HTTP {status}")
+        except (OSError, ValueError, http.client.HTTPException) as e:
             raise ConnectionError(f"MLflow tracking server {uri} cannot be reached ({e}); start it or pass "
                                   f"--tracking-uri / tracking.uri pointing at a running server") from None
         return
