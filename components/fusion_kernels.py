@@ -143,8 +143,11 @@ class FusedPolyGate(torch.autograd.Function):
             # create_graph=True: differentiate the reference so that ∂² is exact.
             from .fusion import poly_fusion_reference  # fusion imports this module
             with torch.enable_grad():
-                y = poly_fusion_reference(x, f, alpha, basis, sigma, bound, identity)
-                grads = torch.autograd.grad(y, (x, f, alpha), gy, create_graph=True, allow_unused=True)
+                # Fresh views: grad w.r.t. them is the partial derivative only; differentiating
+                # w.r.t. x itself would also follow x → f when f depends on x (an HNN does).
+                xv, fv, av = x.view_as(x), f.view_as(f), alpha.view_as(alpha)
+                y = poly_fusion_reference(xv, fv, av, basis, sigma, bound, identity)
+                grads = torch.autograd.grad(y, (xv, fv, av), gy, create_graph=True, allow_unused=True)
             return (*grads, None, None, None, None)
         w = gy * f
         gx = ga = gf = None

@@ -203,3 +203,24 @@ def test_invalid_arguments(cls, kwargs, name):
 def test_concat_requires_channels():
     with pytest.raises(ValueError, match="channels"):
         ConcatFusion(order=3)
+
+
+def test_fused_path_with_create_graph_when_current_depends_on_shortcut():
+    """An HNN differentiates the fusion with create_graph=True and f = f(x): the fused
+    path must give the same first and second derivatives as the reference formula."""
+    import components
+
+    torch.manual_seed(0)
+    x0 = torch.randn(6, 5, dtype=torch.float64)
+    outs = []
+    for fused in (True, False):
+        fus = components.build("fusion", "cfu", order=3, fused=fused).double()
+        with torch.no_grad():
+            fus.alpha.copy_(torch.linspace(0.2, 1.0, 4, dtype=torch.float64))
+        x = x0.clone().requires_grad_()
+        y = fus(x, torch.tanh(1.3 * x)).sum()
+        (gx,) = torch.autograd.grad(y, x, create_graph=True)
+        (ggx,) = torch.autograd.grad(gx.square().sum(), x)
+        outs.append((gx.detach(), ggx))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-10, atol=1e-12)
