@@ -374,6 +374,8 @@ def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, ca
     grid = tuner.fit()
     out = []
     for r in grid:
+        if not r.config or "trial" not in r.config:
+            continue                      # a trial that never started (e.g. the sweep was interrupted)
         spec = r.config["trial"]
         last = r.metrics or {}
         failed = r.error is not None or FAILURE_KEY in last
