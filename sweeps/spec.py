@@ -130,6 +130,15 @@ def _merge(base: Dict[str, Any], over: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _top_problems(raw: Dict[str, Any], allowed, what: str) -> List[Tuple[str, str]]:
+    """Unknown top-level keys and an invalid ``name``, for sweep and suite files alike."""
+    P = [(str(k), f"{what}; {_near(k, allowed)}allowed: {', '.join(allowed)}") for k in raw if k not in allowed]
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        P.append(("name", f"{name!r} is not allowed: a name of letters, digits, '_', '.', '-'"))
+    return P
+
+
 def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = False,
              only: Optional[List[str]] = None) -> List[Study]:
     """Load a sweep file or a suite file (``studies:``) as a list of Studies.
@@ -143,13 +152,8 @@ def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool 
         if only:
             raise SweepError(file, [("--only", f"{only} given, but this is a single sweep, not a suite")])
         return [_validate_raw(raw, file, overrides, smoke)]
-    P: List[Tuple[str, str]] = []
-    for k in raw:
-        if k not in SUITE_KEYS:
-            P.append((str(k), f"unknown key in a suite file; {_near(k, SUITE_KEYS)}allowed: {', '.join(SUITE_KEYS)}"))
+    P: List[Tuple[str, str]] = _top_problems(raw, SUITE_KEYS, "unknown key in a suite file")
     name = raw.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        P.append(("name", f"{name!r} is not allowed: a name of letters, digits, '_', '.', '-'"))
     studies, defaults = raw.get("studies"), raw.get("defaults") or {}
     if not isinstance(studies, dict) or not studies:
         P.append(("studies", "must map study keys to sweep mappings"))
@@ -243,14 +247,8 @@ def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any]) -> None:
 
 
 def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
-    P: List[Tuple[str, str]] = []
-    for k in raw:
-        if k not in TOP_KEYS:
-            P.append((str(k), f"unknown key; {_near(k, TOP_KEYS)}allowed: {', '.join(TOP_KEYS)}"))
-
+    P: List[Tuple[str, str]] = _top_problems(raw, TOP_KEYS, "unknown key")
     name = raw.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        P.append(("name", f"{name!r} is not allowed: a name of letters, digits, '_', '.', '-'"))
 
     task_name = raw.get("task")
     task = None
