@@ -53,6 +53,9 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, titl
     spec = dict(runs.attrs.get("plot") or {})
     kind = spec.get("kind", "auto")
     ok = runs[runs["status"] == "FINISHED"]
+    named = [spec[k] for k in ("x", "hue") if spec.get(k)]
+    if kind in ("bars", "heatmap") and not all(k in ok.columns and k in table.columns for k in named):
+        kind = "auto"   # narrowed by --set to cells without that key: per-cell points instead
     if kind == "line":
         fig = _line(ok, table, spec, spec.get("metric", metric))
     elif kind == "bars":
@@ -122,9 +125,14 @@ def _line(ok: pd.DataFrame, table: pd.DataFrame, spec, metric: str):
     x, hue = spec["x"], spec.get("hue")
     col = f"metrics.{metric}"
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    # A launch narrowed by --set may have no run carrying x (only the cells
+    # without it, e.g. the baselines of an order sweep): those become bands.
+    ok = ok.assign(**{k: None for k in (x, hue) if k and k not in ok.columns})
     on = ok[ok[x].notna()].copy()
-    on[x] = pd.to_numeric(on[x])
-    sns.lineplot(data=on, x=x, y=col, hue=hue, marker="o", errorbar="sd", ax=ax)
+    if len(on):
+        on[x] = pd.to_numeric(on[x])
+        sns.lineplot(data=on, x=x, y=col, hue=hue if hue and on[hue].notna().any() else None, marker="o",
+                     errorbar="sd", ax=ax)
     off = ok[ok[x].isna()]
     for i, (cell, g) in enumerate(off.groupby("cell", sort=False)):
         m, sd = g[col].mean(), g[col].std(ddof=1) if len(g) > 1 else 0.0

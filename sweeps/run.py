@@ -306,7 +306,11 @@ def _log_summary(study: Study, uri: str, exp_id: str, tags: Dict[str, str], echo
     with tempfile.TemporaryDirectory() as d:
         for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
             Path(d, f"table.{ext}").write_text(render(table, fmt) + "\n")
-        plot_ablation(runs, table, Path(d, "plot.png"), title=study.name)
+        try:
+            plot_ablation(runs, table, Path(d, "plot.png"), title=study.name)
+        except Exception as e:  # the trials are done and recorded; a figure must not turn that into a crash
+            echo(f"warning: could not draw the summary plot ({type(e).__name__}: {e}); "
+                 f"the table is logged, retry with `ablate plot {study.experiment}`")
         c.log_artifacts(run.info.run_id, d)
     c.set_terminated(run.info.run_id, "FINISHED")
 

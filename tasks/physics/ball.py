@@ -161,7 +161,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
         func.eval()
         with torch.no_grad():
             test_loss = torch.mean((func(t[0], y) - dy) ** 2).item()
-            pred = rollout(func, t, y[0], cfg["eval.substeps"], max_bounces=4 * n_b + 10).cpu().numpy()
+            pred = rollout(func, t, y[0], s["substeps"], max_bounces=4 * n_b + 10).cpu().numpy()
         traj = float(((pred[1:, 0] - gt["state"][1:, 0]) ** 2).mean())
         return {"test_loss": test_loss, "test_traj_mse": traj if np.isfinite(traj) else float("inf")}
 

@@ -19,14 +19,14 @@ VALUES = {"model.fusion=add": [0.80, 0.82, 0.81],
           "model.fusion=cfu,model.order=3": [0.70, 0.90, 0.81]}
 
 
-def make_store(uri, name, plot=None, launches=("L2",), failed_cell=None, extra_params=None):
+def make_store(uri, name, plot=None, launches=("L2",), failed_cell=None, extra_params=None, values=None):
     """Runs written like sweeps/callback.py writes them, in the session's real store."""
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(uri)
     exp = c.create_experiment(name)
     for launch in launches:
-        for idx, (cell, vals) in enumerate(VALUES.items()):
+        for idx, (cell, vals) in enumerate((values or VALUES).items()):
             for seed, v in enumerate(vals):
                 tags = {"ablate.cell": cell, "ablate.seed": str(seed), "ablate.launch": launch,
                         "ablate.phase": "final", "ablate.n_params": str(1000 + idx), "ablate.metric": "test_dice",
@@ -133,3 +133,21 @@ def test_plots_render(fake, tmp_path, plot):
 
     img = mpimg.imread(out)
     assert img.shape[0] > 300 and img.std() > 0.01      # not blank
+
+
+@pytest.mark.parametrize("plot", [{"kind": "line", "x": "model.order", "hue": "model.fusion"},
+                                  {"kind": "line", "x": "model.order", "hue": "model.dims"},
+                                  {"kind": "bars", "x": "model.order", "hue": "model.fusion"},
+                                  {"kind": "heatmap", "x": "model.order", "hue": "model.fusion"}])
+def test_plots_render_when_no_run_has_the_plot_axis(fake, tmp_path, plot):
+    """A launch narrowed with --set to the baselines (no run has model.order)
+    still gets its figure: the cells become bands / points instead of a crash."""
+    uri, name = fake(plot=plot, values={"model.fusion=add": [0.80, 0.82, 0.81],
+                                        "model.fusion=none": [0.70, 0.72, 0.75]})
+    runs = load_runs(name, uri)
+    assert "model.order" not in runs.columns
+    out = plot_ablation(runs, ablation_table(runs), tmp_path / "p.png", title="t")
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)
+    assert img.shape[0] > 300 and img.std() > 0.01
