@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from .spec import SweepError, load_all, parse_assignments
 
-EXIT_BAD_INPUT, EXIT_ENV = 2, 3
+EXIT_BAD_INPUT, EXIT_ENV, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def _err(msg: str) -> None:
@@ -42,7 +42,10 @@ def cmd_run(args) -> int:
     for study in studies:
         if len(studies) > 1:
             print(f"\n=== {study.name} ({study.task.name}) ===")
-        rc = max(rc, _run_one(study, args))
+        one = _run_one(study, args)
+        if one == EXIT_INTERRUPTED:
+            return one                 # Ctrl-C stops the suite too; --resume picks up each study
+        rc = max(rc, one)
     return rc
 
 
@@ -69,7 +72,7 @@ def _run_one(study, args) -> int:
         if args.verbose:
             print(json.dumps(finals[0].config, indent=1, default=str))
         return 0
-    from .run import LaunchError, launch
+    from .run import LaunchError, LaunchInterrupted, launch
 
     try:
         summary = launch(study, address=args.address, tracking_uri=args.tracking_uri, resume=args.resume,
@@ -77,6 +80,9 @@ def _run_one(study, args) -> int:
     except (ConnectionError, LaunchError) as e:
         _err(str(e))
         return EXIT_ENV
+    except LaunchInterrupted as e:
+        _err(str(e))
+        return EXIT_INTERRUPTED
     c = summary["counts"]
     print(f"\n{study.name}: {c.get('trials', 0)} final trials, {c.get('finished', 0)} finished, "
           f"{c.get('failed', 0)} failed (launch {summary['launch']}; MLflow {summary['uri']})")

@@ -36,6 +36,11 @@ class LaunchError(RuntimeError):
     """The sweep cannot be launched as configured (resources, missing state)."""
 
 
+class LaunchInterrupted(RuntimeError):
+    """Tune stopped before every trial of a phase ended (Ctrl-C, SIGTERM): the
+    phase is not marked done, so ``--resume`` runs what is left."""
+
+
 class TuneReporter:
     """Reporter handed to tasks inside a Tune trial: ray.tune.report with a
     torch checkpoint every epoch, restore from ray.tune.get_checkpoint()."""
@@ -375,7 +380,27 @@ def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, ca
             tuner = Tuner(fn, param_space=space, run_config=run_config,
                           tune_config=TuneConfig(max_concurrent_trials=study.max_concurrent or None,
                                                  reuse_actors=True))
-    grid = tuner.fit()
+    grid, interrupted = _fit_noting_ctrl_c(tuner)
+    # Tune returns normally when interrupted and reports the stopped trials as
+    # TERMINATED; a final trial is over only if it errored, reported its own
+    # failure or reached its last epoch ("done" alone is not enough: the result
+    # carrying it may miss Tune's last snapshot).  In the search phase ASHA's
+    # early stops are legitimate ends, so there only the signal counts.
+    def over(r) -> bool:
+        m, spec = r.metrics or {}, (r.config or {}).get("trial") or {}
+        epochs = spec.get("params", {}).get("train.epochs")
+        return (r.error is not None or FAILURE_KEY in m or bool(m.get("done"))
+                or (epochs is not None and int(m.get("epoch", 0) or 0) >= int(epochs)))
+
+    left = sum(not over(r) for r in grid) if phase == "final" else 0
+    if phase == "final":
+        left = max(left, len(final_trials(study, state.get("best_nuisance"))) - len(grid))
+    if interrupted or left > 0:
+        raise LaunchInterrupted(
+            f"{study.name}: {phase} phase interrupted"
+            + (f" with {left} of {len(grid)} trials not finished" if left else "")
+            + f" (launch {state['launch']}); finished trials are kept: rerun the same command with --resume "
+              f"to run the rest")
     out = []
     for r in grid:
         if not r.config or "trial" not in r.config:
@@ -387,6 +412,28 @@ def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, ca
                     "metric": None if failed else last.get(spec["metric"]),
                     "epochs": int(last.get("epoch", 0) or 0)})
     return out
+
+
+def _fit_noting_ctrl_c(tuner):
+    """``tuner.fit()`` and whether Ctrl-C stopped it.  Tune swaps in its own
+    SIGINT handler and, on the first signal, puts back the one it found; so a
+    sentinel handler installed here is back in place exactly when Tune was
+    interrupted.  Tune exposes no other trace of it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return tuner.fit(), False
+
+    def sentinel(sig, frame):              # a second Ctrl-C: stop at once, as by default
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, sentinel)
+    try:
+        grid = tuner.fit()
+        return grid, signal.getsignal(signal.SIGINT) is sentinel
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _search_tuner(study: Study, fn, run_config):

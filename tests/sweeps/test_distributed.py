@@ -4,6 +4,7 @@ data-parallel (TorchTrainer) trials.  Every fault is injected for real; the
 assertions count MLflow runs so that nothing is lost or duplicated."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -137,6 +138,59 @@ def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
         r = ablate(args + ["--resume"], tmp_path, timeout=600)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         runs = runs_of(uri, "resume")
+        assert len(runs) == 6 and runs["tags.ablate.trial_key"].is_unique, "lost or duplicated runs"
+        assert set(runs["status"]) == {"FINISHED"}
+        starts = (tmp_path / "faults" / "starts.log").read_text().splitlines()
+        for key in finished_before:
+            seed = key.split("seed=")[1]
+            assert sum(line.startswith(f"seed={seed} ") for line in starts) == 1, f"finished trial {key} was rerun"
+    finally:
+        cluster.shutdown()
+
+
+def test_ctrl_c_leaves_the_launch_resumable_and_says_so(tmp_path):
+    """Ctrl-C: Tune stops and returns normally; the launch must not then pass
+    for complete (exit 0, phase marked done, a summary of the finished few),
+    or --resume would skip the trials that never ran."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, connect=False,
+                      head_node_args={"num_cpus": 2, "include_dashboard": False,
+                                      "temp_dir": f"/tmp/ri{os.getpid() % 10000}"})
+    try:
+        uri = f"sqlite:///{tmp_path / 'central.db'}"
+        f = write(tmp_path, toy("intr", tmp_path, range(6), **{"train.sleep": 1.0}))
+        args = ["run", str(f), "--address", cluster.address, "--tracking-uri", uri, "--no-table"]
+        from mlflow.tracking import MlflowClient
+
+        c = MlflowClient(uri)
+        c.search_experiments()
+        p = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=tmp_path, env=ENV,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+        deadline, done = time.time() + 300, []
+        while time.time() < deadline and p.poll() is None:
+            exp = c.get_experiment_by_name("intr")
+            if exp:
+                done = [r for r in c.search_runs([exp.experiment_id]) if r.info.status == "FINISHED"]
+                if done:
+                    break
+            time.sleep(0.5)
+        assert done, "the sweep did not get going"
+        os.killpg(p.pid, signal.SIGINT)    # what Ctrl-C in the terminal sends
+        out, _ = p.communicate(timeout=180)
+        assert p.returncode == 130, out[-3000:]
+        assert "interrupted" in out and "--resume" in out, out[-3000:]
+        state = json.loads(next(tmp_path.rglob("intr.ablate.json")).read_text())
+        assert state["done"] == [], state
+        summaries = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("ablate.phase") == "summary"]
+        assert not summaries, "an interrupted launch logged a summary as if complete"
+        finished_before = {r.data.tags["ablate.trial_key"] for r in
+                           c.search_runs([exp.experiment_id]) if r.info.status == "FINISHED"}
+        assert 1 <= len(finished_before) < 6
+        r = ablate(args + ["--resume"], tmp_path, timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        runs = runs_of(uri, "intr")
         assert len(runs) == 6 and runs["tags.ablate.trial_key"].is_unique, "lost or duplicated runs"
         assert set(runs["status"]) == {"FINISHED"}
         starts = (tmp_path / "faults" / "starts.log").read_text().splitlines()
