@@ -140,15 +140,12 @@ class FusedPolyGate(torch.autograd.Function):
         x, f, alpha, g, h, rows = ctx.saved_tensors
         basis, sigma, bound, identity = ctx.spec
         if torch.is_grad_enabled():
-            # create_graph=True: differentiate the reference so that ∂² is exact.
-            from .fusion import poly_fusion_reference  # fusion imports this module
-            with torch.enable_grad():
-                # Fresh views: grad w.r.t. them is the partial derivative only; differentiating
-                # w.r.t. x itself would also follow x → f when f depends on x (an HNN does).
-                xv, fv, av = x.view_as(x), f.view_as(f), alpha.view_as(alpha)
-                y = poly_fusion_reference(xv, fv, av, basis, sigma, bound, identity)
-                grads = torch.autograd.grad(y, (xv, fv, av), gy, create_graph=True, allow_unused=True)
-            return (*grads, None, None, None, None)
+            # create_graph=True (an HNN differentiates ∂y/∂x again): the first-order
+            # gradients as a Function that knows its own derivatives.
+            gx, gf, ga = PolyGateGrad.apply(x, f, alpha, gy, basis, sigma, bound, identity)
+            need = ctx.needs_input_grad
+            return (gx if need[0] else None, gf if need[1] else None, ga if need[2] else None,
+                    None, None, None, None)
         w = gy * f
         gx = ga = gf = None
         if ctx.needs_input_grad[2]:
@@ -168,3 +165,121 @@ class FusedPolyGate(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             gf = gy * g
         return gx, gf, ga, None, None, None, None
+
+
+def _bound_derivs(x, bound: str):
+    """u = bound(x), u', u''."""
+    if bound == "tanh":
+        u = torch.tanh(x)
+        d1 = 1.0 - u * u
+        return u, d1, -2.0 * u * d1
+    if bound == "clamp":      # torch.clamp's subgradient: 1 on [−1, 1]
+        return x.clamp(-1.0, 1.0), ((x >= -1) & (x <= 1)).to(x.dtype), torch.zeros_like(x)
+    return x, torch.ones_like(x), torch.zeros_like(x)
+
+
+def _basis_derivs(u, d: int, basis: str):
+    """Rows P_k(u), P_k'(u), P_k''(u) for k = 0..d of a flat u, each (d + 1, n).
+    Chebyshev: T_{k+1} = 2u T_k − T_{k−1} differentiated once and twice; power: u^k."""
+    P, P1, P2 = (u.new_empty((d + 1, u.numel())) for _ in range(3))
+    P[0], P1[0], P2[0] = 1.0, 0.0, 0.0
+    if d >= 1:
+        P[1], P1[1], P2[1] = u, 1.0, 0.0
+    two_u = 2.0 * u if basis == "chebyshev" else u
+    for k in range(1, d):
+        torch.mul(P[k], two_u, out=P[k + 1])
+        torch.mul(P1[k], two_u, out=P1[k + 1])
+        torch.mul(P2[k], two_u, out=P2[k + 1])
+        if basis == "chebyshev":
+            P[k + 1].sub_(P[k - 1])
+            P1[k + 1].add_(P[k], alpha=2.0).sub_(P1[k - 1])
+            P2[k + 1].add_(P1[k], alpha=4.0).sub_(P2[k - 1])
+        else:
+            P1[k + 1].add_(P[k])
+            P2[k + 1].add_(P1[k], alpha=2.0)
+    return P, P1, P2
+
+
+def _gate_rows(u, d: int, basis: str, sigma: str):
+    """S_k = σ(P_k), QP_k = σ'(P_k) P_k' and RP_k = σ''(P_k) P_k'² + σ'(P_k) P_k'',
+    each (d + 1, n): ∂S_k/∂x = QP_k u' and ∂²S_k/∂x² = RP_k u'² + QP_k u''."""
+    P, P1, P2 = _basis_derivs(u, d, basis)
+    if sigma == "identity":
+        return P, P1, P2
+    S = torch.sigmoid(P) if sigma == "sigmoid" else torch.tanh(P)
+    s1 = S - S * S if sigma == "sigmoid" else 1.0 - S * S          # σ'
+    s2 = (1.0 - 2.0 * S) if sigma == "sigmoid" else -2.0 * S
+    s2.mul_(s1)                                                      # σ''
+    QP = s1 * P1
+    RP = P1.square_().mul_(s2).addcmul_(s1, P2)
+    return S, QP, RP
+
+
+class PolyGateGrad(torch.autograd.Function):
+    """The first-order gradients of y = [x +] f ∘ g(x), g = Σ α_k σ(P_k(bound x)),
+    as a differentiable function of (x, f, α, gy):
+
+        gx = gy ∘ f ∘ g' [+ gy],   gf = gy ∘ g,   ga_k = Σ gy ∘ f ∘ S_k,
+
+    S_k = σ(P_k).  Its backward is closed-form (rows from :func:`_gate_rows`, a
+    few contractions) instead of autograd replaying the reference formula
+    twice.  Third and higher derivatives fall back to autograd through the
+    reference formula (exact).  Rows are kept whole, not chunked: this path
+    serves create_graph=True, i.e. small models (HNNs), where 3(d + 1)·N
+    values are cheap.
+    """
+
+    @staticmethod
+    def forward(ctx, x, f, alpha, gy, basis, sigma, bound, identity):
+        d = alpha.numel() - 1
+        u, u1, u2 = _bound_derivs(x, bound)
+        S, QP, RP = _gate_rows(u.reshape(-1), d, basis, sigma)
+        g = torch.mv(S.t(), alpha).view_as(x)
+        hp = torch.mv(QP.t(), alpha).view_as(x)
+        h = hp * u1                                                   # g'
+        h2 = torch.mv(RP.t(), alpha).view_as(x).mul_(u1 * u1).addcmul_(hp, u2)   # g''
+        w = gy * f
+        gx = torch.addcmul(gy, w, h) if identity else w * h
+        gf = gy * g
+        ga = torch.mv(S, w.reshape(-1))
+        ctx.save_for_backward(x, f, alpha, gy, S, QP, g, h, h2, u1)
+        ctx.spec = (basis, sigma, bound, identity)
+        return gx, gf, ga
+
+    @staticmethod
+    def backward(ctx, A, B, C):
+        x, f, alpha, gy, S, QP, g, h, h2, u1 = ctx.saved_tensors
+        basis, sigma, bound, identity = ctx.spec
+        need = ctx.needs_input_grad
+        if torch.is_grad_enabled():
+            from .fusion import poly_fusion_reference  # fusion imports this module
+            with torch.enable_grad():
+                # Fresh views: their gradients are the partial derivatives only (f may
+                # depend on x in the caller's graph, as in an HNN); inputs outside any
+                # graph get a detached leaf, differentiable here and dropped below.
+                xv, fv, av, gv = (t.view_as(t) if t.requires_grad else t.detach().requires_grad_()
+                                  for t in (x, f, alpha, gy))
+                y = poly_fusion_reference(xv, fv, av, basis, sigma, bound, identity)
+                firsts = torch.autograd.grad(y, (xv, fv, av), gv, create_graph=True)
+                outs = [(o, c) for o, c in zip(firsts, (A, B, C)) if c is not None]
+                grads = torch.autograd.grad([o for o, _ in outs], (xv, fv, av, gv), [c for _, c in outs],
+                                            create_graph=True, allow_unused=True)
+            grads = [gr if n else None for gr, n in zip(grads, need)]
+            return (*grads, None, None, None, None)
+        zero = torch.zeros_like(x)
+        A = zero if A is None else A
+        B = zero if B is None else B
+        w = gy * f
+        cs = torch.mv(S.t(), C).view_as(x) if C is not None else zero      # Σ C_k S_k
+        d_x = d_f = d_a = d_gy = None
+        if need[0]:
+            d_x = A * w * h2 + B * gy * h
+            if C is not None:
+                d_x = d_x + w * u1 * torch.mv(QP.t(), C).view_as(x)
+        if need[1]:
+            d_f = gy * (A * h + cs)
+        if need[2]:
+            d_a = torch.mv(QP, (A * w * u1).reshape(-1)) + torch.mv(S, (B * gy).reshape(-1))
+        if need[3]:
+            d_gy = A * (f * h + 1.0 if identity else f * h) + B * g + f * cs
+        return d_x, d_f, d_a, d_gy, None, None, None, None

@@ -38,12 +38,9 @@ class FusionMLP(nn.Module):
         fusion: "none" (reference MLP), "add", "concat", "cfu" or "pu".
         order: d of cfu/pu (4).
         identity: cfu/pu keep the shortcut, h1 + f∘gate (True; False: Eq. 4).
-        fused: cfu/pu use their hand-written backward (True).  The HNN needs
-            False: with create_graph=True that backward differentiates the
-            reference formula with respect to the saved inputs, and since
-            current = f(shortcut) here, the gradient for the shortcut then
-            also counts the path through f(·) (first-order gradients wrong;
-            reported to the fusion's owner).  The reference formula is exact.
+        fused: cfu/pu use their hand-written backward (True; same values as
+            the reference formula, and with create_graph=True, as an HNN
+            needs, closed-form second derivatives: components/fusion_kernels.py).
     """
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 200, fusion: str = "none",
@@ -98,7 +95,7 @@ class VectorField(nn.Module):
             raise ValueError(f"dim must be even for an HNN (q and p halves), got {dim}")
         self.kind, self.dim = kind, dim
         self.net = FusionMLP(dim, 2 if kind == "hnn" else dim, hidden, fusion, order, identity,
-                             fused=kind == "mlp")
+                             fused=True)
 
     def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
         """(N, D) → (N,) learned Hamiltonian F2 (hnn only)."""

@@ -224,3 +224,42 @@ def test_fused_path_with_create_graph_when_current_depends_on_shortcut():
         outs.append((gx.detach(), ggx))
     torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("basis,sigma,bound,identity", CASES)
+def test_second_order_gradients_equal_reference(basis, sigma, bound, identity):
+    """The closed-form backward of the first-order gradients (PolyGateGrad) gives
+    the reference formula's second derivatives w.r.t. x, f, α and the upstream
+    gradient, as an HNN uses them (f depends on x, loss on ∂y/∂x and ∂y/∂α)."""
+    g = torch.Generator().manual_seed(1)
+    x0 = 1.5 * torch.randn(4, 6, generator=g, dtype=torch.float64)
+    a0 = torch.randn(6, generator=g, dtype=torch.float64)
+    gy0 = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    spec = (basis, sigma, bound, identity)
+    results = []
+    for fn in (kernels.FusedPolyGate.apply, poly_fusion_reference):
+        x, a, gy = (t.clone().requires_grad_() for t in (x0, a0, gy0))
+        y = fn(x, torch.tanh(1.3 * x), a, *spec)
+        gx, ga = torch.autograd.grad(y, (x, a), gy, create_graph=True)
+        loss = (gx * gx.detach().cos()).sum() + (ga * torch.arange(6.0, dtype=ga.dtype)).sum()
+        results.append(torch.autograd.grad(loss, (x, a, gy)))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-11)
+
+
+def test_third_order_falls_back_exactly():
+    torch.manual_seed(2)
+    x0 = torch.randn(3, 4, dtype=torch.float64)
+    outs = []
+    for fused in (True, False):
+        import components
+
+        fus = components.build("fusion", "cfu", order=4, fused=fused).double()
+        with torch.no_grad():
+            fus.alpha.normal_(generator=torch.Generator().manual_seed(3))
+        x = x0.clone().requires_grad_()
+        (g1,) = torch.autograd.grad(fus(x, torch.sin(x)).sum(), x, create_graph=True)
+        (g2,) = torch.autograd.grad(g1.square().sum(), x, create_graph=True)
+        (g3,) = torch.autograd.grad(g2.sum(), x)
+        outs.append(g3)
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-9, atol=1e-11)
