@@ -21,7 +21,9 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
     """Aggregate a runs frame (analysis.store.load_runs) into the table frame.
 
     Only FINISHED runs enter the statistics; FAILED runs are counted in
-    ``failed`` so a diverging cell is visible, never silently averaged.
+    ``failed`` so a diverging cell is visible, never silently averaged, and
+    runs still RUNNING (or left so by an interrupted launch) in ``running``:
+    their partial metrics are not counted, and the rendered table says so.
     """
     if mode is None and metric and metric != df.attrs.get("metric"):
         mode = df.attrs.get("metric_modes", {}).get(metric)      # e.g. hessian_kappa: lower is better
@@ -40,6 +42,7 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
         vals = g.loc[g["status"] == "FINISHED", col].dropna().to_numpy(float)
         row = {"cell": cell, **{a: g[a].iloc[0] for a in axes}}
         row.update(n=len(vals), failed=int((g["status"] == "FAILED").sum()),
+                   running=int((~g["status"].isin(["FINISHED", "FAILED"])).sum()),
                    params=g["n_params"].dropna().iloc[0] if g["n_params"].notna().any() else np.nan,
                    mean=vals.mean() if len(vals) else np.nan,
                    std=vals.std(ddof=1) if len(vals) > 1 else (0.0 if len(vals) else np.nan),
@@ -101,13 +104,19 @@ def render(table: pd.DataFrame, fmt: str = "md") -> str:
         table.attrs.update(axes=["cell"])
     head = axes_h + rest
     if fmt == "csv":
-        cols = [*table.attrs["axes"], "n", "failed", "params", "mean", "std", "delta", "p_value", "best", "baseline"]
+        cols = [*table.attrs["axes"], "n", "failed", "running", "params", "mean", "std", "delta", "p_value", "best",
+                "baseline"]
         return table[cols].to_csv(index=False)
+    running = table[table["running"] > 0] if "running" in table else table.iloc[:0]
+    note = ("" if running.empty else
+            f"{int(running['running'].sum())} unfinished run(s) (RUNNING, or left so by an interrupted launch) "
+            f"are not counted: " + ", ".join(f"{c} ({int(k)})" for c, k in zip(running["cell"], running["running"])))
     if fmt == "md":
         rows = _fmt_rows(table, lambda s: f"**{s}**")
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-        return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+        md = "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+        return md + (f"\n\n_{note}_" if note else "")
     if fmt == "latex":
         esc = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$").replace("Δ", r"$\Delta$") \
             .replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
@@ -115,5 +124,5 @@ def render(table: pd.DataFrame, fmt: str = "md") -> str:
         body = [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
         return "\n".join([r"\begin{tabular}{" + "l" * len(axes_h) + "r" * len(rest) + "}", r"\toprule",
                           " & ".join(esc(h) for h in head) + r" \\", r"\midrule", *body, r"\bottomrule",
-                          r"\end{tabular}"])
+                          r"\end{tabular}"] + ([f"% {note}"] if note else []))
     raise ValueError(f"format must be md, latex or csv, got {fmt!r}")

@@ -151,3 +151,25 @@ def test_plots_render_when_no_run_has_the_plot_axis(fake, tmp_path, plot):
 
     img = mpimg.imread(out)
     assert img.shape[0] > 300 and img.std() > 0.01
+
+
+def test_running_runs_are_not_counted_and_the_table_says_so(fake):
+    """A run left RUNNING (sweep in progress, or an interrupted launch) has partial
+    metrics: it must neither enter the mean nor vanish silently."""
+    from mlflow.tracking import MlflowClient
+
+    uri, name = fake()
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name(name)
+    tags = {"ablate.cell": "model.fusion=add", "ablate.seed": "7", "ablate.launch": "L2", "ablate.phase": "final",
+            "ablate.metric": "test_dice", "ablate.mode": "max", "ablate.baseline_cell": "model.fusion=add",
+            "ablate.cell_index": "0"}
+    r = c.create_run(exp.experiment_id, tags=tags)
+    c.log_param(r.info.run_id, "model.fusion", "add")
+    c.log_metric(r.info.run_id, "test_dice", 0.1, step=1)          # an early epoch, left RUNNING
+    t = ablation_table(load_runs(name, uri))
+    row = t[t["cell"] == "model.fusion=add"].iloc[0]
+    assert row["n"] == 3 and row["running"] == 1 and row["mean"] == pytest.approx(np.mean(VALUES["model.fusion=add"]))
+    assert "1 unfinished run(s)" in render(t, "md") and "model.fusion=add (1)" in render(t, "md")
+    assert "% 1 unfinished" in render(t, "latex")
+    assert render(t, "csv").splitlines()[1].split(",")[:5] == ["add", "", "3", "0", "1"]
