@@ -6,7 +6,8 @@ Importing this package registers every family:
 module          paper (shared/seeds)                        registry kinds
 ==============  ==========================================  ===============
 fusion          000 Chebyshev Fusion Unit                   fusion
-hyperbolic      001 Fully hyperbolic CNNs (+ wavelets)      coarsen, ...
+hyperbolic      001 Fully hyperbolic CNNs (+ wavelets,      coarsen, hyperbolic_net,
+                    hyperbolic_vae: Sec. 4 VAE)             hyperbolic_vae
 cds             002 Co-domain symmetric complex layers      complex_*, encoding
 hyperconv       003 Hyper-convolutions                      conv2d, conv3d
 circulant       004 CDLinear (block-circulant)              linear, dropout
@@ -17,6 +18,7 @@ from . import circulant  # noqa: F401,E402
 from . import fusion  # noqa: F401,E402
 from . import wavelets  # noqa: F401,E402
 from . import hyperbolic  # noqa: F401,E402
+from . import hyperbolic_vae  # noqa: F401,E402
 from . import cds  # noqa: F401,E402
 from . import hyperconv  # noqa: F401,E402
 

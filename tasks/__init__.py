@@ -19,6 +19,7 @@ TASK_MODULES: Dict[str, str] = {
     "complex_classification": "tasks.complex_classification",
     "segmentation": "tasks.segmentation",
     "hyperbolic": "tasks.hyperbolic",
+    "hyperbolic_vae": "tasks.hyperbolic_vae",
     "physics": "tasks.physics",
     "toy": "tasks.toy",
 }

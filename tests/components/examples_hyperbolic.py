@@ -37,4 +37,13 @@ EXAMPLES = {
                  (dict(coarsen="avgpool", reversible=True), "reversible"),
                  (dict(in_channels=0), "in_channels"), (dict(out_channels=0), "out_channels")],
     ),
+    ("hyperbolic_vae", "leapfrog"): Example(
+        kwargs=dict(in_channels=2, size=8, units=2, depth=2, h=0.5, coarsen="learnable_dwt"),
+        inputs=lambda dt, dev: (torch.randn(3, 2, 8, 8, dtype=dt, device=dev),),
+        out_shape=(3, 2, 8, 8),
+        output=lambda out: out[0] + out[1].sum(1).view(-1, 1, 1, 1),
+        invalid=[(dict(size=12), "size"), (dict(units=4), "units"), (dict(depth=0), "depth"),
+                 (dict(coarsen="avgpool"), "coarsen"), (dict(h=0.0), "h"), (dict(tol=-1.0), "tol"),
+                 (dict(in_channels=0), "in_channels"), (dict(gauss="mmd"), "gauss")],
+    ),
 }

@@ -1,0 +1,19 @@
+"""Smoke run of sweeps/hyperbolic_vae.yaml: real local Ray, real MLflow sqlite store."""
+from __future__ import annotations
+
+from analysis.plots import plot_ablation
+from analysis.tables import ablation_table, render
+from tests.conftest import SWEEPS
+
+
+def test_smoke_hyperbolic_vae(sweep_runner):
+    summary, runs = sweep_runner(SWEEPS / "hyperbolic_vae.yaml", smoke=True)
+    assert summary["counts"] == {"trials": 8, "finished": 8, "failed": 0}
+    assert {(float(a), c) for a, c in zip(runs["params.loss.alpha"], runs["params.model.coarsen"])} == \
+        {(a, c) for a in (0.0, 0.03, 0.1, 0.3) for c in ("dwt", "learnable_dwt")}
+    assert (runs["metrics.latent_dims"] <= 128).all() and (runs["metrics.test_recon_mse"] >= 0).all()
+    table = ablation_table(runs)
+    assert len(table) == 8 and table.loc[table["baseline"], "cell"].item() == "loss.alpha=0.0,model.coarsen=dwt"
+    assert "learnable_dwt" in render(table, "md")
+    assert "latent_dims" in render(ablation_table(runs, metric="latent_dims"), "md")
+    assert plot_ablation(runs, table, sweep_runner.tmp / "vae.png").stat().st_size > 0

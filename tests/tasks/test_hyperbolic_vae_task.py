@@ -1,0 +1,52 @@
+"""Hyperbolic VAE task (paper 001, Sec. 4 / 6.2.1): schema checks, an exact
+auto-encoder through the whole task when nothing moves P, and truncation."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sweeps.trial import LocalReporter, run_trial
+from tasks import get_task
+
+SPEC = get_task("hyperbolic_vae")
+
+
+def run(**over):
+    cfg = SPEC.resolve({**SPEC.smoke, **over})
+    rep = LocalReporter(echo=lambda s: None)
+    return run_trial("hyperbolic_vae", cfg, rep), rep
+
+
+def test_top_level_is_import_light():
+    code = ("import sys, tasks.hyperbolic_vae as h; h.SPEC; "
+            "print(any(m in sys.modules for m in ('torch', 'sklearn', 'numpy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_too_many_units_fail_the_check_naming_the_key():
+    errs = SPEC.check_config(SPEC.resolve({"data.size": 8, "model.units": 4}))
+    assert errs and errs[0][0] == "model.units" and "log2(data.size) = 3" in errs[0][1]
+    assert SPEC.check_config(SPEC.resolve({"data.size": 16, "model.units": 4})) == []
+
+
+def test_nothing_moving_p_keeps_the_autoencoder_exact():
+    """α = β = 0 and lr_P tiny: P stays ≈ I, so the reconstruction is F⁻¹(F(X)) = X."""
+    out, rep = run(**{"loss.alpha": 0.0, "loss.beta": 0.0, "optim.lr_p": 1e-8, "seed": 1})
+    assert out["latent_dims"] == 128 and out["test_recon_mse"] < 1e-8
+    assert len(rep.history) == 2 and set(out) >= {"test_recon_mse", "test_recon_mse_full", "latent_dims",
+                                                   "test_gauss", "train_loss"}
+
+
+def test_large_group_norm_weight_removes_latent_dimensions():
+    out, _ = run(**{"loss.alpha": 30.0, "loss.beta": 0.0, "train.epochs": 3})
+    assert out["latent_dims"] < 128
+    assert out["test_recon_mse"] >= out["test_recon_mse_full"] - 1e-9
+
+
+def test_runs_are_reproducible():
+    a, _ = run(seed=3)
+    b, _ = run(seed=3)
+    assert a["test_recon_mse"] == pytest.approx(b["test_recon_mse"], rel=0, abs=0)
