@@ -16,6 +16,7 @@ phases and the chosen nuisance values, so ``--resume`` continues with
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -252,6 +253,8 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     # MLflow is the record of every result; Tune's own JSON/CSV/TensorBoard copies
     # only add per-result I/O (set the variable to 0 to get them back).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    if os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1":
+        _mute_missing_result_json()
     import ray
 
     if not ray.is_initialized():
@@ -412,6 +415,24 @@ def _run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, ca
                     "metric": None if failed else last.get(spec["metric"]),
                     "epochs": int(last.get("epoch", 0) or 0)})
     return out
+
+
+class _DropMissingResultJson(logging.Filter):
+    """Drops Tune's end-of-run "Failed to fetch metrics ... result.json" warning.
+
+    The files are missing because we switched Tune's file loggers off (MLflow
+    holds every result); the warning then lists every trial of a healthy sweep
+    as a failure.  Other warnings of that logger still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("Failed to fetch metrics" in msg and "result.json" in msg)
+
+
+def _mute_missing_result_json() -> None:
+    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    if not any(isinstance(f, _DropMissingResultJson) for f in log.filters):
+        log.addFilter(_DropMissingResultJson())
 
 
 def _fit_noting_ctrl_c(tuner):

@@ -165,3 +165,29 @@ def test_suite_files(tmp_path):
     bad = {**suite, "studies": {"a": {"task": "digits", "metric": {"name": "nope"}}}}
     with pytest.raises(SweepError, match=r"studies\.a\.metric\.name"):
         load_all(write(tmp_path, bad, "bad.yaml"))
+
+
+def test_only_the_missing_result_json_warning_is_dropped():
+    import logging
+
+    from sweeps.run import _mute_missing_result_json
+
+    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    h = Keep()
+    log.addHandler(h)
+    try:
+        _mute_missing_result_json()
+        _mute_missing_result_json()                 # idempotent: one filter
+        log.warning("Failed to fetch metrics for 2 trial(s):\n- t: FileNotFoundError('both result.json and progress.csv were not found')")
+        log.warning("Failed to fetch metrics for 1 trial(s):\n- t: ValueError('corrupt')")
+        log.warning("something else")
+    finally:
+        log.removeHandler(h)
+    assert seen == ["Failed to fetch metrics for 1 trial(s):\n- t: ValueError('corrupt')", "something else"]
+    assert sum(type(f).__name__ == "_DropMissingResultJson" for f in log.filters) == 1
