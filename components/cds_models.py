@@ -176,8 +176,8 @@ class TypeICIFARNet(_CIFARNetBase):
                  metric: str = "euclidean", gauss: bool = True, div_eps: float = 1e-7,
                  relative_eps: bool = True):
         super().__init__(in_channels, num_classes, input_size)
-        if isinstance(div_eps, bool) or not isinstance(div_eps, (int, float)) or not div_eps > 0:
-            raise ValueError(f"div_eps must be a number > 0, got {div_eps!r}")
+        if isinstance(div_eps, bool) or not isinstance(div_eps, (int, float)) or not 0 < div_eps < math.inf:
+            raise ValueError(f"div_eps must be a finite number > 0, got {div_eps!r}")
         conv = partial(ComplexConv2d, gauss=gauss)
         k = self.pool_size
         div = DivisionLayer(16, 3, eps=div_eps, relative_eps=relative_eps, gauss=gauss)

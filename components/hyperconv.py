@@ -234,7 +234,10 @@ class _StandardMixin:
                   bias, padding_mode, device, dtype):
         k, s, p, d = _geometry(self.dims, in_channels, out_channels, kernel_size, stride, padding, dilation,
                                groups, padding_mode)
-        del n_l  # accepted so sweeps can switch conv: standard/hyper without editing kwargs
+        # n_l is accepted so sweeps can switch conv: standard/hyper without editing kwargs;
+        # it is unused here, but a typo in it must still fail as it would for hyper
+        if not _is_int(n_l) or n_l < 1:
+            raise ValueError(f"n_l must be a positive integer, got {n_l!r}")
         base.__init__(self, in_channels, out_channels, k, s, p, d, groups, bias, padding_mode,
                       device=device, dtype=dtype)
 

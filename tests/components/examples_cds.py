@@ -25,7 +25,7 @@ EXAMPLES = {
                                  invalid=[(dict(scale=0.0), "scale"), (dict(scale=-1.0), "scale")]),
     ("complex_model", "type_i"): Example(
         kwargs=dict(in_channels=2), inputs=_z(2), out_shape=(3, 10),
-        invalid=_MODEL_INVALID + [(dict(metric="cosine"), "metric"), (dict(div_eps=0.0), "div_eps")]),
+        invalid=_MODEL_INVALID + [(dict(metric="cosine"), "metric"), (dict(div_eps=0.0), "div_eps"), (dict(div_eps=float("inf")), "div_eps")]),
     ("complex_model", "type_e"): Example(
         kwargs=dict(in_channels=3, num_classes=4, input_size=28, metric="manifold"), inputs=_z(3, 28),
         out_shape=(3, 4), invalid=_MODEL_INVALID + [(dict(metric="l1"), "metric")]),

@@ -8,11 +8,11 @@ def _invalid(dims):
             (dict(kernel_size=(3,) * (dims + 1)), "kernel_size"), (dict(in_channels=0), "in_channels"),
             (dict(out_channels=-2), "out_channels"), (dict(stride=0), "stride"), (dict(dilation=0), "dilation"),
             (dict(groups=4), "groups"), (dict(padding="full"), "padding"), (dict(padding=-1), "padding"),
-            (dict(padding_mode="mirror"), "padding_mode")]
+            (dict(padding_mode="mirror"), "padding_mode"), (dict(n_l=0), "n_l"), (dict(n_l=2.5), "n_l")]
 
 
 def _hyper_invalid(dims):
-    return _invalid(dims) + [(dict(n_l=0), "n_l"), (dict(n_l=2.5), "n_l"), (dict(hidden=()), "hidden"),
+    return _invalid(dims) + [(dict(hidden=()), "hidden"),
                              (dict(hidden=(16, 0)), "hidden"), (dict(negative_slope=-0.1), "negative_slope"),
                              (dict(init="xavier"), "init")]
 
