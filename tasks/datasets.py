@@ -25,6 +25,8 @@ API
   ``load_image_dataset(name, root="", split="train", dtype="float32") -> (x, y)``
   x: torch (N, 3, H, W), float in [0, 1] (``dtype="float32"``/``"float64"``) or the raw
   bytes 0..255 (``dtype="uint8"``, 4x smaller: convert per batch); y: int64 (N,).
+  A file that exists but is not in its dataset's format raises ``DatasetFormatError``
+  (a ValueError) naming the file and what was expected.
 
 Module top level imports only the standard library (heavy imports are inside
 the loaders), because sweep validation imports task modules and must be fast.
@@ -108,37 +110,83 @@ def load_image_dataset(name: str, root: str = "", split: str = "train", dtype: s
             x = x.to(getattr(torch, dtype))
         return x, y
     files = expected_files(name, root, split)
-    x, y = _svhn(files[0]) if name == "svhn" else _cifar(files, "fine_labels" if name == "cifar100" else "labels")
+    x, y = (_svhn(files[0]) if name == "svhn" else
+            _cifar(files, "fine_labels" if name == "cifar100" else "labels", NUM_CLASSES[name]))
     x = torch.from_numpy(x)
     if dtype != "uint8":
         x = x.to(getattr(torch, dtype)) / 255.0
     return x, torch.from_numpy(y)
 
 
-def _cifar(files: List[str], label_key: str):
+class DatasetFormatError(ValueError):
+    """A dataset file exists but is not in the format its authors distribute."""
+
+
+def _cifar(files: List[str], label_key: str, num_classes: int):
+    """Reads the python-pickle batches, checking each against the distributed format
+    (a dict with ``data`` N x 3072 uint8 and N labels in 0..num_classes-1), so a
+    truncated or foreign file fails here, naming the file, rather than as an
+    index error in the middle of training."""
     import pickle
 
     import numpy as np
 
     xs, ys = [], []
     for f in files:
-        with open(f, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-        data = d[b"data"] if b"data" in d else d["data"]
-        labels = d[label_key.encode()] if label_key.encode() in d else d[label_key]
+        try:
+            with open(f, "rb") as fh:
+                d = pickle.load(fh, encoding="bytes")
+        except Exception as e:  # pickle raises many types on foreign or truncated input
+            raise DatasetFormatError(f"{f}: not a readable CIFAR python pickle ({type(e).__name__}: {e})") from None
+        if not isinstance(d, dict):
+            raise DatasetFormatError(f"{f}: a CIFAR batch is a dict, got {type(d).__name__}")
+        for key in ("data", label_key):
+            if key.encode() not in d and key not in d:
+                raise DatasetFormatError(f"{f}: CIFAR batch lacks the key {key!r} (has "
+                                         f"{', '.join(sorted(repr(k) for k in d))})")
+        data = np.asarray(d[b"data"] if b"data" in d else d["data"])
+        labels = np.asarray(d[label_key.encode()] if label_key.encode() in d else d[label_key])
+        if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8:
+            raise DatasetFormatError(f"{f}: 'data' must be N x 3072 uint8 (32x32 RGB planes), got "
+                                     f"{data.shape} {data.dtype}")
+        if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
+            raise DatasetFormatError(f"{f}: {label_key!r} must be {len(data)} integers (one per image), got "
+                                     f"shape {labels.shape} {labels.dtype}")
+        if len(labels) and not (0 <= labels.min() and labels.max() < num_classes):
+            raise DatasetFormatError(f"{f}: {label_key!r} must lie in 0..{num_classes - 1}, got "
+                                     f"{labels.min()}..{labels.max()}")
         # rows are 1024 R, then G, then B values of a 32x32 image (row-major)
-        xs.append(np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(labels, dtype=np.int64))
+        xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(labels.astype(np.int64))
     return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
 
 
 def _svhn(file: str):
+    """Reads format 2 (``X`` 32x32x3xN uint8, ``y`` N x 1 in 1..10), checking it for
+    the same reason as :func:`_cifar`."""
     import numpy as np
     import scipy.io
 
-    m = scipy.io.loadmat(file)
-    x = np.ascontiguousarray(np.asarray(m["X"], dtype=np.uint8).transpose(3, 2, 0, 1))  # HWCN -> NCHW
-    y = np.asarray(m["y"], dtype=np.int64).reshape(-1)
+    try:
+        m = scipy.io.loadmat(file)
+    except Exception as e:  # scipy raises several types on non-.mat input
+        raise DatasetFormatError(f"{file}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from None
+    for key in ("X", "y"):
+        if key not in m:
+            raise DatasetFormatError(f"{file}: SVHN format 2 needs the variable {key!r}; the file has "
+                                     f"{', '.join(sorted(k for k in m if not k.startswith('__')))}")
+    X, y = np.asarray(m["X"]), np.asarray(m["y"])
+    if X.ndim != 4 or X.shape[:3] != (32, 32, 3):
+        raise DatasetFormatError(f"{file}: 'X' must be 32 x 32 x 3 x N (format 2, cropped digits), got {X.shape}")
+    if y.size != X.shape[3] or not np.issubdtype(y.dtype, np.number):
+        raise DatasetFormatError(f"{file}: 'y' must hold {X.shape[3]} labels (one per image), got shape {y.shape}")
+    y = y.reshape(-1)
+    if y.size and not (np.all(y == np.round(y)) and y.min() >= 0 and y.max() <= 10):
+        raise DatasetFormatError(f"{file}: 'y' must be integers 1..10 (10 = digit 0), got {y.min()}..{y.max()}")
+    if X.dtype != np.uint8 and (X.min(initial=0) < 0 or X.max(initial=0) > 255):
+        raise DatasetFormatError(f"{file}: 'X' must be bytes 0..255, got {X.min()}..{X.max()}")
+    x = np.ascontiguousarray(X.astype(np.uint8).transpose(3, 2, 0, 1))  # HWCN -> NCHW
+    y = y.astype(np.int64)
     y[y == 10] = 0   # SVHN stores digit 0 as label 10
     return x, y
 

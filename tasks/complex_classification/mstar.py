@@ -72,7 +72,12 @@ def load_mstar(root: str):
         d = os.path.join(root, split)
         if _has_arrays(root, split):
             x = np.load(os.path.join(d, "images.npy"))
-            y = np.load(os.path.join(d, "labels.npy")).astype(np.int64).reshape(-1)
+            y = np.load(os.path.join(d, "labels.npy")).reshape(-1)
+            if not np.issubdtype(y.dtype, np.number) or not np.all(y == np.round(y)):
+                raise ValueError(f"mstar: {d}/labels.npy must hold integer class labels, got dtype {y.dtype}"
+                                 + (f" with values such as {y[y != np.round(y)][0]}"
+                                    if np.issubdtype(y.dtype, np.number) else ""))
+            y = y.astype(np.int64)
             if x.ndim == 4 and x.shape[1] == 1:
                 x = x[:, 0]
             if x.ndim != 3 or len(x) != len(y):
@@ -99,6 +104,10 @@ def load_mstar(root: str):
             raise ValueError(f"mstar: images under {d} must be square, got {x.shape[1]}x{x.shape[2]}")
         if (y < 0).any():
             raise ValueError(f"mstar: labels under {d} must be integers >= 0")
+        if not np.isfinite(x).all():
+            # one NaN would make the magnitude scale, and so every image, NaN
+            raise ValueError(f"mstar: images under {d} contain {int((~np.isfinite(x)).sum())} "
+                             f"non-finite values (NaN or inf)")
         xs.append(x.astype(np.complex64))
         ys.append(y)
     if xs[0].shape[1:] != xs[1].shape[1:]:

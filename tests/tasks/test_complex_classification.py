@@ -105,6 +105,24 @@ def test_mstar_arrays_layout_and_errors(tmp_path):
         load_mstar(str(bad))
 
 
+def test_mstar_non_finite_images_and_fractional_labels_fail_naming_the_split(tmp_path):
+    for split, n in (("train", 4), ("test", 2)):
+        (tmp_path / split).mkdir()
+        np.save(tmp_path / split / "images.npy", np.ones((n, 6, 6), np.complex64))
+        np.save(tmp_path / split / "labels.npy", np.arange(n))
+    assert load_mstar(str(tmp_path))[4] == 4
+    np.save(tmp_path / "test" / "labels.npy", np.array([0.0, 1.5]))
+    with pytest.raises(ValueError, match=r"test/labels.npy must hold integer class labels.*1\.5"):
+        load_mstar(str(tmp_path))
+    np.save(tmp_path / "test" / "labels.npy", np.array([0.0, 1.0]))   # integral floats are fine
+    assert load_mstar(str(tmp_path))[3].tolist() == [0, 1]
+    img = np.ones((4, 6, 6), np.complex64)
+    img[2, 3, 3] = np.nan
+    np.save(tmp_path / "train" / "images.npy", img)
+    with pytest.raises(ValueError, match=r"train contain 1 non-finite values"):
+        load_mstar(str(tmp_path))
+
+
 def test_encoder_uint8_equals_float():
     import components
     from tasks.complex_classification.data import Encoder

@@ -105,6 +105,72 @@ def test_missing_files_name_directory_and_files(tmp_path):
     assert datasets.expected_files("svhn", "/d") == ["/d/train_32x32.mat", "/d/test_32x32.mat"]
 
 
+def _corrupt_cifar(root, what):
+    """One valid-looking CIFAR-10 test_batch with one defect."""
+    (root / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
+    f = root / "cifar-10-batches-py" / "test_batch"
+    rows = np.zeros((4, 3072), np.uint8)
+    d = {b"data": rows, b"labels": [0, 1, 2, 3]}
+    if what == "not a pickle":
+        f.write_bytes(b"\x00garbage, not a pickle")
+        return f
+    if what == "no labels":
+        del d[b"labels"]
+    elif what == "wrong row size":
+        d[b"data"] = np.zeros((4, 1024), np.uint8)
+    elif what == "float data":
+        d[b"data"] = rows.astype(np.float32)
+    elif what == "label count":
+        d[b"labels"] = [0, 1, 2]
+    elif what == "label range":
+        d[b"labels"] = [0, 1, 2, 10]
+    elif what == "negative label":
+        d[b"labels"] = [0, -1, 2, 3]
+    with open(f, "wb") as fh:
+        pickle.dump(d, fh)
+    return f
+
+
+@pytest.mark.parametrize("what, expect", [
+    ("not a pickle", "not a readable CIFAR python pickle"), ("no labels", "lacks the key 'labels'"),
+    ("wrong row size", "N x 3072 uint8"), ("float data", "N x 3072 uint8"),
+    ("label count", "must be 4 integers"), ("label range", r"0\.\.9, got 0\.\.10"),
+    ("negative label", r"0\.\.9, got -1\.\.3")])
+def test_cifar_file_in_the_wrong_format_names_file_and_defect(tmp_path, what, expect):
+    f = _corrupt_cifar(tmp_path, what)
+    with pytest.raises(datasets.DatasetFormatError, match=expect) as e:
+        datasets.load_image_dataset("cifar10", str(tmp_path), "test")
+    assert str(f) in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("what, expect", [
+    ("not a mat", "not a readable MATLAB .mat file"), ("no y", "needs the variable 'y'"),
+    ("extra format 1", r"32 x 32 x 3 x N"), ("label count", "must hold 3 labels"),
+    ("label range", r"integers 1\.\.10")])
+def test_svhn_file_in_the_wrong_format_names_file_and_defect(tmp_path, what, expect):
+    from scipy.io import savemat
+
+    f = tmp_path / "test_32x32.mat"
+    X, y = np.zeros((32, 32, 3, 3), np.uint8), np.array([[1], [2], [10]], np.uint8)
+    if what == "not a mat":
+        f.write_bytes(b"not a mat file at all" * 10)
+    else:
+        d = {"X": X, "y": y}
+        if what == "no y":
+            del d["y"]
+        elif what == "extra format 1":         # the full-number format has no fixed 32x32x3 X
+            d["X"] = np.zeros((40, 30, 3, 3), np.uint8)
+        elif what == "label count":
+            d["y"] = y[:2]
+        elif what == "label range":
+            d["y"] = np.array([[1], [2], [11]], np.uint8)
+        savemat(f, d)
+    with pytest.raises(datasets.DatasetFormatError, match=expect) as e:
+        datasets.load_image_dataset("svhn", str(tmp_path), "test")
+    assert str(f) in str(e.value)
+
+
 def test_bad_arguments_raise_value_error():
     with pytest.raises(ValueError, match="dataset name must be one of .*got 'mnist'"):
         datasets.expected_files("mnist", "")
