@@ -114,8 +114,15 @@ def _load_case(images: List[str], label: str, is_ct: bool, spatial: Tuple[int, .
     from monai.transforms import LoadImage, Resize, ScaleIntensityRange, ScaleIntensityRangePercentiles
 
     load = LoadImage(image_only=True, ensure_channel_first=True)
-    img = torch.cat([torch.as_tensor(load(p), dtype=torch.float32) for p in images], dim=0)
+    vols = [torch.as_tensor(load(p), dtype=torch.float32) for p in images]
     lab = torch.as_tensor(load(label))
+    # A mismatch would otherwise be hidden by the Resize below (or fail in torch.cat
+    # without naming a file): image and mask must share one voxel grid.
+    for p, v in zip(images, vols):
+        if v.shape[1:] != lab.shape[1:]:
+            raise ValueError(f"segmentation case: image {p} has spatial shape {tuple(v.shape[1:])} but its "
+                             f"label {label} has {tuple(lab.shape[1:])}; they must match voxel for voxel")
+    img = torch.cat(vols, dim=0)
     if is_ct:
         img = ScaleIntensityRange(-100.0, 250.0, 0.0, 1.0, clip=True)(img)
     else:

@@ -148,6 +148,19 @@ def test_nifti_label_selection_and_3d(tmp_path):
     assert set(d.y_train.unique().tolist()) == {0, 1}
 
 
+def test_nifti_image_and_label_on_different_grids_fail_naming_both_files(tmp_path):
+    from tasks.segmentation.data import load
+
+    write_layout(tmp_path, "lits")
+    bad = tmp_path / "segmentation-1.nii"
+    _nii(bad, np.zeros((12, 10, 4), np.int16))          # one slice more than volume-1.nii
+    cfg = SPEC.resolve({"data.source": "lits", "data.root": str(tmp_path), "data.size": 8, "model.depth": 2,
+                        "data.test_fraction": 0.34})
+    with pytest.raises(ValueError, match=r"volume-1\.nii has spatial shape \(12, 10, 3\).*"
+                                         r"segmentation-1\.nii has \(12, 10, 4\)"):
+        load(cfg)
+
+
 def test_split_keeps_each_patient_on_one_side(tmp_path):
     from tasks.segmentation.layouts import acdc_cases, split_cases
 
