@@ -52,8 +52,10 @@ class MLflowTracker(Callback):
         existing = find_run(self.c, self.experiment_id, k) if self._restored else None
         if existing is not None:
             rid = existing.info.run_id
-            hist = self.c.get_metric_history(rid, spec["metric"])
-            self._step[k] = max((m.step for m in hist), default=0)
+            # "epoch" comes with every result; the study metric may not (a task can
+            # report it every few epochs, e.g. physics' eval.rollout_every)
+            steps = [m.step for key in ("epoch", spec["metric"]) for m in self.c.get_metric_history(rid, key)]
+            self._step[k] = max(steps, default=0)
             if existing.info.status != "RUNNING":
                 self.c.update_run(rid, status="RUNNING")
         else:

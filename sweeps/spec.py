@@ -461,6 +461,17 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
         study.resources = {**study.resources, "cpu": 1}
     cell_problems: List[Tuple[str, str]] = []
     cs = cells(study, problems=cell_problems)
+    if nuisance and task.sparse:
+        # Tune's strict metric check fails a trial whose result lacks the search
+        # metric, and ASHA's rungs would never see it: refuse before launch.
+        for c in cs:
+            every, key = task.sparse(c.config).get(search["metric"], (1, ""))
+            if every > 1:
+                where = ",".join(f"{a}={v}" for a, v in c.values.items())
+                cell_problems.append(("search.metric", f"{search['metric']!r} is reported only every {every} "
+                                      f"epochs in cell [{where}] ({key}); a nuisance search needs its metric "
+                                      f"every epoch: set fixed.{key}: 1 or search on another metric"))
+                break
     if baseline and not P and not any(all(c.values.get(k) == v for k, v in baseline.items()) for c in cs):
         cell_problems.append(("baseline", f"{baseline} matches no scientific cell"))
     P.extend(p for p in cell_problems if p not in P)

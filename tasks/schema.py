@@ -117,6 +117,11 @@ class TaskSpec:
         cross-key constraints (e.g. a block size must divide the layer widths).
     smoke: overrides that shrink a trial for tests/CI (few epochs, little data).
     paper: one line naming the paper/section the task reproduces.
+    sparse: optional pure function(config) → {metric: (every, key)} for metrics
+        reported only every ``every`` epochs (and after the last) under that
+        config, ``key`` being the setting that controls it.  A nuisance search
+        (ASHA, Optuna) needs its metric every epoch; the sweep validator
+        refuses the combination before launch.
     """
 
     name: str
@@ -127,6 +132,7 @@ class TaskSpec:
     smoke: Dict[str, Any] = field(default_factory=dict)
     description: str = ""
     paper: str = ""
+    sparse: Optional[Callable[[Dict[str, Any]], Dict[str, Tuple[int, str]]]] = None
 
     def __post_init__(self) -> None:
         merged = dict(COMMON)

@@ -62,7 +62,8 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     bs = s["batch"] if 0 < s["batch"] < len(x_tr) else len(x_tr)
     reporter.annotate(n_params=count_parameters(field), n_train=len(x_tr), n_test=len(x_te),
                       n_test_trajectories=int(data["test"].sum()), batch_size=bs,
-                      weight_decay=s["weight_decay"], eval_substeps=s["substeps"], total_steps=cfg["train.epochs"] * cfg["train.steps_per_epoch"],
+                      weight_decay=s["weight_decay"], eval_substeps=s["substeps"],
+                      eval_rollout_every=s["rollout_every"], total_steps=cfg["train.epochs"] * cfg["train.steps_per_epoch"],
                       data_source=f"simulated {system}: {s['trajectories']} trajectories x {s['points']} points, "
                                   f"t in [0, {s['t_end']:g}], noise {s['noise']:g}, data seed {s['seed']}")
     opt = torch.optim.Adam(field.parameters(), lr=cfg["optim.lr"], weight_decay=s["weight_decay"])
@@ -88,7 +89,8 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
             test_loss = sum(mse(field(x_te[i:i + 4096]), dx_te[i:i + 4096], reduction="sum").item()
                             for i in range(0, len(x_te), 4096)) / dx_te.numel()
         out = {"test_loss": test_loss}
-        out.update(rollout_metrics(field, data, system, s["substeps"], cfg["eval.trajectories"]))
+        if (epoch + 1) % s["rollout_every"] == 0 or epoch + 1 == cfg["train.epochs"]:
+            out.update(rollout_metrics(field, data, system, s["substeps"], cfg["eval.trajectories"]))
         return out
 
     return fit(model=field, optimizer=opt, epochs=cfg["train.epochs"], train_epoch=train_epoch,

@@ -191,3 +191,21 @@ def test_only_the_missing_result_json_warning_is_dropped():
         log.removeHandler(h)
     assert seen == ["Failed to fetch metrics for 1 trial(s):\n- t: ValueError('corrupt')", "something else"]
     assert sum(type(f).__name__ == "_DropMissingResultJson" for f in log.filters) == 1
+
+
+def test_search_on_a_metric_reported_every_few_epochs_is_refused_before_launch(tmp_path):
+    """3-body rolls out its test orbits every 5th epoch (tasks/physics SYSTEMS): a
+    nuisance search on test_traj_mse would fail Tune's strict metric check."""
+    sweep = {"name": "tb", "task": "physics", "metric": {"name": "test_traj_mse"}, "seeds": [0],
+             "fixed": {"data.system": "three_body"}, "scientific": {"model.fusion": ["none", "cfu"]},
+             "nuisance": {"optim.lr": {"loguniform": [1e-4, 1e-2]}}}
+    with pytest.raises(SweepError) as e:
+        load(write(tmp_path, sweep))
+    msg = str(e.value)
+    assert "search.metric" in msg and "every 5 epochs" in msg and "eval.rollout_every" in msg
+    ok = dict(sweep, fixed={"data.system": "three_body", "eval.rollout_every": 1})
+    assert load(write(tmp_path, ok, "ok.yaml")).search["metric"] == "test_traj_mse"
+    # a metric reported every epoch, or no search at all, is fine at the default
+    load(write(tmp_path, dict(sweep, search={"metric": "test_loss"}), "tl.yaml"))
+    load(write(tmp_path, {k: v for k, v in sweep.items() if k != "nuisance"}, "grid.yaml"))
+    load(write(tmp_path, dict(sweep, fixed={"data.system": "two_body"}), "two.yaml"))

@@ -236,6 +236,24 @@ def test_run_is_deterministic(system, fusion):
     assert ra.info["n_test_trajectories"] == 2
 
 
+def test_rollout_every_reports_rollouts_on_its_epochs_and_keeps_the_final_metrics():
+    """eval.rollout_every only thins the per-epoch rollouts: training and the final
+    metrics are bit-identical to rolling out every epoch."""
+    base = dict(SPEC.smoke, **{"data.system": "three_body", "model.fusion": "cfu", "train.epochs": 4})
+    hist, outs = {}, {}
+    for every in (1, 2, 0):                              # 0 = per system: 3-body 5
+        rep = LocalReporter(echo=lambda s: None)
+        outs[every] = run_trial("physics", SPEC.resolve(dict(base, **{"eval.rollout_every": every})), rep)
+        hist[every] = [h["epoch"] for h in rep.history if "test_traj_mse" in h]
+        assert all("test_loss" in h for h in rep.history) and len(rep.history) == 4
+        assert rep.info["eval_rollout_every"] == (every or 5)
+    assert hist == {1: [1, 2, 3, 4], 2: [2, 4], 0: [4]}
+    for k in ("train_loss", "test_loss", "test_traj_mse", "test_energy_mse"):
+        assert outs[1][k] == outs[2][k] == outs[0][k], k
+    per_system = {n: resolved(SPEC.resolve({"data.system": n}))["rollout_every"] for n in SYSTEMS}
+    assert per_system == {"two_body": 1, "three_body": 5, "pendulum": 1, "bouncing_ball": 1}
+
+
 def test_resume_from_checkpoint_is_exact():
     cfg = SPEC.resolve(dict(SPEC.smoke, **{"data.system": "pendulum", "model.fusion": "cfu", "train.epochs": 3}))
     full = LocalReporter(echo=lambda s: None)
