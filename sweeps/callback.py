@@ -9,7 +9,7 @@ from typing import Dict
 from mlflow.entities import Metric, Param, RunTag
 from ray.tune import Callback
 
-from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, find_run
+from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, find_run, git_commit
 
 
 class MLflowTracker(Callback):
@@ -23,6 +23,7 @@ class MLflowTracker(Callback):
         # A fresh launch creates every run; only a callback restored from Tune's
         # experiment state (see __setstate__) must look runs up by tag first.
         self._restored = False
+        self._resumed_commit = ""
 
     def __getstate__(self):
         # Only the configuration travels into Tune's experiment state; run ids are
@@ -33,6 +34,13 @@ class MLflowTracker(Callback):
     def __setstate__(self, st):
         self.__init__(st["uri"], st["experiment_id"], st["base_tags"], st.get("log_checkpoints", False))
         self._restored = True
+        # A resume may run newer code than the launch: runs created from here on
+        # carry the commit they run, and runs continued here say so, so no trial
+        # claims a commit it did not (entirely) run.
+        launched, now = self.base_tags.get("ablate.git_commit"), git_commit()
+        if launched and now != launched:
+            self.base_tags = {**self.base_tags, "ablate.git_commit": now, "ablate.launch_git_commit": launched}
+        self._resumed_commit = now
 
     @property
     def c(self):
@@ -58,6 +66,8 @@ class MLflowTracker(Callback):
             self._step[k] = max(steps, default=0)
             if existing.info.status != "RUNNING":
                 self.c.update_run(rid, status="RUNNING")
+            if existing.data.tags.get("ablate.git_commit") != self._resumed_commit:
+                self.c.set_tag(rid, "ablate.resumed_git_commit", self._resumed_commit)
         else:
             seed = spec["params"].get("seed")
             tags = {**self.base_tags, "ablate.trial_key": k, "ablate.cell": spec["cell"],
