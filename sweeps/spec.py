@@ -467,9 +467,8 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
         for c in cs:
             every, key = task.sparse(c.config).get(search["metric"], (1, ""))
             if every > 1:
-                where = ",".join(f"{a}={v}" for a, v in c.values.items())
                 cell_problems.append(("search.metric", f"{search['metric']!r} is reported only every {every} "
-                                      f"epochs in cell [{where}] ({key}); a nuisance search needs its metric "
+                                      f"epochs in cell [{c.id}] ({key}); a nuisance search needs its metric "
                                       f"every epoch: set fixed.{key}: 1 or search on another metric"))
                 break
     if baseline and not P and not any(all(c.values.get(k) == v for k, v in baseline.items()) for c in cs):
