@@ -175,3 +175,49 @@ def _metric_curve(ok: pd.DataFrame, spec, table: pd.DataFrame):
     ax.set_ylabel(spec.get("metric", "value"))
     ax.legend(fontsize=7, loc="best")
     return fig
+
+
+def _t_interval(vals: np.ndarray, confidence: float = 0.95) -> float:
+    """Half-width of the t interval of the mean (nan below 2 values)."""
+    from scipy import stats
+
+    vals = vals[np.isfinite(vals)]
+    if len(vals) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.5 + confidence / 2, len(vals) - 1) * vals.std(ddof=1) / math.sqrt(len(vals)))
+
+
+def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, title: str = "") -> Path:
+    """Interaction plot of a two-axis grid: the metric's mean against the first
+    axis, one line per value of the second, error bars the 95 % t interval of
+    the mean.  Parallel lines = no interaction.  ValueError unless the grid has
+    exactly two axes with several values each and every combination present."""
+    axes = [a for a in table.attrs.get("axes", []) if table[a].nunique(dropna=True) > 1]
+    if len(axes) != 2 or not _rectangular(table, axes):
+        raise ValueError(f"needs a complete grid of exactly two scientific axes; this table has axes "
+                         f"{table.attrs.get('axes', [])} over {len(table)} cells")
+    x, hue = axes
+    col = f"metrics.{table.attrs['metric']}"
+    ok = runs[runs["status"] == "FINISHED"]
+    xs = list(dict.fromkeys(table[x]))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for i, h in enumerate(dict.fromkeys(table[hue])):
+        means, errs = [], []
+        for xv in xs:
+            v = ok.loc[(ok[x] == xv) & (ok[hue] == h), col].to_numpy(float)
+            means.append(np.nanmean(v) if len(v) else np.nan)
+            errs.append(_t_interval(v))
+        ax.errorbar(range(len(xs)), means, yerr=np.nan_to_num(errs), marker="o", capsize=4, color=f"C{i}",
+                    label=f"{hue}={h}")
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_xlabel(x)
+    ax.set_ylabel(_label(table))
+    ax.legend(title="error bars: 95 % CI of the mean", fontsize=8, title_fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(title or f"interaction of {x} and {hue}")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+    return out

@@ -52,19 +52,23 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     mlflow.set_tracking_uri(tracking_uri)
     exp = mlflow.get_experiment_by_name(experiment)
     if exp is None:
-        names = [e.name for e in mlflow.search_experiments()]
+        names = [e.name for e in mlflow.search_experiments() if e.name != "Default"]
         raise LookupError(f"no sweep named {experiment!r} in {tracking_uri}; sweeps there: {', '.join(names) or '(none)'}")
     filt = f"tags.`ablate.phase` = '{phase}'" if phase else ""
     df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filt, output_format="pandas",
                             max_results=100000)
     if df.empty:
         raise LookupError(f"sweep {experiment!r} has no {phase or ''} runs in {tracking_uri}")
+    if "tags.ablate.launch" not in df:
+        raise LookupError(f"sweep {experiment!r} has no runs written by ablate in {tracking_uri}")
+    launches = sorted(df["tags.ablate.launch"].dropna().unique())
     if launch == "latest":
-        launch = sorted(df["tags.ablate.launch"].dropna().unique())[-1]
+        launch = launches[-1]
     if launch:
         df = df[df["tags.ablate.launch"] == launch]
         if df.empty:
-            raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}")
+            raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}; launches: "
+                              f"{', '.join(launches[-10:])}{' (latest 10)' if len(launches) > 10 else ''}")
     df = df.copy()
     for col in [c for c in df.columns if c.startswith("params.")]:
         # object dtype: a missing param (conditional key) must not turn ints into floats
@@ -94,6 +98,9 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     df.attrs["metric"] = _first(df, "tags.ablate.metric")
     df.attrs["mode"] = _first(df, "tags.ablate.mode") or "max"
     df.attrs["launch"] = launch
+    df.attrs["launches"] = sorted(df["launch"].dropna().unique())
+    smoke = df.get("tags.ablate.smoke")
+    df.attrs["smoke_launches"] = sorted(df.loc[smoke == "true", "launch"].dropna().unique()) if smoke is not None else []
     import json
 
     df.attrs["plot"] = json.loads(_first(df, "tags.ablate.plot") or "{}")
@@ -106,3 +113,28 @@ def _first(df: pd.DataFrame, col: str):
         return None
     vals = df[col].dropna()
     return vals.iloc[0] if len(vals) else None
+
+
+def launch_notes(df: pd.DataFrame) -> list:
+    """Warnings about what a table of these runs pools: ``--launch all`` over
+    launches run with different settings (a --smoke launch beside a full one,
+    another epoch count, ...)."""
+    launches = df.attrs.get("launches", [])
+    if len(launches) < 2:
+        return []
+    notes = []
+    smoke = df.attrs.get("smoke_launches", [])
+    if smoke and len(smoke) < len(launches):
+        notes.append(f"pooling {len(launches)} launches, {len(smoke)} of them --smoke runs "
+                     f"({', '.join(smoke)}): their numbers are not comparable with the others'")
+    params = [c for c in df.columns if c.startswith("params.") and c != "params.seed"]
+    differ = []
+    for col in params:
+        per_cell = df.groupby("cell", sort=False)[col].agg(lambda v: len({repr(x) for x in v if x is not None}))
+        if (per_cell > 1).any():
+            differ.append(col[len("params."):])
+    if differ:
+        shown = ", ".join(differ[:6]) + (", …" if len(differ) > 6 else "")
+        notes.append(f"pooling {len(launches)} launches whose runs of one cell differ in {shown}: "
+                     f"pass --launch ID to see one launch")
+    return notes

@@ -33,7 +33,9 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
     col = f"metrics.{metric}"
     if col not in df:
         have = sorted(c[len("metrics."):] for c in df.columns if c.startswith("metrics."))
-        raise KeyError(f"metric {metric!r} was not recorded; recorded metrics: {', '.join(have)}")
+        if (df["status"] == "FINISHED").any() or metric != df.attrs.get("metric"):
+            raise KeyError(f"metric {metric!r} was not recorded; recorded metrics: {', '.join(have) or '(none)'}")
+        df = df.assign(**{col: np.nan})          # every run failed: a table of failures, not an error
     axes: List[str] = df.attrs.get("axes", [])
     ok = df[df["status"] == "FINISHED"]
     base_vals = ok.loc[ok["cell"] == baseline_cell, col].dropna().to_numpy(float) if baseline_cell else None
@@ -62,8 +64,17 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
         table["best"] = table.index == best
     else:
         table["best"] = False
-    table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell)
+    table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell,
+                       notes=_notes(df))
     return table
+
+
+def _notes(df: pd.DataFrame) -> List[str]:
+    smoke = df.attrs.get("smoke_launches", [])
+    if not smoke:
+        return []
+    which = "this launch was" if len(df.attrs.get("launches", [])) <= 1 else f"launches {', '.join(smoke)} were"
+    return [f"{which} a --smoke run (few epochs, little data): not a result to report"]
 
 
 def _decimals(std: float, mean: float) -> int:
@@ -108,15 +119,18 @@ def render(table: pd.DataFrame, fmt: str = "md") -> str:
                 "baseline"]
         return table[cols].to_csv(index=False)
     running = table[table["running"] > 0] if "running" in table else table.iloc[:0]
-    note = ("" if running.empty else
-            f"{int(running['running'].sum())} unfinished run(s) (RUNNING, or left so by an interrupted launch) "
-            f"are not counted: " + ", ".join(f"{c} ({int(k)})" for c, k in zip(running["cell"], running["running"])))
+    notes = list(table.attrs.get("notes", []))
+    if not running.empty:
+        notes.append(f"{int(running['running'].sum())} unfinished run(s) (RUNNING, or left so by an interrupted "
+                     f"launch) are not counted: " + ", ".join(f"{c} ({int(k)})" for c, k in
+                                                            zip(running["cell"], running["running"])))
+    note = " ".join(notes)
     if fmt == "md":
         rows = _fmt_rows(table, lambda s: f"**{s}**")
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
         line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
         md = "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
-        return md + (f"\n\n_{note}_" if note else "")
+        return md + "".join(f"\n\n_{n}_" for n in notes)
     if fmt == "latex":
         esc = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$").replace("Δ", r"$\Delta$") \
             .replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
@@ -126,3 +140,15 @@ def render(table: pd.DataFrame, fmt: str = "md") -> str:
                           " & ".join(esc(h) for h in head) + r" \\", r"\midrule", *body, r"\bottomrule",
                           r"\end{tabular}"] + ([f"% {note}"] if note else []))
     raise ValueError(f"format must be md, latex or csv, got {fmt!r}")
+
+
+def render_suite_csv(tables) -> str:
+    """One CSV for a suite: the per-study tables stacked, with a ``study`` column."""
+    frames = []
+    for name, table in tables:
+        csv = render(table, "csv")
+        import io
+
+        frames.append(pd.read_csv(io.StringIO(csv), dtype=str, keep_default_na=False).assign(study=name))
+    out = pd.concat(frames, ignore_index=True, sort=False).fillna("")
+    return out[["study", *[c for c in out.columns if c != "study"]]].to_csv(index=False)

@@ -28,18 +28,12 @@ from typing import Any, Callable, Dict, List, Optional
 from . import tracking
 from .expand import baseline_cell, cells, final_trials
 from .spec import Study
+from .errors import LaunchError, LaunchInterrupted, TrialsFailed, UsageError  # noqa: F401  (re-exported)
 from .tracking import FAILURE_KEY, INFO_KEY
 
 STATE_SUFFIX = ".ablate.json"
 
 
-class LaunchError(RuntimeError):
-    """The sweep cannot be launched as configured (resources, missing state)."""
-
-
-class LaunchInterrupted(RuntimeError):
-    """Tune stopped before every trial of a phase ended (Ctrl-C, SIGTERM): the
-    phase is not marked done, so ``--resume`` runs what is left."""
 
 
 class TuneReporter:
@@ -217,34 +211,47 @@ def _trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, 
             "mode": study.search["mode"] if phase == "search" else study.mode}
 
 
-def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
-           resume: bool = False, echo: Callable[[str], None] = print, verbose: int = 1) -> Dict[str, Any]:
-    """Run the study; returns {"launch", "experiment_id", "uri", "counts", "phases"}."""
-    uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
-    tracking.check_reachable(uri)                      # before any trial starts
-    exp_id = tracking.ensure_experiment(uri, study.experiment)
-    remote = "://" in str(study.storage or "")
-    if remote:
-        storage: Any = str(study.storage).rstrip("/")      # s3://..., gs://...: Path would mangle it
-    else:
-        storage = Path(study.storage or tracking.default_home() / "ray").expanduser().resolve()
+def storage_of(study: Study) -> Any:
+    """Ray's storage for the study's Tune runs: a local directory (created) or a URI."""
+    if "://" in str(study.storage or ""):
+        return str(study.storage).rstrip("/")      # s3://..., gs://...: Path would mangle it
+    storage = Path(study.storage or tracking.default_home() / "ray").expanduser().resolve()
+    try:
         storage.mkdir(parents=True, exist_ok=True)
-    # The launch state stays with the driver (local), whatever Ray's storage is.
-    state_dir = tracking.default_home() if remote else storage
-    state_dir.mkdir(parents=True, exist_ok=True)
-    state_file = _state_path(state_dir, study.name)
-    state: Dict[str, Any] = {}
-    if resume:
-        if not state_file.exists():
-            raise LaunchError(f"--resume: no earlier launch of {study.name!r} under {storage} "
-                                    f"(expected {state_file.name}); run without --resume")
-        state = json.loads(state_file.read_text())
-        echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
-    else:
-        state = {"launch": time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6], "done": [],
-                 "best_nuisance": {}, "sweep_file": study.file, "smoke": study.smoke}
-    save = lambda: state_file.write_text(json.dumps(state, indent=1, default=str))
-    save()
+    except OSError as e:
+        raise tracking.SettingError(f"cannot create Ray's storage directory {storage} ({e.strerror}); "
+                                    f"set storage: in the sweep file or ABLATE_HOME") from None
+    return storage
+
+
+def state_file(study: Study) -> Path:
+    """The launch-state file; it stays with the driver (local) whatever Ray's storage is."""
+    remote = "://" in str(study.storage or "")
+    state_dir = tracking.ensure_home() if remote else storage_of(study)
+    return _state_path(state_dir, study.name)
+
+
+def read_state(study: Study) -> Optional[Dict[str, Any]]:
+    """The recorded state of the study's last launch, or None."""
+    f = state_file(study)
+    if not f.exists():
+        return None
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise tracking.SettingError(f"launch state {f} cannot be read ({e}); delete it to start afresh") from None
+
+
+def _phases(study: Study) -> List[str]:
+    return (["search"] if study.nuisance else []) + ["final"]
+
+
+def _new_state(study: Study, suite_launch: Optional[str]) -> Dict[str, Any]:
+    return {"launch": time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6], "done": [],
+            "best_nuisance": {}, "sweep_file": study.file, "smoke": study.smoke, "suite_launch": suite_launch}
+
+
+def _tune_environment() -> None:
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # resumable experiment state
     # Legacy reporter: it lets us show cell/seed columns instead of the whole trial dict.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -255,46 +262,87 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1":
         _mute_missing_result_json()
-    import ray
 
-    if not ray.is_initialized():
-        # "local": without --address always start our own instance; a bare ray.init()
-        # would attach to whatever Ray cluster happens to run on this machine.
-        ray.init(address=address or "local", include_dashboard=False, logging_level="WARNING",
-                 configure_logging=True, log_to_driver=verbose > 1)
+
+def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
+           resume: bool = False, echo: Callable[[str], None] = print, verbose: int = 1,
+           suite_launch: Optional[str] = None) -> Dict[str, Any]:
+    """Run the study; returns {"launch", "experiment_id", "uri", "counts", "phases", "complete_before"}.
+
+    ``resume`` continues the last launch (UsageError if there is none); a launch
+    that had already completed is not run again (``complete_before`` is True).
+    ``suite_launch`` ties the launch to a suite run, so a suite ``--resume`` can
+    tell the studies it started from stale ones.
+    """
+    uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
+    tracking.open_store(uri, create=True)               # before any trial starts
+    exp_id = tracking.ensure_experiment(uri, study.experiment)
+    storage = storage_of(study)
+    sfile = state_file(study)
+    if resume:
+        state = read_state(study)
+        if state is None:
+            raise UsageError(f"--resume: no earlier launch of {study.name!r} (no {sfile}); run without --resume")
+        echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
+    else:
+        state = _new_state(study, suite_launch)
+    summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {},
+               "storage": str(storage), "complete_before": all(p in state["done"] for p in _phases(study))}
+    if summary["complete_before"]:
+        summary["counts"] = state.get("counts", {})
+        return summary
+    save = lambda: sfile.write_text(json.dumps(state, indent=1, default=str))
+    save()
+    _tune_environment()
+    from .cluster import connect
+
+    connect(address, verbose)
     _check_fits(study, local=address is None)
-    from .callback import MLflowTracker
+    tags = _launch_tags(study, state["launch"])
+    _run_phases(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary)
+    summary["counts"] = summary["phases"].get("final", {})
+    state["counts"] = summary["counts"]
+    save()
+    if study.artifacts["summary"]:
+        _log_summary(study, uri, exp_id, tags, echo)
+    return summary
 
-    tags = tracking.base_tags(study.name, state["launch"])
+
+def _launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
+    tags = tracking.base_tags(study.name, launch_id)
     base = baseline_cell(study, cells(study))
     tags.update({"ablate.metric": study.metric, "ablate.mode": study.mode,
                  "ablate.baseline_cell": base.id if base else "", "ablate.smoke": str(study.smoke).lower(),
                  "ablate.plot": json.dumps(study.plot), "ablate.metric_modes": json.dumps(study.task.metrics)})
-    summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {}, "storage": str(storage)}
+    return tags
+
+
+def _run_phases(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary) -> None:
+    from .callback import MLflowTracker
+
+    tracker = lambda: MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"])
     if study.nuisance and "search" not in state["done"]:
-        results = _run_phase(study, "search", state, storage, MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"]), resume, echo, verbose)
+        results = _run_phase(study, "search", state, storage, tracker(), resume, echo, verbose)
         from .search import best_per_cell
 
         state["best_nuisance"] = best_per_cell(results, study.search["metric"], study.search["mode"],
                                                list(study.nuisance))
         missing = [c.id for c in cells(study) if c.id not in state["best_nuisance"]]
         if missing:
-            raise RuntimeError(f"nuisance search produced no usable trial for cells {missing}; "
-                               f"see the failed search runs in MLflow experiment {study.experiment!r}")
+            raise TrialsFailed(f"{study.name}: the nuisance search produced no usable trial for cells "
+                               f"{', '.join(missing)} (every search trial failed or reported no "
+                               f"{study.search['metric']}); see the failed search runs in MLflow experiment "
+                               f"{study.experiment!r}")
         state["done"].append("search")
         save()
         summary["phases"]["search"] = _counts(results)
         for cid, vals in state["best_nuisance"].items():
             echo(f"best nuisance for [{cid}]: {vals}")
     if "final" not in state["done"]:
-        results = _run_phase(study, "final", state, storage, MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"]), resume, echo, verbose)
+        results = _run_phase(study, "final", state, storage, tracker(), resume, echo, verbose)
         state["done"].append("final")
         save()
         summary["phases"]["final"] = _counts(results)
-    summary["counts"] = summary["phases"].get("final", {})
-    if study.artifacts["summary"]:
-        _log_summary(study, uri, exp_id, tags, echo)
-    return summary
 
 
 def _log_summary(study: Study, uri: str, exp_id: str, tags: Dict[str, str], echo) -> None:

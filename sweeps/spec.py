@@ -94,6 +94,7 @@ class Study:
     plot: Dict[str, Any] = field(default_factory=dict)
     artifacts: Dict[str, bool] = field(default_factory=lambda: {"checkpoints": False, "summary": True})
     raw: Dict[str, Any] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)   # e.g. a --set that drops the baseline
 
 
 def _near(key: str, options) -> str:
@@ -116,7 +117,14 @@ def parse_assignments(items: List[str]) -> Dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"--set expects key=value, got {item!r}")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+        if not k.strip():
+            raise ValueError(f"--set {item!r}: the key before '=' is empty")
+        try:
+            out[k.strip()] = yaml.safe_load(v) if v.strip() else ""
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem", None) or "not valid YAML"
+            raise ValueError(f"--set {k.strip()}: value {v!r} is not valid YAML ({where}); "
+                             f"quote strings, write lists as [a, b]") from None
     return out
 
 
@@ -200,9 +208,12 @@ def _read(file: str) -> Dict[str, Any]:
 
 def _validate_raw(raw: Dict[str, Any], file: str, overrides, smoke) -> Study:
     raw = copy.deepcopy(raw)
+    warnings: List[str] = []
     if overrides:
-        _apply_overrides(raw, overrides)
-    return validate(raw, file, smoke=smoke)
+        _apply_overrides(raw, overrides, warnings)
+    study = validate(raw, file, smoke=smoke)
+    study.warnings = warnings
+    return study
 
 
 def load(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = False) -> Study:
@@ -213,37 +224,60 @@ def load(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool = Fa
     return studies[0]
 
 
-def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any]) -> None:
+# Sections whose entries are the task's dotted keys: ``--set baseline.model.linear=cdlinear``
+# addresses the entry "model.linear" of "baseline", not baseline → model → linear.
+DOTTED_SECTIONS = ("baseline", "fixed", "scientific", "nuisance", "smoke")
+
+
+def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any], warnings: List[str]) -> None:
+    """``--set`` on the raw sweep mapping: a task key goes to the scientific axis it
+    names (narrowing the grid) or to ``fixed``; a sweep key to its section."""
     task_keys: set = set()
     try:
         task_keys = set(get_task(raw.get("task")).params)
     except Exception:
         pass  # an unknown task is reported by validate()
     for key, value in overrides.items():
-        top = key.split(".", 1)[0]
+        top, _, rest = key.partition(".")
         if key in task_keys:
-            sci = raw.get("scientific") or {}
-            if key in sci:
-                sci[key] = value if isinstance(value, list) else [value]
-                base = raw.get("baseline") or {}
-                if isinstance(base, dict) and key in base and base[key] not in sci[key]:
-                    # The override narrows the grid past the baseline: no Δ column then.
-                    raw["baseline"] = {}
-            else:
-                (raw.get("nuisance") or {}).pop(key, None)
-                raw.setdefault("fixed", {})
-                raw["fixed"] = raw["fixed"] or {}
-                raw["fixed"][key] = value
+            _override_task_key(raw, key, value, warnings)
+        elif top in DOTTED_SECTIONS and rest:
+            sec = raw.get(top)
+            if not isinstance(sec, dict):
+                sec = raw[top] = {}
+            sec[rest] = value
         elif top in TOP_KEYS:
-            node, parts = raw, key.split(".")
+            node = raw
+            parts = key.split(".")
             for p in parts[:-1]:
-                node = node.setdefault(p, {}) if isinstance(node.get(p), (dict, type(None))) else node
-                if node is None:
-                    node = {}
+                if not isinstance(node.get(p), dict):
+                    node[p] = {}       # e.g. --set seeds.looks=[3,5] turns a seed list into a mapping
+                node = node[p]
             node[parts[-1]] = value
         else:
             raise SweepError("--set", [(key, f"unknown key; {_near(key, list(task_keys) + list(TOP_KEYS))}"
-                                            f"--set takes a task key of the sweep's task or a sweep key")])
+                                            f"--set takes a key of task {raw.get('task')!r} or a sweep-file key "
+                                            f"({', '.join(TOP_KEYS)})")])
+
+
+def _override_task_key(raw: Dict[str, Any], key: str, value: Any, warnings: List[str]) -> None:
+    sci = raw.get("scientific") or {}
+    if isinstance(sci, dict) and key in sci:
+        sci[key] = value if isinstance(value, list) else [value]
+        base = raw.get("baseline") or {}
+        if isinstance(base, dict) and key in base and base[key] not in sci[key]:
+            # The override narrows the grid past the baseline: no Δ column then.
+            raw["baseline"] = {}
+            warnings.append(f"--set {key}={value} leaves out the baseline cell ({key}={base[key]}): "
+                            f"the table has no Δ vs baseline, intervals or verdicts")
+        return
+    nui = raw.get("nuisance")
+    if isinstance(nui, dict) and key in nui:
+        nui.pop(key)
+        warnings.append(f"--set {key}={value} fixes a nuisance key: it is no longer tuned")
+    if not isinstance(raw.get("fixed"), dict):
+        raw["fixed"] = {}
+    raw["fixed"][key] = value
 
 
 def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:

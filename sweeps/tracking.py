@@ -32,18 +32,69 @@ INFO_KEY = "ablate_info"           # dict of trial annotations inside a result
 FAILURE_KEY = "ablate_failure"     # reason string when a trial diverged
 
 
+class StoreError(ConnectionError):
+    """The tracking store cannot be used: missing (for a command that only reads),
+    corrupt, not an MLflow store, or unreachable.  The CLI exits 3."""
+
+
+class SettingError(ValueError):
+    """An environment setting is wrong (``ABLATE_HOME`` not a writable directory).
+    The CLI exits 2, like any other bad input."""
+
+
 def default_home() -> Path:
-    return Path(os.environ.get("ABLATE_HOME", Path.cwd() / "ablate_runs")).resolve()
+    """``$ABLATE_HOME`` or ``./ablate_runs`` (not created here)."""
+    raw = os.environ.get("ABLATE_HOME")
+    if raw is not None and not raw.strip():
+        raise SettingError("ABLATE_HOME is set but empty; unset it or give a directory")
+    home = Path(raw).expanduser() if raw else Path.cwd() / "ablate_runs"
+    if home.exists() and not home.is_dir():
+        what = "ABLATE_HOME" if raw else "the default run directory"
+        raise SettingError(f"{what} {home} exists and is not a directory; "
+                           f"point ABLATE_HOME at a directory (it is created if absent)")
+    return home.resolve()
 
 
-def resolve_uri(cli_uri: Optional[str] = None, file_uri: Optional[str] = None) -> str:
-    """--tracking-uri > sweep file's tracking.uri > $MLFLOW_TRACKING_URI > local sqlite."""
+def ensure_home() -> Path:
+    """The run directory, created if absent; SettingError if it cannot be written."""
+    home = default_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SettingError(f"cannot create the run directory {home} ({e.strerror}); "
+                           f"set ABLATE_HOME to a writable directory") from None
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise SettingError(f"the run directory {home} is not writable; set ABLATE_HOME to a writable directory")
+    return home
+
+
+def resolve_uri(cli_uri: Optional[str] = None, file_uri: Optional[str] = None, create: bool = True) -> str:
+    """--tracking-uri > sweep file's tracking.uri > $MLFLOW_TRACKING_URI > local sqlite.
+
+    ``create=False`` (commands that only read) never creates the run directory."""
     uri = cli_uri or file_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    home = default_home()
-    home.mkdir(parents=True, exist_ok=True)
+    home = ensure_home() if create else default_home()
     return f"sqlite:///{home / 'mlflow.db'}"
+
+
+def sqlite_path(uri: str) -> Optional[Path]:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):])
+    return None
+
+
+def file_store_path(uri: str) -> Optional[Path]:
+    """The directory of a plain file store (a path or file: URI), else None."""
+    if uri.startswith("file:"):
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        return Path(url2pathname(urlsplit(uri).path))
+    if "://" not in uri and ":" not in uri.split("/")[0]:
+        return Path(uri)
+    return None
 
 
 def _quiet_mlflow() -> None:
@@ -59,6 +110,80 @@ def client(uri: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+def open_store(uri: str, create: bool, timeout_s: float = 5.0) -> str:
+    """Check, before anything else runs, that the store can be used; returns ``uri``.
+
+    ``create``: a launch may create a new store; commands that only read must not
+    (they raise StoreError naming the missing store instead of leaving an empty one).
+    A new sqlite store is created under a file lock: two drivers that open the same
+    new store at once otherwise race in MLflow's schema migration ("duplicate column
+    name"), and one of them fails.
+    """
+    if uri.startswith(("http://", "https://")):
+        check_reachable(uri, timeout_s)
+        return uri
+    db, fs = sqlite_path(uri), file_store_path(uri)
+    if db is not None:
+        return _open_sqlite(uri, db, create)
+    if fs is not None:
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")   # MLflow 3 refuses file stores otherwise
+        if not fs.exists() and not create:
+            raise StoreError(f"no tracking store at {fs} (nothing has been tracked there yet); "
+                             f"run a sweep first or pass --tracking-uri of an existing store")
+    check_reachable(uri, timeout_s)
+    return uri
+
+
+def _open_sqlite(uri: str, db: Path, create: bool) -> str:
+    if not db.exists() or db.stat().st_size == 0:
+        if not create:
+            raise StoreError(f"no tracking store at {db} (nothing has been tracked there yet); "
+                             f"run a sweep first or pass --tracking-uri of an existing store")
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the tracking store {db}: {e.strerror}") from None
+    elif db.is_dir():
+        raise StoreError(f"tracking store {db} is a directory, not a sqlite file")
+    else:
+        _check_sqlite_file(db)
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(str(db) + ".lock", timeout=300):
+            check_reachable(uri)
+    except Timeout:
+        raise StoreError(f"tracking store {db} stayed locked by another process for 300 s") from None
+    except OSError as e:
+        raise StoreError(f"cannot lock the tracking store {db} ({e.strerror}); is its directory writable?") from None
+    return uri
+
+
+def _check_sqlite_file(db: Path) -> None:
+    """A file that is not sqlite, or a sqlite database that is not an MLflow store,
+    is refused before MLflow gets to "migrate" (i.e. write into) it."""
+    import sqlite3
+
+    try:
+        with open(db, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise StoreError(f"cannot read the tracking store {db}: {e.strerror}") from None
+    if head != b"SQLite format 3\x00":
+        raise StoreError(f"tracking store {db} is not a sqlite database (corrupt, or another kind of file)")
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"tracking store {db} cannot be read as sqlite: {e}") from None
+    if tables and not {"experiments", "runs"} <= tables:
+        raise StoreError(f"{db} is a sqlite database but not an MLflow tracking store "
+                         f"(tables: {', '.join(sorted(tables)[:5])})")
 
 
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
@@ -78,13 +203,14 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
             if status >= 500:
                 raise OSError(f"HTTP {status}")
         except (OSError, ValueError, http.client.HTTPException) as e:
-            raise ConnectionError(f"MLflow tracking server {uri} cannot be reached ({e}); start it or pass "
-                                  f"--tracking-uri / tracking.uri pointing at a running server") from None
+            raise StoreError(f"MLflow tracking server {uri} cannot be reached ({e}); start it or pass "
+                             f"--tracking-uri / tracking.uri pointing at a running server") from None
         return
     try:
         client(uri).search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any store error means "cannot track"
-        raise ConnectionError(f"MLflow tracking store {uri} cannot be used: {e}") from None
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(f"MLflow tracking store {uri} cannot be used: {msg[:300]}") from None
 
 
 def ensure_experiment(uri: str, name: str) -> str:

@@ -46,8 +46,12 @@ def runs_of(uri, name):
 @pytest.fixture
 def two_nodes(tmp_path):
     """A head and a second node, each with 1 CPU, started in their own processes."""
+    from ray._common.utils import get_default_ray_temp_dir
     from ray.cluster_utils import Cluster
 
+    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
+    # fails on a fresh machine where nothing has created that directory yet.
+    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
     cluster = Cluster(initialize_head=True, connect=False,
                       head_node_args={"num_cpus": 1, "include_dashboard": False,
                                       "temp_dir": f"/tmp/rc{os.getpid() % 10000}"})
@@ -103,8 +107,12 @@ def test_node_removed_mid_sweep_trials_rescheduled(two_nodes, tmp_path):
 
 
 def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
+    from ray._common.utils import get_default_ray_temp_dir
     from ray.cluster_utils import Cluster
 
+    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
+    # fails on a fresh machine where nothing has created that directory yet.
+    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
     cluster = Cluster(initialize_head=True, connect=False,
                       head_node_args={"num_cpus": 2, "include_dashboard": False,
                                       "temp_dir": f"/tmp/rd{os.getpid() % 10000}"})
@@ -152,8 +160,12 @@ def test_ctrl_c_leaves_the_launch_resumable_and_says_so(tmp_path):
     """Ctrl-C: Tune stops and returns normally; the launch must not then pass
     for complete (exit 0, phase marked done, a summary of the finished few),
     or --resume would skip the trials that never ran."""
+    from ray._common.utils import get_default_ray_temp_dir
     from ray.cluster_utils import Cluster
 
+    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
+    # fails on a fresh machine where nothing has created that directory yet.
+    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
     cluster = Cluster(initialize_head=True, connect=False,
                       head_node_args={"num_cpus": 2, "include_dashboard": False,
                                       "temp_dir": f"/tmp/ri{os.getpid() % 10000}"})

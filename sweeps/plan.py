@@ -1,0 +1,38 @@
+"""``ablate run --dry-run``: the plan of a study, printed without starting anything."""
+from __future__ import annotations
+
+import json
+
+from .expand import baseline_cell, cells, final_trials
+
+
+def print_plan(study, verbose: bool = False, header: bool = False) -> None:
+    """Phases, trial list and totals; nuisance values show as tuned per cell."""
+    cs = cells(study)
+    base = baseline_cell(study, cs)
+    finals = final_trials(study)
+    if header:
+        print(f"\n=== {study.name} ({study.task.name}) ===")
+    print(f"sweep {study.name} ({study.file}), task {study.task.name}, metric {study.metric} ({study.mode})"
+          f"{' [smoke]' if study.smoke else ''}")
+    n_search = 0
+    if study.nuisance:
+        s = study.search
+        n_search = len(cs) * s["trials_per_cell"]
+        sched = (f"ASHA per cell (grace {s['grace_period']}, reduction {s['reduction_factor']})"
+                 if s["scheduler"] == "asha" else "no early stopping")
+        print(f"search phase: {len(cs)} cells × {s['trials_per_cell']} Optuna TPE trials = {n_search} trials on "
+              f"seed {s['seed']}, {sched}, optimising {s['metric']} ({s['mode']})")
+        for k, d in study.nuisance.items():
+            print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
+    tuned = f" with {', '.join(study.nuisance)} tuned per cell (its best search trial)" if study.nuisance else ""
+    print(f"final phase: {len(cs)} cells × {len(study.seeds)} seeds = {len(finals)} trials{tuned}")
+    for i, t in enumerate(finals):
+        mark = " (baseline)" if base is not None and t.cell.id == base.id else ""
+        print(f"  [{i:3d}] {t.cell.id} seed={t.seed}{mark}")
+    print(f"total: {n_search + len(finals)} trials ({n_search} search + {len(finals)} final); "
+          f"resources per trial: {study.resources}")
+    if verbose and finals:
+        cfg = dict(finals[0].config)
+        cfg.update({k: "<tuned per cell>" for k in study.nuisance})
+        print(json.dumps(cfg, indent=1, default=str))

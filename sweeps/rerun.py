@@ -1,0 +1,148 @@
+"""``ablate trial --from-run RUN_ID``: rerun a recorded trial in-process and
+compare it with what the store holds.
+
+A run that stopped before its last epoch (ASHA's early stop in a search phase,
+or a launch interrupted while the trial ran) is rerun with its recorded config
+only up to the epoch it reached, and compared there: training on to
+``train.epochs`` would compare a later model with an earlier one.  Stopping
+(not shortening ``train.epochs``) keeps epoch-dependent schedules identical.
+A FAILED (diverged) run reproduces when the rerun diverges with the same reason.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Dict, Optional, Tuple
+
+from .errors import EXIT_FAILED, UsageError
+
+
+class _StopAt(Exception):
+    """Raised by the reporter after the epoch the recorded run reached."""
+
+
+def _get_run(c, run_id: str, uri: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return c.get_run(run_id)
+    except MlflowException as e:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(e, "error_code", "")) or "not found" in str(e).lower():
+            raise UsageError(f"--from-run {run_id}: no such run in {uri}") from None
+        raise UsageError(f"--from-run {run_id}: cannot read it from {uri} ({str(e).splitlines()[0][:200]})") from None
+
+
+def _recorded(c, run) -> Tuple[Optional[str], Optional[int], Optional[float]]:
+    """(metric, step, value) of the run's last recorded study metric."""
+    metric = run.data.tags.get("ablate.metric")
+    if not metric:
+        return None, None, None
+    hist = c.get_metric_history(run.info.run_id, metric)
+    if not hist:
+        return metric, None, None
+    last = max(hist, key=lambda m: (m.step, m.timestamp))
+    return metric, int(last.step), float(last.value)
+
+
+def _reached_epoch(c, run) -> int:
+    hist = c.get_metric_history(run.info.run_id, "epoch")
+    return int(max((m.step for m in hist), default=0))
+
+
+def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
+    from . import tracking
+    from tasks import get_task
+
+    uri = tracking.open_store(tracking.resolve_uri(tracking_uri, create=False), create=False)
+    c = tracking.client(uri)
+    run = _get_run(c, run_id, uri)
+    tags = run.data.tags
+    phase = tags.get("ablate.phase")
+    if phase in ("summary", "launch"):
+        raise UsageError(f"--from-run {run_id} is the {phase} run of launch {tags.get('ablate.launch')}, not a "
+                         f"trial; pass the id of one of its trial runs (`ablate report` lists them)")
+    if "ablate.task" not in tags:
+        raise UsageError(f"--from-run {run_id} is not a trial run of ablate (it has no ablate.task tag)")
+    try:
+        task = get_task(tags["ablate.task"])
+        config = task.resolve(dict(run.data.params))
+    except (KeyError, ValueError) as e:
+        raise UsageError(f"--from-run {run_id}: its recorded config does not fit task "
+                         f"{tags['ablate.task']!r} of this checkout ({str(e).strip(chr(34))[:300]})") from None
+    return _rerun_and_compare(c, run, task, config)
+
+
+def _rerun_and_compare(c, run, task, config: Dict[str, Any]) -> int:
+    from .trial import DivergedError, LocalReporter, run_trial
+
+    rid, status, tags = run.info.run_id, run.info.status, run.data.tags
+    metric, step, recorded = _recorded(c, run)
+    epochs = int(config.get("train.epochs", 0) or 0)
+    reached = _reached_epoch(c, run)
+    stop_at = reached if status != "FAILED" and 0 < reached < epochs else None
+    print(f"rerunning run {rid} ({tags.get('ablate.cell')}, seed {config['seed']}, {status}) in-process",
+          file=sys.stderr)
+    if stop_at:
+        why = "was stopped early by ASHA" if tags.get("ablate.stopped_early") == "true" else f"is {status}"
+        print(f"run {rid} {why} at epoch {stop_at} of {epochs}: rerunning to epoch {stop_at} and comparing there",
+              file=sys.stderr)
+    reporter = _StoppingReporter(stop_at)
+    try:
+        run_trial(task.name, config, reporter)
+    except _StopAt:
+        pass
+    except DivergedError as e:
+        return _compare_failure(tags.get("ablate.failure_reason"), str(e), status)
+    if status == "FAILED":
+        print(f"recorded FAILED ({(tags.get('ablate.failure_reason') or '').splitlines()[:1]}), "
+              f"the rerun finished -> DIFFERENT")
+        return EXIT_FAILED
+    final = reporter.at(step) if step is not None else (reporter.history[-1] if reporter.history else {})
+    print(json.dumps(final, indent=1))
+    if metric is None or recorded is None:
+        print("the run recorded no study metric to compare with")
+        return 0
+    got = final.get(metric)
+    same = got == recorded
+    where = f" at epoch {step}" if step is not None else ""
+    print(f"{metric}{where}: recorded {recorded!r}, rerun {got!r} -> {'reproduced exactly' if same else 'DIFFERENT'}")
+    return 0 if same else EXIT_FAILED
+
+
+def _compare_failure(recorded: Optional[str], got: str, status: str) -> int:
+    if status == "FAILED" and recorded is not None and recorded.strip() == got.strip():
+        print(f"recorded FAILED ({recorded}); the rerun failed the same way -> reproduced exactly")
+        return 0
+    print(f"recorded {status}{f' ({recorded})' if recorded else ''}; the rerun diverged ({got}) -> DIFFERENT")
+    return EXIT_FAILED
+
+
+class _StoppingReporter:
+    """LocalReporter that stops the trial after epoch ``stop_at`` (None: never)."""
+
+    def __init__(self, stop_at: Optional[int]):
+        from .trial import LocalReporter
+
+        self._inner = LocalReporter()
+        self.stop_at = stop_at
+
+    @property
+    def history(self):
+        return self._inner.history
+
+    def report(self, metrics, state=None) -> None:
+        self._inner.report(metrics, state)
+        if self.stop_at is not None and int(metrics.get("epoch", 0)) >= self.stop_at:
+            raise _StopAt()
+
+    def restore(self):
+        return self._inner.restore()
+
+    def annotate(self, **info) -> None:
+        self._inner.annotate(**info)
+
+    def at(self, step: int) -> Dict[str, float]:
+        for h in self.history:
+            if int(h.get("epoch", -1)) == step:
+                return h
+        return self.history[-1] if self.history else {}

@@ -1,0 +1,123 @@
+"""Run the ``ablate`` console script the way a user does: a subprocess, the
+installed entry point (``.venv/bin/ablate``), a fresh working directory."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+_SCRIPT = Path(sys.executable).parent / "ablate"
+ABLATE: List[str] = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "sweeps.cli"]
+
+
+def cli_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
+    """The user's environment, with the run directory and Ray's temp dir inside
+    the test's own directory (short: Ray's socket paths must stay < 107 chars)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "RAY_ADDRESS"))}
+    env.update(ABLATE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), TUNE_GLOBAL_CHECKPOINT_S="1")
+    env.update(extra)
+    return env
+
+
+def ablate(args: List[str], cwd: Path, env: Optional[Dict[str, str]] = None, timeout: float = 600,
+           **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*ABLATE, *map(str, args)], cwd=cwd, env=env or cli_env(Path(cwd)),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def out(r: subprocess.CompletedProcess) -> str:
+    return (r.stdout or "") + (r.stderr or "")
+
+
+def assert_clean_error(r: subprocess.CompletedProcess, code: int, *words: str) -> str:
+    """Exit ``code``, no traceback, and one ``ablate: error:`` line (or a sweep-file
+    problem line) that contains every word."""
+    text = out(r)
+    assert r.returncode == code, f"exit {r.returncode}, wanted {code}:\n{text[-3000:]}"
+    assert "Traceback" not in text, text[-3000:]
+    lines = [ln for ln in r.stderr.splitlines() if "error" in ln or ": " in ln]
+    hit = [ln for ln in lines if all(w in ln for w in words)]
+    assert hit, f"no error line containing {words}:\n{r.stderr[-3000:]}"
+    return hit[0]
+
+
+def write_yaml(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def toy_sweep(name: str, tmp_path: Path, seeds=(0, 1), **fixed) -> dict:
+    """A toy sweep (milliseconds per trial): plain vs fancy (width 2, 4)."""
+    return {"name": name, "task": "toy", "metric": {"name": "score", "mode": "max"},
+            "baseline": {"model.kind": "plain"}, "seeds": list(seeds),
+            "fixed": {"train.epochs": 2, "fault.dir": str(tmp_path / "faults"), **fixed},
+            "scientific": {"model.kind": ["plain", "fancy"], "model.width": [2, 4]},
+            "resources": {"cpu": 1}, "max_failures": 1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mlflow_server(store_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    """An MLflow tracking server as cluster.yaml's head_setup_commands start one."""
+    mlflow = Path(sys.executable).parent / "mlflow"
+    store_dir.mkdir(parents=True, exist_ok=True)
+    p = subprocess.Popen([str(mlflow) if mlflow.exists() else "mlflow", "server", "--backend-store-uri",
+                          f"sqlite:///{store_dir / 'mlflow.db'}", "--artifacts-destination",
+                          str(store_dir / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
+                          "--port", str(port)],
+                         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                         stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 90
+    import urllib.request
+
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return p
+        except OSError:
+            if p.poll() is not None:
+                raise RuntimeError(f"mlflow server exited:\n{log.read_text()[-2000:]}")
+            time.sleep(0.5)
+    p.kill()
+    raise RuntimeError(f"mlflow server did not answer in 90 s:\n{log.read_text()[-2000:]}")
+
+
+def stop_group(p: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kill_matching(fragment: str) -> None:
+    """SIGKILL every process whose command line contains ``fragment`` (a test's
+    own temp path): ``ray stop`` would stop every Ray process of the user."""
+    pgrep = shutil.which("pgrep")
+    if not pgrep or not fragment:
+        return
+    r = subprocess.run([pgrep, "-f", fragment], capture_output=True, text=True)
+    for pid in r.stdout.split():
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
