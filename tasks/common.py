@@ -165,3 +165,26 @@ def batches(n: int, batch_size: int, generator: Optional[torch.Generator], shuff
                 continue            # every rank skips the same short tail batch
             idx = idx[rank::world]
         yield idx
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """63-bit seed of the named random stream (``"model"``, ``"batches"``, ...) of trial ``seed``.
+
+    numpy.random.SeedSequence(seed, spawn_key=words of SHA-256(stream)) → one
+    uint64 → top 63 bits (fits torch.manual_seed and numpy).  Why not
+    ``seed`` itself for every stream: torch.manual_seed(s) and
+    torch.Generator().manual_seed(s) start the same Mersenne-Twister state, so
+    the batch order and the weight init would read the same bits, and a model
+    that draws more numbers would shift a shared stream.  SeedSequence hashes
+    (seed, key) so distinct streams are independent; SHA-256 (not ``hash()``,
+    which Python salts per process) keeps the key stable across runs and machines.
+    """
+    import hashlib
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(stream, str) or not stream:
+        raise ValueError(f"stream must be a non-empty string naming the random stream, got {stream!r}")
+    key = np.frombuffer(hashlib.sha256(stream.encode("utf-8")).digest(), dtype="<u4")
+    ss = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))

@@ -28,13 +28,24 @@ API
   A file that exists but is not in its dataset's format raises ``DatasetFormatError``
   (a ValueError) naming the file and what was expected.
 
+Random streams (shared by every task)
+  ``data_generator(seed, stream) -> torch.Generator``  CPU generator of the trial's
+  named data stream (``"batches"``, ``"augment"``), seeded by
+  ``tasks.common.stream_seed``, so it does not depend on the model stream.
+  ``epoch_batches(n, batch_size, generator, epochs) -> list``  the batches
+  ``tasks.common.batches`` yields, epoch by epoch, as numpy index arrays.
+  ``DataOrder``  what a trial's seed decides about its data (split, batch order,
+  generator states), returned by each task's ``data_order(cfg)`` so that tests
+  (and a paired analysis) can check that two cells of one seed share it.
+
 Module top level imports only the standard library (heavy imports are inside
 the loaders), because sweep validation imports task modules and must be fast.
 """
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
 
 DATASETS: Tuple[str, ...] = ("digits", "cifar10", "cifar100", "svhn")
 NUM_CLASSES: Dict[str, int] = {"digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
@@ -205,3 +216,46 @@ def _digits(split: str):
     # strokes; a convex combination of [0, 1] values stays in [0, 1]
     img = F.interpolate(img, size=(32, 32), mode="bilinear", align_corners=False)
     return img.expand(-1, 3, -1, -1).contiguous(), torch.as_tensor(y, dtype=torch.int64)
+
+
+# ------------------------------------------------------------ random streams
+@dataclass
+class DataOrder:
+    """What a trial's seed decides about its data, independent of the model.
+
+    Args:
+        split: part name ("train", "val", "test", ...) → int64 numpy array of
+            the source rows (or cases, trajectories) in that part, in order.
+        batches: epoch → list of int64 numpy arrays, the training rows of each
+            mini-batch (or step) in the order the task draws them.
+        states: stream name ("batches", "augment") → the torch.Generator state
+            after those epochs: what a run's checkpoint holds after as many
+            epochs, so a test can check that the run drew exactly these.
+        fixed: parts of the data that do not depend on the seed at all, with why
+            (default {}).
+    """
+
+    split: Dict[str, Any]
+    batches: List[List[Any]]
+    states: Dict[str, Any]
+    fixed: Dict[str, str] = field(default_factory=dict)
+
+
+def data_generator(seed: int, stream: str):
+    """CPU torch.Generator of the trial's data stream ``stream`` (see tasks.common.stream_seed).
+
+    CPU, so that the draws are the same on every device."""
+    import torch
+
+    from .common import stream_seed
+
+    return torch.Generator().manual_seed(stream_seed(seed, stream))
+
+
+def epoch_batches(n: int, batch_size: int, generator, epochs: int = 1) -> List[List[Any]]:
+    """``epochs`` epochs of ``tasks.common.batches(n, batch_size, generator)`` as numpy arrays."""
+    from .common import batches
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    return [[idx.numpy() for idx in batches(n, batch_size, generator)] for _ in range(epochs)]

@@ -19,6 +19,17 @@ Paper: "Communication Dynamics Neural Networks: FFT-Diagonalized Layers"
   validation accuracy carved out of the training set (for tuning nuisance
   axes without looking at the test set).
 
+What the seed controls: the weight initialisation (stream "model" of
+tasks.common.stream_seed, torch's global RNG reseeded right before the model is
+built), the order of the training batches (stream "batches", its own CPU
+generator, checkpointed by fit) and the dropout masks (the global RNG,
+continuing after the init).  The train/val/test split is not random per seed:
+it is the fixed random_state=0 split, the same for every seed and cell; there
+is no augmentation.  So for one seed every cell that shares ``data.*`` and
+``train.batch_size`` (dense or cdlinear, any B, width, dropout or λ_F) sees the
+same split and the same batches in the same order, and only the init and the
+dropout draws depend on the model.  ``data_order(cfg)`` returns them.
+
 Top level stays import-light (see tasks/schema.py); torch is imported in run().
 """
 from __future__ import annotations
@@ -74,26 +85,56 @@ SPEC = TaskSpec(
 )
 
 
+SPLIT_FIXED = "sklearn train_test_split(stratify=y, random_state=0): the same split for every seed and cell"
+
+
+def split_indices(val_fraction: float = 0.0, train_limit: int = 0) -> Dict[str, Any]:
+    """Rows of load_digits() in each part: {"train", "val", "test"} → int64 arrays.
+
+    Fixed across seeds (random_state=0 in both stratified splits); splitting the
+    row numbers gives exactly the partition that splitting the images would.
+    """
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    y = load_digits().target
+    rows = np.arange(len(y))
+    tr, te = train_test_split(rows, test_size=0.2, stratify=y, random_state=0)
+    va = tr[:0]
+    if val_fraction > 0:
+        tr, va = train_test_split(tr, test_size=val_fraction, stratify=y[tr], random_state=0)
+    if train_limit:
+        tr = tr[:train_limit]
+    return {"train": tr, "val": va, "test": te}
+
+
 def load_data(val_fraction: float = 0.0, train_limit: int = 0):
     """Standardised float32 tensors (x_tr, y_tr, x_val, y_val, x_te, y_te)."""
     import numpy as np
     import torch
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     x, y = load_digits(return_X_y=True)
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
-    x_val, y_val = x_tr[:0], y_tr[:0]
-    if val_fraction > 0:
-        x_tr, x_val, y_tr, y_val = train_test_split(x_tr, y_tr, test_size=val_fraction,
-                                                    stratify=y_tr, random_state=0)
-    if train_limit:
-        x_tr, y_tr = x_tr[:train_limit], y_tr[:train_limit]
+    part = split_indices(val_fraction, train_limit)
+    x_tr, x_val, x_te = (x[part[k]] for k in ("train", "val", "test"))
+    y_tr, y_val, y_te = (y[part[k]] for k in ("train", "val", "test"))
     scaler = StandardScaler().fit(x_tr)
     t = lambda a: torch.as_tensor(scaler.transform(a) if a.size else a.reshape(0, 64), dtype=torch.float32)
     lab = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
     return t(x_tr), lab(y_tr), t(x_val), lab(y_val), t(x_te), lab(y_te)
+
+
+def data_order(cfg: Dict[str, Any], epochs: int = 1):
+    """The split and the first ``epochs`` epochs' batches a trial of ``cfg`` uses
+    (tasks.datasets.DataOrder); depends on ``seed`` and ``data.*`` / ``train.*``, never on ``model.*``."""
+    from .datasets import DataOrder, data_generator, epoch_batches
+
+    split = split_indices(cfg["data.val_fraction"], cfg["data.train_limit"])
+    gen = data_generator(int(cfg["seed"]), "batches")
+    order = epoch_batches(len(split["train"]), cfg["train.batch_size"], gen, epochs)
+    return DataOrder(split, order, {"batches": gen.get_state()}, {"split": SPLIT_FIXED})
 
 
 def build_model(cfg: Dict[str, Any]):
@@ -116,17 +157,21 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     import torch
     import torch.nn.functional as F
 
-    from .common import batches, count_parameters, fit, setup_runtime
+    from .common import batches, count_parameters, fit, setup_runtime, stream_seed
+    from .datasets import data_generator
 
     device = setup_runtime(cfg)
+    seed = int(cfg["seed"])
     x_tr, y_tr, x_val, y_val, x_te, y_te = [t.to(device) for t in load_data(
         cfg["data.val_fraction"], cfg["data.train_limit"])]
+    # Init from the model stream; dropout then continues on torch's global RNG.
+    torch.manual_seed(stream_seed(seed, "model"))
     model = build_model(cfg).to(device)
     reporter.annotate(n_params=count_parameters(model), n_train=len(x_tr), n_test=len(x_te),
                       data_source="sklearn.datasets.load_digits")
     opt = torch.optim.SGD(model.parameters(), lr=cfg["optim.lr"], momentum=cfg["optim.momentum"],
                           weight_decay=cfg["optim.weight_decay"])
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     fisher = cfg["optim.fisher"]
     if fisher:
         from components.circulant import fisher_penalty

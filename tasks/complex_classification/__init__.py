@@ -32,6 +32,16 @@ different rotation ranges), Sec. 5.1 (MSTAR, complex SAR images).
   is shared by all ranges (theta = (2u - 1) r pi): the curve is not noisier than
   the models.  The robustness curve uses the final model (not the best-val one).
 
+What the seed controls (``data.data_order`` returns the data side): the
+weight initialisation (stream "model" of tasks.common.stream_seed: torch's
+global RNG reseeded right before the model is built) and the order of the
+training batches (stream "batches", its own CPU generator, checkpointed).  The
+train/val split (SPLIT_SEED), the limits, the test set and the test-time
+scalings s (ROT_SEED) are fixed: the same for every seed and cell; there is no
+augmentation.  So for one seed every cell with the same ``data.*`` and
+``train.batch_size`` (type_i, type_e, dcn, real, any metric) sees the same
+split and the same batches in the same order; only the init depends on the model.
+
 Top level stays import-light (see tasks/schema.py); torch is imported in train.py.
 """
 from __future__ import annotations

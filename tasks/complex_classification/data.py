@@ -59,10 +59,7 @@ class ComplexData:
     input_size: int
     encoder: Encoder
     source: str
-
-
-def _limit(x: torch.Tensor, y: torch.Tensor, n: int):
-    return (x[:n], y[:n]) if n else (x, y)
+    split: Dict[str, torch.Tensor]   # source rows: "train"/"val" of the training set, "test" of the test set
 
 
 def load(cfg: Dict[str, Any]) -> ComplexData:
@@ -81,14 +78,36 @@ def load(cfg: Dict[str, Any]) -> ComplexData:
         enc = Encoder(components.build("encoding", cfg["data.encoding"]))
         source = ("sklearn.datasets.load_digits (32x32 RGB, upsampled grey)" if name == "digits"
                   else f"{name} files in {root}")
-    n_val = int(round(cfg["data.val_fraction"] * len(x_tr)))
-    perm = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    tr, va = perm[:len(x_tr) - n_val], perm[len(x_tr) - n_val:]
-    x_va, y_va = x_tr[va], y_tr[va]
-    x_tr, y_tr = _limit(x_tr[tr], y_tr[tr], cfg["data.train_limit"])
-    x_te, y_te = _limit(x_te, y_te, cfg["data.test_limit"])
-    return ComplexData(x_tr, y_tr, x_va, y_va, x_te, y_te, k, int(x_tr.shape[-1]), enc, source)
+    split = split_indices(len(x_tr), len(x_te), cfg)
+    x_va, y_va = x_tr[split["val"]], y_tr[split["val"]]
+    x_tr, y_tr = x_tr[split["train"]], y_tr[split["train"]]
+    x_te, y_te = x_te[split["test"]], y_te[split["test"]]
+    return ComplexData(x_tr, y_tr, x_va, y_va, x_te, y_te, k, int(x_tr.shape[-1]), enc, source, split)
 
+
+def split_indices(n_train: int, n_test: int, cfg: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """Source rows of "train", "val" (of the training set) and "test" (of the test set).
+
+    One permutation seeded by SPLIT_SEED, not by the trial seed: the same split
+    for every seed and cell; the limits then keep the first rows.
+    """
+    n_val = int(round(cfg["data.val_fraction"] * n_train))
+    perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    train, val = perm[:n_train - n_val], perm[n_train - n_val:]
+    train = train[:cfg["data.train_limit"] or None]
+    return {"train": train, "val": val, "test": torch.arange(n_test)[:cfg["data.test_limit"] or None]}
+
+
+def data_order(cfg: Dict[str, Any], epochs: int = 1) -> datasets.DataOrder:
+    """Split and batch order of a trial of ``cfg`` (tasks.datasets.DataOrder);
+    depends on ``seed``, ``data.*`` and ``train.batch_size``, never on ``model.*``."""
+    data = load(cfg)
+    gen = datasets.data_generator(int(cfg["seed"]), "batches")
+    order = datasets.epoch_batches(len(data.x_train), cfg["train.batch_size"], gen, epochs)
+    return datasets.DataOrder({k: v.numpy() for k, v in data.split.items()}, order, {"batches": gen.get_state()},
+                              {"val": f"permutation seeded by SPLIT_SEED={SPLIT_SEED}",
+                               "robustness": "test-time scalings s drawn from ROT_SEED: the same for every "
+                                             "model and seed"})
 
 def scaling_draws(n: int, repeats: int, seed: int):
     """(u, v): (repeats, n) uniform [0, 1) draws for the phase and the log-magnitude of s.

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 import components
 
-from ..common import batches, count_parameters, fit, setup_runtime
+from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import data_generator
 from . import ROT_SEED, ROTATIONS, rotation_metric
 from .data import complex_scale, load, scaling_draws
 
@@ -34,13 +35,15 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     x_tr, y_tr, x_va, y_va, x_te, y_te = (t.to(device) for t in (
         data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test))
     encode = data.encoder.to(device)
+    seed = int(cfg["seed"])
+    torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     model = build_model(cfg, encode.channels, data.num_classes, data.input_size).to(device)
     reporter.annotate(n_params=count_parameters(model), n_train=len(x_tr), n_val=len(x_va), n_test=len(x_te),
                       in_channels=encode.channels, input_size=data.input_size, num_classes=data.num_classes,
                       data_source=data.source)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["optim.lr"], weight_decay=cfg["optim.weight_decay"],
                             betas=(cfg["optim.beta1"], cfg["optim.beta2"]))
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     best = {"val_acc": -1.0, "test_acc": float("nan")}
     epochs = cfg["train.epochs"]
 

@@ -33,6 +33,16 @@ Haber; shared/seeds/001), Secs. 3.2, 5 and 6.1, Tables 1-2.
   peak_mem_mb (activation memory of one training step; how it is measured:
   tasks/hyperbolic/memory.py).
 
+What the seed controls (``train.data_order`` returns the data side): the
+weight initialisation (stream "model" of tasks.common.stream_seed: torch's
+global RNG reseeded right before the network is built) and the order of the
+training batches (stream "batches", its own CPU generator, checkpointed).  The
+data are fixed: images and split come from ``data.seed``, not the trial seed;
+there is no augmentation and no dropout.  So for one seed every cell with the
+same ``data.*`` and ``train.batch_size`` (any coarsening, depth, width, h,
+reversible or not) sees the same images and batches in the same order; only
+the init depends on the model.
+
 Top level stays import-light (no torch/MONAI); see tasks/schema.py.
 """
 from __future__ import annotations

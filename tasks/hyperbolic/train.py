@@ -5,7 +5,8 @@ from typing import Any, Dict
 
 import torch
 
-from ..common import batches, count_parameters, fit, setup_runtime
+from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import data_generator
 from . import INVERTIBLE
 from .memory import step_activation_mb
 
@@ -28,6 +29,14 @@ def load_data(cfg: Dict[str, Any]):
     return synthetic(cfg) if cfg["data.source"] == "synthetic" else nifti(cfg)
 
 
+def data_order(cfg: Dict[str, Any], epochs: int = 1):
+    """Split and batch order of a trial (tasks.datasets.DataOrder): the segmentation
+    task's, since the data, its loaders and the batch loop are the same."""
+    from ..segmentation.data import data_order as segmentation_order
+
+    return segmentation_order(cfg, epochs)
+
+
 def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     import torch.nn.functional as F
     from monai.losses import DiceCELoss
@@ -36,6 +45,8 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     device = setup_runtime(cfg)
     data = load_data(cfg)
     n_out = data.n_classes + 1
+    seed = int(cfg["seed"])
+    torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     model = build_model(cfg, data.in_channels, n_out).to(device)
     reporter.annotate(n_params=count_parameters(model), n_train=len(data.x_train), n_test=len(data.x_test),
                       data_source=data.source, n_classes=data.n_classes, reversible=model.reversible,
@@ -55,7 +66,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     dice_m = DiceMetric(include_background=False, reduction="mean", ignore_empty=True)
     iou_m = MeanIoU(include_background=False, reduction="mean", ignore_empty=True)
     miou_m = MeanIoU(include_background=True, reduction="mean", ignore_empty=True)
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     bs = cfg["train.batch_size"]
     mem: Dict[str, float] = {}
 

@@ -31,6 +31,17 @@ Haber; shared/seeds/001), Sec. 4 (Eqs. 4.1, 4.2) and Sec. 6.2.1 (MNIST).
   (untruncated P), ``latent_dims`` (columns kept; the paper reaches 8 of 1024
   on MNIST), ``test_gauss`` (ε on the test codes), ``train_loss``.
 
+What the seed controls (``train.data_order`` returns the data side): the
+weight initialisation (stream "model" of tasks.common.stream_seed: torch's
+global RNG reseeded right before the network is built; P starts at I whatever
+the seed) and the order of the training batches (stream "batches", its own
+CPU generator, checkpointed).  The data are fixed: tasks/digits.py's
+random_state=0 split, the same for every seed and cell; there is no
+augmentation and no dropout.  So for one seed every cell with the same
+``data.size`` and ``train.batch_size`` (dwt or learnable_dwt, any depth, α, β)
+sees the same images and batches in the same order; only the init depends on
+the model.
+
 Top level stays import-light (see tasks/schema.py).
 """
 from __future__ import annotations

@@ -5,20 +5,21 @@ from typing import Any, Dict
 
 import torch
 
-from ..common import batches, count_parameters, fit, setup_runtime
+from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import data_generator
+from ..digits import SPLIT_FIXED, split_indices
 
 
 def load_images(size: int):
     """Digits as (x_train, x_test), float32 (N, 1, size, size), normalised by the
-    training set's mean and std; the split is tasks/digits.py's."""
+    training set's mean and std; the split is tasks/digits.py's (fixed, random_state=0)."""
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
-    x, y = load_digits(return_X_y=True)
-    x_tr, x_te = train_test_split(x, test_size=0.2, stratify=y, random_state=0)
+    x = load_digits().data
+    part = split_indices()
     out = []
-    for a in (x_tr, x_te):
+    for a in (x[part["train"]], x[part["test"]]):
         img = torch.as_tensor(a, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
         if size != 8:
             img = F.interpolate(img, size=(size, size), mode="bilinear", align_corners=False)
@@ -27,11 +28,25 @@ def load_images(size: int):
     return tuple((t - mean) / std for t in out)
 
 
+def data_order(cfg: Dict[str, Any], epochs: int = 1):
+    """Split and batch order of a trial of ``cfg`` (tasks.datasets.DataOrder);
+    depends on ``seed`` and ``train.batch_size`` only, never on ``model.*``."""
+    from ..datasets import DataOrder, epoch_batches
+
+    split = split_indices()
+    del split["val"]
+    gen = data_generator(int(cfg["seed"]), "batches")
+    order = epoch_batches(len(split["train"]), cfg["train.batch_size"], gen, epochs)
+    return DataOrder(split, order, {"batches": gen.get_state()}, {"split": SPLIT_FIXED})
+
+
 def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     import components
 
     device = setup_runtime(cfg)
     x_tr, x_te = (t.to(device) for t in load_images(cfg["data.size"]))
+    seed = int(cfg["seed"])
+    torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     model = components.build("hyperbolic_vae", "leapfrog", in_channels=1, size=cfg["data.size"],
                              units=cfg["model.units"], depth=cfg["model.depth"], h=cfg["model.h"],
                              coarsen=cfg["model.coarsen"], bias=cfg["model.bias"],
@@ -43,7 +58,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     reporter.annotate(n_params=count_parameters(model), latent_dim_initial=model.latent_dim,
                       n_train=len(x_tr), n_test=len(x_te),
                       data_source=f"sklearn.datasets.load_digits at {cfg['data.size']}x{cfg['data.size']}")
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     alpha, beta, prox = cfg["loss.alpha"], cfg["loss.beta"], cfg["optim.prox"]
 
     def train_epoch(epoch: int) -> Dict[str, float]:

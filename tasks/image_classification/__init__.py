@@ -30,6 +30,19 @@ vs CFU / PU of order 1..9).
   (a fixed slice of the training set, the same for every seed).
   ``reporter.annotate``: n_params, n_fusion_params, n_fusion_units, data source.
 
+What the seed controls (``data.data_order`` returns the data side): the
+weight initialisation (stream "model" of tasks.common.stream_seed: torch's
+global RNG reseeded right before the backbone is built; MobileNetV2's dropout
+continues on it), the order of the training batches (stream "batches") and the
+crop offsets and flip coins (stream "augment"), each on its own CPU generator
+and checkpointed, so a resumed trial continues all three exactly.  The
+validation slice (VAL_SEED), the limits and the test set are fixed: the same
+for every seed and cell.  So for one seed every cell with the same ``data.*``
+and ``train.batch_size`` (any arch, fusion, order, width) sees the same split,
+the same batches in the same order and the same crops and flips (crop and
+crop_flip cells too: the coins are drawn for both); only the init and the
+dropout draws depend on the model.
+
 Top level stays import-light (see tasks/schema.py); torch is imported in train.py.
 """
 from __future__ import annotations

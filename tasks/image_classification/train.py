@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..common import batches, count_parameters, fit, setup_runtime
+from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import data_generator
 from . import parse_milestones
 from .data import augment_batch, load, normalise, to_unit
 from .models import build_backbone, fusion_modules
@@ -50,6 +51,9 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     x_tr, y_tr, x_va, y_va, x_te, y_te = (t.to(device) for t in (
         data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test))
     mean, std = data.mean.to(device), data.std.to(device)
+    seed = int(cfg["seed"])
+    # Init from the model stream; dropout (MobileNetV2) then continues on torch's global RNG.
+    torch.manual_seed(stream_seed(seed, "model"))
     model = build_model(cfg, data.num_classes).to(device)
     units = list(fusion_modules(model))
     reporter.annotate(n_params=count_parameters(model), n_fusion_units=len(units),
@@ -60,15 +64,19 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
                           weight_decay=cfg["optim.weight_decay"])
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, parse_milestones(cfg["optim.milestones"]),
                                                  gamma=cfg["optim.gamma"])
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    # Data streams, the same for every model of this seed: batch order (checkpointed as fit's
+    # generator) and augmentation (its state travels in extra_state, restored by fit on resume).
+    gen, aug = data_generator(seed, "batches"), data_generator(seed, "augment")
+    extra = {"augment_rng": aug.get_state()}
 
     def train_epoch(epoch: int) -> Dict[str, float]:
         model.train()
+        aug.set_state(extra["augment_rng"])    # a no-op unless fit has just restored a checkpoint
         lr = opt.param_groups[0]["lr"]      # the lr of this epoch (the scheduler steps after it)
         total, correct, n = 0.0, 0, 0
         for idx in batches(len(x_tr), cfg["train.batch_size"], gen):
             idx = idx.to(device)
-            x = normalise(augment_batch(to_unit(x_tr[idx]), data.augment, gen), mean, std)
+            x = normalise(augment_batch(to_unit(x_tr[idx]), data.augment, aug), mean, std)
             logits = model(x)
             loss = F.cross_entropy(logits, y_tr[idx])
             opt.zero_grad(set_to_none=True)
@@ -77,6 +85,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
             total += loss.item() * len(idx)
             correct += (logits.argmax(1) == y_tr[idx]).sum().item()
             n += len(idx)
+        extra["augment_rng"] = aug.get_state()
         return {"train_loss": total / max(n, 1), "train_acc": 100.0 * correct / max(n, 1), "lr": lr}
 
     @torch.no_grad()
@@ -95,4 +104,4 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
         return out
 
     return fit(model=model, optimizer=opt, epochs=cfg["train.epochs"], train_epoch=train_epoch,
-               evaluate=evaluate, reporter=reporter, scheduler=sched, generator=gen)
+               evaluate=evaluate, reporter=reporter, scheduler=sched, generator=gen, extra_state=extra)

@@ -33,6 +33,18 @@ Table III (energy MSE); baselines from Hamiltonian Neural Networks
   points after t0 and coordinates (Tables II, III); these two every
   ``eval.rollout_every`` epochs and after the last (per system, see SYSTEMS).
 
+What the seed controls (``train.data_order`` returns the data side): the
+weight initialisation (stream "model" of tasks.common.stream_seed: torch's
+global RNG reseeded right before the network is built) and which training rows
+(ball: which windows) each step draws (stream "batches", its own CPU
+generator, checkpointed).  The data are fixed: the trajectories, their
+observation noise and the train/test split are simulated once from
+``data.seed`` (cached), not from the trial seed; the ball's trajectory is
+deterministic.  So for one seed every cell with the same ``data.*``,
+``ball.*`` and batch/step settings (none, add, concat, cfu, pu; hnn or mlp;
+any order or width) sees the same data and the same batches in the same
+order; only the init depends on the model.
+
 A setting 0 (or negative for noise / weight decay) means "the paper's value
 for ``data.system``" (``SYSTEMS``); the trial logs the resolved values.
 Top level stays import-light (see tasks/schema.py).

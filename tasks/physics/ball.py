@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..common import count_parameters, fit, setup_runtime
+from ..common import count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import DataOrder, data_generator
 from . import resolved
 from .models import FusionMLP
 
@@ -116,6 +117,30 @@ def rollout(func: BallODE, t: torch.Tensor, y0: torch.Tensor, substeps: int, max
     return torch.stack(out[:len(t)])
 
 
+def window_starts(flight: np.ndarray, batch_time: int) -> np.ndarray:
+    """Grid points where a window of ``batch_time`` points lies inside one flight
+    (the contact point closes its flight), from ``ground_truth``'s flight index."""
+    ok = flight[:len(flight) - batch_time + 1] == flight[batch_time - 1:]
+    return np.flatnonzero(ok)
+
+
+def pick_windows(n_starts: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """One step's ``batch`` window numbers in [0, n_starts), with replacement (torchdiffeq's ode_demo)."""
+    return torch.randint(n_starts, (batch,), generator=generator)
+
+
+def data_order(cfg: Dict[str, Any], epochs: int = 1) -> DataOrder:
+    """Training windows (start points on the grid) and each step's picks, as
+    tasks.datasets.DataOrder; depends on ``seed``, ``ball.*`` and the batch/step
+    settings, never on ``model.*``."""
+    starts = window_starts(ground_truth(cfg["ball.bounces"])["flight"], cfg["ball.batch_time"])
+    bs, gen = resolved(cfg)["batch"] or 20, data_generator(int(cfg["seed"]), "batches")
+    order = [[starts[pick_windows(len(starts), bs, gen).numpy()] for _ in range(cfg["train.steps_per_epoch"])]
+             for _ in range(epochs)]
+    return DataOrder({"train": starts}, order, {"batches": gen.get_state()},
+                     {"data": "the deterministic torchdiffeq example trajectory"})
+
+
 def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     from torchdiffeq import odeint
 
@@ -127,11 +152,10 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     t = torch.as_tensor(gt["t"], dtype=dt, device=device)
     y = torch.as_tensor(gt["state"], dtype=dt, device=device)
     dy = torch.stack([y[:, 1], torch.full_like(y[:, 1], -GRAVITY)], 1)
-    flight = gt["flight"]
-    # Window starts whose bt points lie inside one flight (the contact point closes its flight).
-    ok = flight[:len(t) - bt + 1] == flight[bt - 1:]
-    starts = torch.as_tensor(np.flatnonzero(ok), device=device)
+    starts = torch.as_tensor(window_starts(gt["flight"], bt), device=device)
     poly = cfg["model.fusion"] in ("cfu", "pu")
+    seed = int(cfg["seed"])
+    torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     func = BallODE(float(np.abs(gt["state"][:, 0]).max()), float(np.abs(gt["state"][:, 1]).max()),
                    cfg["model.hidden"], cfg["model.fusion"], cfg["model.order"] if poly else 4,
                    cfg["model.fusion_identity"] if poly else True).to(device=device, dtype=dt)
@@ -140,14 +164,14 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
                       total_steps=cfg["train.epochs"] * cfg["train.steps_per_epoch"],
                       data_source=f"bouncing ball (torchdiffeq example), {n_b} bounces, {len(t)} points")
     opt = torch.optim.Adam(func.parameters(), lr=cfg["optim.lr"], weight_decay=s["weight_decay"])
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the windows: the same for every model of this seed
     offsets = torch.arange(bt, device=device)
 
     def train_epoch(epoch: int) -> Dict[str, float]:
         func.train()
         total = 0.0
         for _ in range(cfg["train.steps_per_epoch"]):
-            pick = starts[torch.randint(len(starts), (bs,), generator=gen).to(device)]
+            pick = starts[pick_windows(len(starts), bs, gen).to(device)]
             idx = pick[:, None] + offsets                               # (B, bt)
             pred = odeint(func, y[pick], t[:bt] - t[0], method="rk4")   # autonomous: relative times
             loss = torch.mean((pred.transpose(0, 1) - y[idx]) ** 2)

@@ -159,14 +159,18 @@ def generate(system: str, s: Dict[str, Any]) -> Dict[str, np.ndarray]:
     traj = integrate(system, initial_states(system, n, s, rng), t)
     dx = field_fn(system)(traj.reshape(-1, traj.shape[-1])).reshape(traj.shape)
     obs = traj + s["noise"] * rng.standard_normal(traj.shape) if s["noise"] > 0 else traj.copy()
-    n_test = n_test_trajectories(n, s["test_fraction"])
-    test = np.zeros(n, dtype=bool)
-    test[n - n_test:] = True
-    return {"t": t, "traj": traj, "obs": obs, "dx": dx, "test": test}
+    return {"t": t, "traj": traj, "obs": obs, "dx": dx, "test": held_out_mask(n, s["test_fraction"])}
 
 
 def n_test_trajectories(n: int, fraction: float) -> int:
     return int(round(n * fraction))
+
+
+def held_out_mask(n: int, fraction: float) -> np.ndarray:
+    """(n,) bool, True for the last round(n · fraction) trajectories (the test set)."""
+    test = np.zeros(n, dtype=bool)
+    test[n - n_test_trajectories(n, fraction):] = True
+    return test
 
 
 def cache_dir() -> Path:

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import torch
 
-from ..common import count_parameters, fit, setup_runtime
+from ..common import count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import DataOrder, data_generator
 from . import HNN_SYSTEMS, resolved
 from .models import VectorField, rk4_rollout
-from .systems import energy_fn, load_or_generate
+from .systems import energy_fn, held_out_mask, load_or_generate
+
+DATA_KEYS = ("trajectories", "points", "t_end", "r_min", "r_max", "orbit_noise", "noise", "test_fraction", "seed")
 
 
 def build_field(cfg: Dict[str, Any], dim: int) -> VectorField:
@@ -18,6 +21,38 @@ def build_field(cfg: Dict[str, Any], dim: int) -> VectorField:
     return VectorField(dim, kind=cfg.get("model.kind", "hnn"), hidden=cfg["model.hidden"],
                        fusion=cfg["model.fusion"], order=cfg["model.order"] if poly else 4,
                        identity=cfg["model.fusion_identity"] if poly else True)
+
+
+def batch_rows(batch: int, n_rows: int) -> int:
+    """Rows per step: the resolved ``batch``, or every row for 0 (full batch) or ``batch`` >= ``n_rows``."""
+    return batch if 0 < batch < n_rows else n_rows
+
+
+def step_batches(n_rows: int, bs: int, steps: int, generator: torch.Generator) -> Iterator[Optional[torch.Tensor]]:
+    """Each step's training rows: randperm(n_rows)[:bs] (the HNN reference draws a
+    fresh random batch every step), or None (all rows, drawing nothing) when bs >= n_rows."""
+    for _ in range(steps):
+        yield torch.randperm(n_rows, generator=generator)[:bs] if bs < n_rows else None
+
+
+def data_order(cfg: Dict[str, Any], epochs: int = 1) -> DataOrder:
+    """Split (trajectories; ball: window starts) and each step's batch of a trial of ``cfg``
+    (tasks.datasets.DataOrder); depends on ``seed``, ``data.*``, ``ball.*`` and the
+    batch/step settings, never on ``model.*``.  Simulates nothing: the split and the
+    row count follow from the settings."""
+    if cfg["data.system"] not in HNN_SYSTEMS:
+        from .ball import data_order as ball_order
+
+        return ball_order(cfg, epochs)
+    s = resolved(cfg)
+    test = held_out_mask(s["trajectories"], s["test_fraction"])
+    n_rows = int((~test).sum()) * s["points"]      # the run's x_tr: every point of every training trajectory
+    bs, gen = batch_rows(s["batch"], n_rows), data_generator(int(cfg["seed"]), "batches")
+    order = [[np.arange(n_rows) if idx is None else idx.numpy()
+              for idx in step_batches(n_rows, bs, cfg["train.steps_per_epoch"], gen)] for _ in range(epochs)]
+    return DataOrder({"train": np.flatnonzero(~test), "test": np.flatnonzero(test)}, order,
+                     {"batches": gen.get_state()},
+                     {"data": f"simulated once from data.seed={s['seed']} (cached), not the trial seed"})
 
 
 @torch.no_grad()
@@ -52,14 +87,15 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
         return run_ball(cfg, reporter)
     device = setup_runtime(cfg)
     s = resolved(cfg)
-    data = load_or_generate(system, {k: s[k] for k in ("trajectories", "points", "t_end", "r_min", "r_max",
-                                                       "orbit_noise", "noise", "test_fraction", "seed")})
+    data = load_or_generate(system, {k: s[k] for k in DATA_KEYS})
     dim = data["traj"].shape[-1]
     rows = lambda a, m: torch.as_tensor(a[m].reshape(-1, dim), dtype=torch.float32, device=device)
     x_tr, dx_tr = rows(data["obs"], ~data["test"]), rows(data["dx"], ~data["test"])
     x_te, dx_te = rows(data["obs"], data["test"]), rows(data["dx"], data["test"])
+    seed = int(cfg["seed"])
+    torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     field = build_field(cfg, dim).to(device)
-    bs = s["batch"] if 0 < s["batch"] < len(x_tr) else len(x_tr)
+    bs = batch_rows(s["batch"], len(x_tr))
     reporter.annotate(n_params=count_parameters(field), n_train=len(x_tr), n_test=len(x_te),
                       n_test_trajectories=int(data["test"].sum()), batch_size=bs,
                       weight_decay=s["weight_decay"], eval_substeps=s["substeps"],
@@ -67,15 +103,14 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
                       data_source=f"simulated {system}: {s['trajectories']} trajectories x {s['points']} points, "
                                   f"t in [0, {s['t_end']:g}], noise {s['noise']:g}, data seed {s['seed']}")
     opt = torch.optim.Adam(field.parameters(), lr=cfg["optim.lr"], weight_decay=s["weight_decay"])
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the batches: the same for every model of this seed
     mse = torch.nn.functional.mse_loss
 
     def train_epoch(epoch: int) -> Dict[str, float]:
         field.train()
         total = 0.0
-        for _ in range(cfg["train.steps_per_epoch"]):
-            # HNN reference: every step draws a fresh random batch (randperm[:batch]).
-            idx = torch.randperm(len(x_tr), generator=gen)[:bs].to(device) if bs < len(x_tr) else slice(None)
+        for idx in step_batches(len(x_tr), bs, cfg["train.steps_per_epoch"], gen):
+            idx = slice(None) if idx is None else idx.to(device)
             loss = mse(field(x_tr[idx]), dx_tr[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -22,6 +22,19 @@ Gaussian, salt-and-pepper and speckle noise; models trained on clean images).
 * Metrics: test_dice, train_loss per epoch; after the last epoch (with
   eval.noise) ``dice_<noise>_<level>`` for each level in NOISE_LEVELS.
 
+What the seed controls (``data.data_order`` returns the data side): the
+weight initialisation (stream "model" of tasks.common.stream_seed: torch's
+global RNG reseeded right before the UNet is built; dropout continues on it)
+and the order of the training batches (stream "batches", its own CPU
+generator, checkpointed).  The data are fixed: the synthetic images and the
+NIfTI train/test split by patient come from ``data.seed``, not the trial seed,
+and the test-time noise from NOISE_SEED; there is no augmentation.  So for one
+seed every cell with the same ``data.*``, ``model.dims`` and
+``train.batch_size`` (concat or cfu/pu/add fusion, standard or hyper conv, any
+kernel size or N_L) sees the same images, split and batches in the same order,
+and the same noisy test sets; only the init and the dropout draws depend on the
+model.
+
 Top level stays import-light (no torch/MONAI); see tasks/schema.py.
 """
 from __future__ import annotations

@@ -33,8 +33,8 @@ Voxel spacing is not resampled (each image is resized to ``data.size``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,6 +52,8 @@ class SegData:
     in_channels: int
     n_classes: int          # foreground classes K (the model outputs K + 1 channels)
     source: str
+    # "train"/"test" → int64 case numbers (NIfTI: into find_cases; synthetic: the generated images)
+    split: Dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def add_noise(x: torch.Tensor, kind: str, level: float, generator: torch.Generator) -> torch.Tensor:
@@ -105,7 +107,8 @@ def synthetic(cfg) -> SegData:
 
     x_tr, y_tr = make(cfg["data.n_train"], 0)
     x_te, y_te = make(cfg["data.n_test"], 1)
-    return SegData(x_tr, y_tr, x_te, y_te, 1, 1, f"monai.data.create_test_image_{dims}d")
+    split = {"train": np.arange(cfg["data.n_train"]), "test": np.arange(cfg["data.n_test"])}
+    return SegData(x_tr, y_tr, x_te, y_te, 1, 1, f"monai.data.create_test_image_{dims}d", split)
 
 
 # ---------------------------------------------------------------- NIfTI datasets
@@ -155,8 +158,23 @@ def nifti(cfg) -> SegData:
 
     x_tr, y_tr = load(train_ids)
     x_te, y_te = load(test_ids)
-    return SegData(x_tr, y_tr, x_te, y_te, channels, len(labels), f"{source}:{root}")
+    split = {"train": np.asarray(train_ids, dtype=np.int64), "test": np.asarray(test_ids, dtype=np.int64)}
+    return SegData(x_tr, y_tr, x_te, y_te, channels, len(labels), f"{source}:{root}", split)
 
 
 def load(cfg) -> SegData:
     return synthetic(cfg) if cfg["data.source"] == "synthetic" else nifti(cfg)
+
+
+def data_order(cfg: Dict[str, Any], epochs: int = 1):
+    """Split (cases) and batch order of a trial of ``cfg`` (tasks.datasets.DataOrder), for the
+    segmentation and hyperbolic tasks; depends on ``seed``, ``data.*``, ``model.dims`` (2D slices
+    or 3D volumes) and ``train.batch_size``, never on the network.  Loads the data (for its size)."""
+    from ..datasets import DataOrder, data_generator, epoch_batches
+
+    data = load(cfg)
+    gen = data_generator(int(cfg["seed"]), "batches")
+    order = epoch_batches(len(data.x_train), cfg["train.batch_size"], gen, epochs)
+    return DataOrder(data.split, order, {"batches": gen.get_state()},
+                     {"data": "images and split from data.seed, not the trial seed",
+                      "noise": "test-time noise from NOISE_SEED (segmentation), the same for every model and seed"})

@@ -5,7 +5,8 @@ from typing import Any, Dict
 
 import torch
 
-from ..common import batches, count_parameters, fit, setup_runtime
+from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
+from ..datasets import data_generator
 from . import NOISE_LEVELS, NOISE_SEED
 from .data import add_noise, load
 from .models import build_model
@@ -19,6 +20,9 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     device = setup_runtime(cfg)
     data = load(cfg)
     n_out = data.n_classes + 1
+    seed = int(cfg["seed"])
+    # Init from the model stream; dropout then continues on torch's global RNG.
+    torch.manual_seed(stream_seed(seed, "model"))
     model = build_model(cfg, data.in_channels, n_out).to(device)
     reporter.annotate(n_params=count_parameters(model), n_train=len(data.x_train), n_test=len(data.x_test),
                       data_source=data.source, n_classes=data.n_classes)
@@ -29,7 +33,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     # sums taken over the whole batch (the paper's soft Dice, Sec. 4 [32]).
     loss_fn = DiceLoss(include_background=False, to_onehot_y=True, softmax=True, squared_pred=True, batch=True)
     metric = DiceMetric(include_background=False, reduction="mean", ignore_empty=True)
-    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     bs = cfg["train.batch_size"]
 
     def train_epoch(epoch: int) -> Dict[str, float]:

@@ -224,3 +224,19 @@ def test_cds_models_flat_under_rotation_dcn_drops():
     dcn = res["dcn"]
     assert dcn["acc_rot_0"] > 80.0
     assert dcn["acc_rot_0"] - dcn["acc_rot_1pi"] > 10.0, dcn
+
+
+# ---------------------------------------------------------------- what the seed controls
+def test_model_type_cells_of_one_seed_share_split_and_batches():
+    from tasks.complex_classification.data import SPLIT_SEED, data_order
+
+    from ._pairing import assert_paired
+
+    a = _tiny(**{"model.type": "type_i", "data.encoding": "lab", "seed": 2, "eval.robustness": False})
+    b = _tiny(**{"model.type": "dcn", "data.encoding": "lab", "seed": 2, "eval.robustness": False})
+    reps = assert_paired(TASK, a, b, data_order)
+    order = data_order(a)
+    perm = torch.randperm(1437, generator=torch.Generator().manual_seed(SPLIT_SEED)).numpy()
+    n_val = round(0.05 * 1437)
+    assert np.array_equal(order.split["val"], perm[1437 - n_val:]) and np.array_equal(order.split["train"], perm[:96])
+    assert reps["a"].info["n_val"] == n_val and reps["b"].info["n_train"] == len(order.split["train"]) == 96

@@ -173,3 +173,16 @@ def test_local_decathlon_dataset_trains(tmp_path):
     assert data.x_train.shape == (2, 1, 8, 8) and data.x_test.shape == (2, 1, 8, 8)   # 2 slices per volume
     out, rep = trial(cfg)
     assert rep.info["data_source"] == f"decathlon:{tmp_path}" and 0.0 <= out["test_dice"] <= 1.0
+
+
+# ---------------------------------------------------------------- what the seed controls
+def test_coarsening_cells_of_one_seed_share_data_and_batches():
+    from tasks.hyperbolic.train import data_order
+
+    from ._pairing import assert_paired
+
+    a = cfg_of(model__coarsen="dwt", seed=2, train__batch_size=2)
+    b = cfg_of(model__coarsen="avgpool", model__depth=2, seed=2, train__batch_size=2)
+    reps = assert_paired("hyperbolic", a, b, data_order)
+    assert reps["a"].info["reversible"] and not reps["b"].info["reversible"]
+    assert [len(x) for x in data_order(a).batches[0]] == [2, 2]

@@ -50,3 +50,16 @@ def test_runs_are_reproducible():
     a, _ = run(seed=3)
     b, _ = run(seed=3)
     assert a["test_recon_mse"] == pytest.approx(b["test_recon_mse"], rel=0, abs=0)
+
+
+def test_wavelet_cells_of_one_seed_share_split_and_batches():
+    from tasks.hyperbolic_vae.train import data_order
+
+    from ._pairing import assert_paired
+
+    a = SPEC.resolve({**SPEC.smoke, "model.coarsen": "dwt", "seed": 6})
+    b = SPEC.resolve({**SPEC.smoke, "model.coarsen": "learnable_dwt", "model.depth": 2, "seed": 6})
+    reps = assert_paired("hyperbolic_vae", a, b, data_order)
+    order = data_order(a)
+    assert reps["a"].info["n_train"] == len(order.split["train"]) == 1437 and len(order.split["test"]) == 360
+    assert [len(x) for x in order.batches[0]] == [256] * 5 + [157]

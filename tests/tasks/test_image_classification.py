@@ -6,6 +6,7 @@ short runs through run_trial."""
 from __future__ import annotations
 
 import copy
+import io
 import pickle
 import subprocess
 import sys
@@ -264,9 +265,47 @@ def test_deterministic_and_resumes_exactly():
     assert strip(runs[0].history) == strip(runs[1].history)
     assert [m["lr"] for m in runs[0].history] == [0.1, pytest.approx(0.01)]
     assert runs[0].info["n_params"] == n_params(build_model(cfg, 10)) and outs[0]["epoch"] == 2
-    # kill after epoch 1 and resume from its checkpoint: the same second epoch
+    # kill after epoch 1 and resume from its checkpoint (through torch.save, as a sweep's
+    # checkpoint travels; the augment stream's state is in it): the same second epoch
     first = LocalReporter(echo=lambda s: None)
     run_trial("image_classification", {**cfg, "train.epochs": 1}, first)
-    resumed = LocalReporter(state=first.last_state, echo=lambda s: None)
+    buf = io.BytesIO()
+    torch.save(first.last_state, buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=False)
+    assert "augment_rng" in state["extra"]
+    resumed = LocalReporter(state=state, echo=lambda s: None)
     run_trial("image_classification", cfg, resumed)
     assert strip(resumed.history) == strip(runs[0].history[1:])
+
+
+# ------------------------------------------------------------------ what the seed controls
+def test_fusion_cells_of_one_seed_share_split_batches_and_augmentation():
+    from ._pairing import assert_paired
+
+    base = {"model.arch": "pcnn", "data.val_fraction": 0.1, "train.epochs": 2, "seed": 5}
+    a, b = cfg_of(**base, **{"model.fusion": "add"}), cfg_of(**base, **{"model.fusion": "cfu", "model.order": 3})
+    reps = assert_paired("image_classification", a, b, icdata.data_order)
+    order = icdata.data_order(a)
+    assert set(order.states) == {"batches", "augment"} and reps["a"].info["augment"] == "crop"
+    assert reps["a"].info["n_val"] == len(order.split["val"]) == 144
+    assert reps["a"].info["n_train"] == len(order.split["train"]) == 64
+    # the validation slice is VAL_SEED's permutation, disjoint from the training rows
+    perm = torch.randperm(1437, generator=torch.Generator().manual_seed(icdata.VAL_SEED)).numpy()
+    assert np.array_equal(order.split["val"], perm[:144]) and np.array_equal(order.split["train"], perm[144:208])
+
+
+def test_crop_and_crop_flip_cells_see_the_same_batches_and_crops():
+    crop, flip = (icdata.data_order(cfg_of(**{"data.augment": m, "seed": 1}), 2) for m in ("crop", "crop_flip"))
+    from ._pairing import same_order
+
+    assert same_order(crop, flip) and torch.equal(crop.states["augment"], flip.states["augment"])
+    none = icdata.data_order(cfg_of(**{"data.augment": "none", "seed": 1}), 2)
+    assert same_order(none, crop)          # no augmentation: the batch order is still the same
+    x = torch.rand(5, 3, 8, 8)
+    a = icdata.augment_batch(x, "crop", torch.Generator().manual_seed(2))
+    b = icdata.augment_batch(x, "crop_flip", torch.Generator().manual_seed(2))
+    off, coin = icdata.augment_draws(5, "crop_flip", torch.Generator().manual_seed(2))
+    assert all(torch.equal(b[k], a[k].flip(-1) if coin[k] else a[k]) for k in range(5))
+    with pytest.raises(ValueError, match="mode must be"):
+        icdata.augment_draws(5, "auto", None)

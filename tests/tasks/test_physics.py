@@ -302,3 +302,36 @@ def test_ball_run_is_deterministic_and_checks_window():
     assert np.isfinite(outs[0]["test_traj_mse"]) and outs[0] == {**outs[1], "epoch_seconds": outs[0]["epoch_seconds"]}
     bad = SPEC.resolve({"data.system": "bouncing_ball", "ball.batch_time": 500})
     assert [k for k, _ in SPEC.check_config(bad)] == ["ball.batch_time"]
+
+
+# ------------------------------------------------------------ what the seed controls
+@pytest.mark.parametrize("system", ["pendulum", "bouncing_ball"])
+def test_fusion_cells_of_one_seed_share_data_and_batches(system):
+    from tasks.physics.train import data_order
+
+    from ._pairing import assert_paired
+
+    over = dict(SPEC.smoke, **{"data.system": system, "train.batch_size": 16, "seed": 3})
+    if system == "bouncing_ball":
+        over.update({"ball.bounces": 2, "train.batch_size": 4, "eval.substeps": 1, "train.epochs": 1})
+    a = SPEC.resolve(dict(over, **{"model.fusion": "none"}))
+    b = SPEC.resolve(dict(over, **{"model.fusion": "cfu", "model.order": 2}))
+    reps = assert_paired("physics", a, b, data_order)
+    order = data_order(a)
+    if system == "pendulum":
+        assert reps["a"].info["n_train"] == len(order.split["train"]) * 10 == 60   # 6 trajectories x 10 points
+        assert order.split["test"].tolist() == [6, 7] and reps["a"].info["n_test_trajectories"] == 2
+    else:                                   # the ball's training set: its window start points
+        assert reps["a"].info["n_train"] == len(order.split["train"])
+    assert all(len(step) == reps["a"].info["batch_size"] for e in order.batches for step in e)
+
+
+def test_full_batch_draws_nothing_and_uses_every_row():
+    from tasks.common import stream_seed
+    from tasks.physics.train import data_order
+
+    cfg = SPEC.resolve(dict(SPEC.smoke, **{"data.system": "pendulum", "seed": 1}))   # paper: full batch
+    order = data_order(cfg)
+    start = torch.Generator().manual_seed(stream_seed(1, "batches"))
+    assert torch.equal(order.states["batches"], start.get_state())
+    assert all(np.array_equal(step, np.arange(60)) for step in order.batches[0])

@@ -314,3 +314,17 @@ def test_run_trial_is_deterministic_and_reports_robustness():
     noise = [k for k in SPEC.metrics if k.startswith("dice_")]
     assert len(noise) == 9 and all(0.0 <= m1[k] <= 1.0 for k in noise + ["test_dice"])
     assert math.isfinite(m1["train_loss"]) and r1.info["n_params"] > 0
+
+
+# ---------------------------------------------------------------- what the seed controls
+def test_conv_and_fusion_cells_of_one_seed_share_data_and_batches():
+    from tasks.segmentation.data import data_order, load
+
+    from ._pairing import assert_paired
+
+    a = cfg_of(**{"model.conv": "standard", "seed": 4, "train.epochs": 2})
+    b = cfg_of(**{"model.conv": "hyper", "model.fusion": "cfu", "seed": 4, "train.epochs": 2})
+    reps = assert_paired("segmentation", a, b, data_order)
+    assert reps["a"].info["n_train"] == len(data_order(a).split["train"]) == 8
+    # the images themselves depend on data.seed only, not on the trial seed
+    assert torch.equal(load(a).x_train, load({**a, "seed": 9}).x_train)
