@@ -1,0 +1,427 @@
+"""Validate a raw sweep mapping completely before anything is launched.
+
+Every problem is collected as ``(KEY.PATH, message)`` naming the bad value and
+what is allowed, so one pass reports everything; the CLI prints them as
+``FILE: KEY.PATH: message`` and exits 2.  pydantic could express the
+top-level shape, but the interesting checks (task keys, conditional axes,
+component constraints per expanded cell) are task-driven, so a small
+hand-written validator, one method per section, gives better messages.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from tasks import available_tasks, get_task
+from tasks.schema import TaskSpec
+
+from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS,
+                    DEFAULT_CHECKPOINT_S, DISTS, MAX_SEED, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS, SCHEDULERS,
+                    SEARCH_KEYS, SEED_KEYS, SPENDINGS, TESTS, TOP_KEYS, TRACKING_KEYS, Dist, Study, SweepError,
+                    is_int, is_num, near)
+
+
+def top_problems(raw: Dict[str, Any], allowed, what: str) -> List[Tuple[str, str]]:
+    """Unknown top-level keys and an invalid ``name``, for sweep and suite files alike."""
+    P = [(str(k), f"{what}; {near(k, allowed)}allowed: {', '.join(allowed)}") for k in raw if k not in allowed]
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        P.append(("name", f"{name!r} is not allowed: a name of letters, digits, '_', '.', '-'"))
+    return P
+
+
+def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
+    P = top_problems(raw, TOP_KEYS, "unknown key")
+    task_name = raw.get("task")
+    if task_name not in available_tasks():
+        P.append(("task", f"unknown task {task_name!r}; {near(task_name, available_tasks())}"
+                          f"valid tasks: {', '.join(available_tasks())}"))
+        raise SweepError(file, P)
+    v = _Validator(get_task(task_name), P)
+    looks = v.looks(raw)                     # before --smoke shrinks the seeds
+    if smoke:
+        shrink(raw, v.task)
+        looks = looks[:1] if looks else None
+    metric, mode = v.metric(raw)
+    seeds = list(range(looks[-1])) if looks else v.seeds(raw)
+    fixed, scientific, nuisance = v.params(raw)
+    study = Study(name=raw.get("name"), file=file, task=v.task, metric=metric, mode=mode, seeds=seeds,
+                  fixed=fixed, scientific=scientific, nuisance=nuisance, baseline=v.baseline(raw, scientific),
+                  search=v.search(raw, nuisance, metric, mode, seeds), resources=v.resources(raw),
+                  max_failures=v.integer(raw, "max_failures", 2, -1, "an integer >= 0 (-1 = retry forever)"),
+                  max_concurrent=v.integer(raw, "max_concurrent", 0, 0, "an integer >= 0 (0 = as many as fit)"),
+                  tracking_uri=None, experiment=raw.get("name"), storage=v.storage(raw), smoke=smoke,
+                  description=str(raw.get("description", "")), raw=raw, plot=v.plot(raw, scientific),
+                  artifacts=v.artifacts(raw), looks=looks, analysis=v.analysis(raw, looks, seeds),
+                  checkpoint=v.checkpoint(raw))
+    study.tracking_uri, study.experiment = v.tracking(raw, study.name)
+    v.smoke_section(raw)
+    v.cells(study)
+    if P:
+        raise SweepError(file, P)
+    return study
+
+
+class _Validator:
+    def __init__(self, task: TaskSpec, problems: List[Tuple[str, str]]):
+        self.task, self.P = task, problems
+
+    def add(self, path: str, msg: str) -> None:
+        if (path, msg) not in self.P:
+            self.P.append((path, msg))
+
+    def section(self, raw, key, allowed) -> Dict[str, Any]:
+        sec = raw.get(key) or {}
+        if not isinstance(sec, dict):
+            self.add(key, f"must be a mapping with keys {', '.join(allowed)}")
+            return {}
+        for k in sec:
+            if k not in allowed:
+                self.add(f"{key}.{k}", f"unknown key; {near(k, allowed)}allowed: {', '.join(allowed)}")
+        return sec
+
+    def metric(self, raw) -> Tuple[Optional[str], str]:
+        task, metric = self.task, raw.get("metric", {})
+        if isinstance(metric, str):
+            metric = {"name": metric}
+        if not isinstance(metric, dict):
+            self.add("metric", "must be {name: METRIC, mode: max|min}")
+            metric = {}
+        for k in metric:
+            if k not in ("name", "mode"):
+                self.add(f"metric.{k}", "unknown key; allowed: name, mode")
+        mname = metric.get("name")
+        if mname not in task.metrics:
+            self.add("metric.name", f"{mname!r} is not a metric of task {task.name}; "
+                                    f"{near(mname, task.metrics)}allowed: {', '.join(task.metrics)}")
+        mode = metric.get("mode", task.metrics.get(mname, "max"))
+        if mode not in ("max", "min"):
+            self.add("metric.mode", f"{mode!r} is not allowed: max or min")
+        return mname, mode
+
+    def seeds(self, raw) -> List[int]:
+        seeds = raw.get("seeds", [0])
+        if is_int(seeds):
+            seeds = [seeds]
+        if not isinstance(seeds, list) or not seeds:
+            self.add("seeds", f"{seeds!r} is not allowed: a non-empty list of integers in [0, {MAX_SEED}], "
+                              f"or {{looks: [n1, n2, ...]}} for adaptive seeds")
+            return []
+        for i, s in enumerate(seeds):
+            if not is_int(s) or not 0 <= s <= MAX_SEED:
+                self.add(f"seeds[{i}]", f"{s!r} is not allowed: seeds are integers in [0, {MAX_SEED}]")
+        if len(set(map(repr, seeds))) != len(seeds):
+            self.add("seeds", f"{seeds} repeats a seed; replicates must be distinct")
+        return [s for s in seeds if is_int(s)]
+
+    def looks(self, raw) -> Optional[List[int]]:
+        """``seeds: {looks: [3, 5, 8, 12]}``: cumulative seed counts of a
+        group-sequential design (at least two, strictly increasing, first ≥ 2)."""
+        seeds = raw.get("seeds")
+        if not isinstance(seeds, dict):
+            return None
+        sec = self.section(raw, "seeds", SEED_KEYS)
+        looks = sec.get("looks")
+        ok = (isinstance(looks, list) and len(looks) >= 2 and all(is_int(n) for n in looks)
+              and looks[0] >= 2 and all(b > a for a, b in zip(looks, looks[1:])) and looks[-1] <= 10000)
+        if not ok:
+            self.add("seeds.looks", f"{looks!r} is not allowed: a strictly increasing list of at least two "
+                                    f"cumulative seed counts, the first >= 2 (e.g. [3, 5, 8, 12])")
+            return None
+        return list(looks)
+
+    def check_key(self, section: str, key: str) -> bool:
+        if key == "seed":
+            self.add(f"{section}.{key}", "the seed is set by 'seeds', not here")
+            return False
+        if key not in self.task.params:
+            self.add(f"{section}.{key}", f"unknown key for task {self.task.name}; {near(key, self.task.params)}"
+                                         f"valid keys: {', '.join(sorted(k for k in self.task.params if k != 'seed'))}")
+            return False
+        return True
+
+    def value(self, path: str, key: str, value: Any) -> Any:
+        try:
+            return self.task.params[key].coerce(value)
+        except ValueError as e:
+            self.add(path, f"{value!r} is not allowed: {e}")
+            return None
+
+    def params(self, raw):
+        secs = {}
+        for sec in ("fixed", "scientific", "nuisance"):
+            val = raw.get(sec) or {}
+            if not isinstance(val, dict):
+                self.add(sec, f"must be a mapping of task keys, got {type(val).__name__}")
+                val = {}
+            secs[sec] = val
+        fixed = {}
+        for k, v in secs["fixed"].items():
+            if self.check_key("fixed", k) and (c := self.value(f"fixed.{k}", k, v)) is not None:
+                fixed[k] = c
+        scientific = {k: vals for k, vals in ((k, self._axis(k, vals, secs["fixed"]))
+                                              for k, vals in secs["scientific"].items()) if vals is not None}
+        nuisance: Dict[str, Dist] = {}
+        for k, spec in secs["nuisance"].items():
+            if not self.check_key("nuisance", k):
+                continue
+            if k in secs["fixed"] or k in secs["scientific"]:
+                self.add(f"nuisance.{k}", "also set in 'fixed' or 'scientific'; a key is fixed, scientific or "
+                                          "nuisance (remove it from the other section)")
+            d = parse_dist(f"nuisance.{k}", spec, self.task.params[k], self.P)
+            if d:
+                nuisance[k] = d
+        return fixed, scientific, nuisance
+
+    def _axis(self, k, vals, fixed_raw) -> Optional[List[Any]]:
+        if not self.check_key("scientific", k):
+            return None
+        if k in fixed_raw:
+            self.add(f"scientific.{k}", "also set in 'fixed'; a key is fixed, scientific or nuisance")
+        if not isinstance(vals, list) or not vals:
+            self.add(f"scientific.{k}", f"{vals!r} is not allowed: a non-empty list of values")
+            return None
+        out = [c for i, v in enumerate(vals) if (c := self.value(f"scientific.{k}[{i}]", k, v)) is not None]
+        if len(set(map(repr, out))) != len(out):
+            self.add(f"scientific.{k}", f"{vals} repeats a value")
+        return out
+
+    def baseline(self, raw, scientific) -> Dict[str, Any]:
+        baseline = raw.get("baseline") or {}
+        if not isinstance(baseline, dict):
+            self.add("baseline", "must map scientific axes to one value each")
+            return {}
+        for k, v in baseline.items():
+            if k not in scientific:
+                self.add(f"baseline.{k}", f"not a scientific axis; allowed: {', '.join(scientific) or '(none)'}")
+            elif v not in scientific[k]:
+                self.add(f"baseline.{k}", f"{v!r} is not allowed: one of the axis values {scientific[k]}")
+        return dict(baseline)
+
+    def smoke_section(self, raw) -> None:
+        smoke_raw = raw.get("smoke") or {}
+        if not isinstance(smoke_raw, dict):
+            self.add("smoke", "must be a mapping of task keys (overrides used by --smoke)")
+            return
+        for k, v in smoke_raw.items():
+            if self.check_key("smoke", k):
+                self.value(f"smoke.{k}", k, v)
+
+    def plot(self, raw, scientific) -> Dict[str, Any]:
+        plot, task = self.section(raw, "plot", PLOT_KEYS), self.task
+        if not plot:
+            return {}
+        kind = plot.get("kind", "auto")
+        if kind not in PLOT_KINDS:
+            self.add("plot.kind", f"{kind!r} is not allowed: one of {', '.join(PLOT_KINDS)}")
+        for k in ("x", "hue"):
+            if k in plot and plot[k] not in scientific:
+                self.add(f"plot.{k}", f"{plot[k]!r} is not a scientific axis; allowed: {', '.join(scientific)}")
+        if "metric" in plot and plot["metric"] not in task.metrics:
+            self.add("plot.metric", f"{plot['metric']!r} is not a metric of task {task.name}; allowed: "
+                                    f"{', '.join(task.metrics)}")
+        ms = plot.get("metrics", [])
+        if not isinstance(ms, list) or (kind == "metric_curve" and not ms):
+            self.add("plot.metrics", "a non-empty list of metric names (for kind metric_curve)")
+        else:
+            for m in ms:
+                if m not in task.metrics:
+                    self.add("plot.metrics", f"{m!r} is not a metric of task {task.name}; allowed: "
+                                             f"{', '.join(task.metrics)}")
+            xv = plot.get("x_values")
+            if xv is not None and (not isinstance(xv, list) or len(xv) != len(ms) or not all(map(is_num, xv))):
+                self.add("plot.x_values", f"{xv!r} is not allowed: one number per entry of plot.metrics")
+        if kind in ("line", "bars") and "x" not in plot:
+            self.add("plot.x", f"kind {kind} needs x: one of {', '.join(scientific)}")
+        return dict(plot)
+
+    def artifacts(self, raw) -> Dict[str, bool]:
+        arts = self.section(raw, "artifacts", ARTIFACT_KEYS)
+        for k, v in arts.items():
+            if k in ARTIFACT_KEYS and not isinstance(v, bool):
+                self.add(f"artifacts.{k}", f"{v!r} is not allowed: true or false")
+        return {"checkpoints": bool(arts.get("checkpoints", False)), "summary": bool(arts.get("summary", True))}
+
+    def search(self, raw, nuisance, mname, mode, seeds) -> Dict[str, Any]:
+        search, task = self.section(raw, "search", SEARCH_KEYS), self.task
+        tpc = search.get("trials_per_cell", 8 if nuisance else 1)
+        if not is_int(tpc) or tpc < 1:
+            self.add("search.trials_per_cell", f"{tpc!r} is not allowed: an integer >= 1")
+        sched = search.get("scheduler", "none")
+        if sched not in SCHEDULERS:
+            self.add("search.scheduler", f"{sched!r} is not allowed: one of {', '.join(SCHEDULERS)}")
+        smetric = search.get("metric", mname)
+        if smetric not in task.metrics:
+            self.add("search.metric", f"{smetric!r} is not a metric of task {task.name}; allowed: "
+                                      f"{', '.join(task.metrics)}")
+        smode = search.get("mode", task.metrics.get(smetric, mode))
+        if smode not in ("max", "min"):
+            self.add("search.mode", f"{smode!r} is not allowed: max or min")
+        for k, lo in (("grace_period", 1), ("reduction_factor", 2), ("seed", 0)):
+            v = search.get(k)
+            if v is not None and (not is_int(v) or v < lo):
+                self.add(f"search.{k}", f"{v!r} is not allowed: an integer >= {lo}")
+        return {"trials_per_cell": tpc, "scheduler": sched, "metric": smetric, "mode": smode,
+                "grace_period": search.get("grace_period", 1), "reduction_factor": search.get("reduction_factor", 3),
+                "seed": search.get("seed", seeds[0] if seeds else 0)}
+
+    def resources(self, raw) -> Dict[str, Any]:
+        res = self.section(raw, "resources", RESOURCE_KEYS)
+        cpu, gpu, workers = res.get("cpu", 1), res.get("gpu", 0), res.get("workers", 1)
+        if not is_num(cpu) or cpu <= 0:
+            self.add("resources.cpu", f"{cpu!r} is not allowed: a number > 0 (CPUs per trial worker)")
+        if not is_num(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
+            self.add("resources.gpu", f"{gpu!r} is not allowed: a fraction in [0, 1] or a whole number of GPUs")
+        if not is_int(workers) or workers < 1:
+            self.add("resources.workers", f"{workers!r} is not allowed: an integer >= 1 (data-parallel workers)")
+        return {"cpu": cpu, "gpu": gpu, "workers": workers}
+
+    def integer(self, raw, key, default, lo, allowed) -> Any:
+        v = raw.get(key, default)
+        if not is_int(v) or v < lo:
+            self.add(key, f"{v!r} is not allowed: {allowed}")
+        return v
+
+    def tracking(self, raw, name) -> Tuple[Optional[str], str]:
+        tr = self.section(raw, "tracking", TRACKING_KEYS)
+        uri, exp = tr.get("uri"), tr.get("experiment", name)
+        if uri is not None and (not isinstance(uri, str) or not uri.strip()):
+            self.add("tracking.uri", f"{uri!r} is not allowed: a tracking URI string")
+        if not isinstance(exp, str) or not exp.strip():
+            self.add("tracking.experiment", f"{exp!r} is not allowed: an experiment name string")
+        return uri, exp
+
+    def storage(self, raw) -> Optional[str]:
+        storage = raw.get("storage")
+        if storage is not None and (not isinstance(storage, str) or not storage.strip()):
+            self.add("storage", f"{storage!r} is not allowed: a directory or URI string")
+        return storage
+
+    def analysis(self, raw, looks, seeds) -> Dict[str, Any]:
+        sec = self.section(raw, "analysis", ANALYSIS_KEYS)
+        out = {**DEFAULT_ANALYSIS, **{k: v for k, v in sec.items() if k in ANALYSIS_KEYS}}
+        a = out["alpha"]
+        if not is_num(a) or not 0 < a < 1:
+            self.add("analysis.alpha", f"{a!r} is not allowed: a number in (0, 1), e.g. 0.05")
+        for key, allowed in (("correction", CORRECTIONS), ("test", TESTS), ("spending", SPENDINGS)):
+            if out[key] not in allowed:
+                self.add(f"analysis.{key}", f"{out[key]!r} is not allowed: one of {', '.join(allowed)}")
+        m = out["min_effect"]
+        if m is not None and (not is_num(m) or m <= 0):
+            self.add("analysis.min_effect", f"{m!r} is not allowed: a number > 0 in metric units (the smallest "
+                                            f"difference that matters), or leave it out")
+        if "spending" in sec and not looks:
+            self.add("analysis.spending", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
+        if out["test"] == "paired" and len(seeds) < 2:
+            self.add("analysis.test", "paired needs at least 2 seeds per cell (seed-matched pairs)")
+        return out
+
+    def checkpoint(self, raw) -> Dict[str, Any]:
+        sec = self.section(raw, "checkpoint", CHECKPOINT_KEYS)
+        every = sec.get("every_s", DEFAULT_CHECKPOINT_S)
+        if not is_num(every) or every < 0:
+            self.add("checkpoint.every_s", f"{every!r} is not allowed: seconds >= 0 between checkpoints of a "
+                                           f"trial (0 = every epoch)")
+        return {"every_s": every}
+
+    def cells(self, study: Study) -> None:
+        """Per-cell checks (conditional keys, component constraints) need the
+        expansion; they run even when other keys are wrong (one pass reports all)."""
+        from .expand import cells
+
+        res = study.resources
+        if not is_num(res["cpu"]) or res["cpu"] <= 0:
+            study.resources = {**res, "cpu": 1}
+        local: List[Tuple[str, str]] = []
+        cs = cells(study, problems=local)
+        study.resources = res
+        for p in local + self._sparse_search(study, cs):
+            self.add(*p)
+        if study.baseline and not self.P and not any(
+                all(c.values.get(k) == v for k, v in study.baseline.items()) for c in cs):
+            self.add("baseline", f"{study.baseline} matches no scientific cell")
+        if study.analysis["test"] == "paired" and not self.P:
+            self._paired_seeds(study)
+
+    def _sparse_search(self, study, cs) -> List[Tuple[str, str]]:
+        # Tune's strict metric check fails a trial whose result lacks the search
+        # metric, and ASHA's rungs would never see it: refuse before launch.
+        if not (study.nuisance and self.task.sparse):
+            return []
+        for c in cs:
+            every, key = self.task.sparse(c.config).get(study.search["metric"], (1, ""))
+            if every > 1:
+                return [("search.metric", f"{study.search['metric']!r} is reported only every {every} epochs in "
+                                          f"cell [{c.id}] ({key}); a nuisance search needs its metric every "
+                                          f"epoch: set fixed.{key}: 1 or search on another metric")]
+        return []
+
+    def _paired_seeds(self, study) -> None:
+        """A paired test compares seed i of a cell with seed i of the baseline:
+        every cell must run the same seeds."""
+        from .expand import final_trials
+
+        per_cell: Dict[str, set] = {}
+        for t in final_trials(study):
+            per_cell.setdefault(t.cell.id, set()).add(t.seed)
+        if len({frozenset(s) for s in per_cell.values()}) > 1:
+            self.add("analysis.test", "paired needs every cell to run the same seeds; cells run "
+                     + "; ".join(f"[{c}] {sorted(s)}" for c, s in per_cell.items()))
+
+
+def parse_dist(path, spec, param, P) -> Optional[Dist]:
+    if not isinstance(spec, dict) or len(spec) != 1:
+        P.append((path, f"{spec!r} is not allowed: one of {{loguniform|uniform|int: [low, high]}} or {{choice: [values]}}"))
+        return None
+    (kind, args), = spec.items()
+    if kind not in DISTS:
+        P.append((f"{path}.{kind}", f"unknown distribution; {near(kind, DISTS)}allowed: {', '.join(DISTS)}"))
+        return None
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            P.append((f"{path}.choice", f"{args!r} is not allowed: a non-empty list"))
+            return None
+        vals = []
+        for v in args:
+            try:
+                vals.append(param.coerce(v))
+            except ValueError as e:
+                P.append((f"{path}.choice", f"{v!r} is not allowed: {e}"))
+        return Dist(kind, vals)
+    if not (isinstance(args, list) and len(args) == 2 and all(is_num(a) for a in args) and args[0] < args[1]):
+        P.append((f"{path}.{kind}", f"{args!r} is not allowed: [low, high] numbers with low < high"))
+        return None
+    if kind == "loguniform" and args[0] <= 0:
+        P.append((f"{path}.{kind}", f"{args!r} is not allowed: loguniform needs low > 0"))
+        return None
+    if kind == "int" and param.type is not int or kind != "int" and param.type is not float:
+        P.append((f"{path}.{kind}", f"{kind} does not fit a {param.type.__name__} key; "
+                                    f"use {'int' if param.type is int else 'uniform/loguniform'} or choice"))
+        return None
+    for a in args:
+        try:
+            param.coerce(a)
+        except ValueError as e:
+            P.append((f"{path}.{kind}", f"bound {a!r} is not allowed: {e}"))
+            return None
+    return Dist(kind, list(args))
+
+
+def shrink(raw: Dict[str, Any], task: TaskSpec) -> None:
+    """--smoke: one seed (or the first look), few epochs, little data, two search trials per cell."""
+    seeds = raw.get("seeds") or [0]
+    raw["seeds"] = seeds[:1] if isinstance(seeds, list) else seeds
+    fixed = dict(raw.get("fixed") or {}) if isinstance(raw.get("fixed"), dict) else {}
+    fixed.update(task.smoke)
+    fixed.update((raw.get("smoke") or {}) if isinstance(raw.get("smoke"), dict) else {})
+    sci = raw.get("scientific") if isinstance(raw.get("scientific"), dict) else {}
+    nui = raw.get("nuisance") if isinstance(raw.get("nuisance"), dict) else {}
+    for k in list(fixed):
+        if k in sci or k in nui:
+            fixed.pop(k)
+    raw["fixed"] = fixed
+    if raw.get("nuisance"):
+        search = dict(raw.get("search") or {}) if isinstance(raw.get("search"), dict) else {}
+        tpc = search.get("trials_per_cell", 2)
+        search["trials_per_cell"] = min(2, tpc) if isinstance(tpc, int) and not isinstance(tpc, bool) else tpc
+        raw["search"] = search
