@@ -105,6 +105,10 @@ def _run_one(study, args, resume: bool, suite_launch: Optional[str], plot: Optio
     c = summary["counts"]
     if summary.get("complete_before"):
         print(f"{study.name}: launch {summary['launch']} is already complete; nothing to resume")
+    for phase, pc in summary["phases"].items():
+        if phase != "final":
+            print(f"{study.name}: {phase} phase: {pc['trials']} trials, {pc['finished']} finished, "
+                  f"{pc['failed']} failed")
     print(f"\n{study.name}: {c.get('trials', 0)} final trials, {c.get('finished', 0)} finished, "
           f"{c.get('failed', 0)} failed (launch {summary['launch']}; MLflow {summary['uri']})", flush=True)
     if not args.no_table:

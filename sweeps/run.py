@@ -262,6 +262,7 @@ def _tune_environment() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1":
         _mute_missing_result_json()
+    _one_line_trial_errors()
 
 
 def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
@@ -481,6 +482,30 @@ def _mute_missing_result_json() -> None:
     log = logging.getLogger("ray.tune.analysis.experiment_analysis")
     if not any(isinstance(f, _DropMissingResultJson) for f in log.filters):
         log.addFilter(_DropMissingResultJson())
+
+
+class _OneLineTrialErrors(logging.Filter):
+    """Tune logs every failed trial attempt with a full traceback of Ray's
+    internals ("Trial task failed for trial X"), even when the retry then
+    succeeds.  One line is what a user can act on; the trial's own error text is
+    kept in its MLflow run (``ablate.failure_reason``) when it finally fails."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and "Trial task failed" in str(record.msg):
+            err = record.exc_info[1]
+            err = getattr(err, "cause", None) or err        # RayTaskError wraps the trial's own exception
+            text = " ".join(str(err).split())
+            first = (text[:240] + "…") if len(text) > 240 else text
+            record.msg = f"{record.getMessage()}: {type(err).__name__}: {first} (retried from its last " \
+                         f"checkpoint while max_failures allows)"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+def _one_line_trial_errors() -> None:
+    log = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, _OneLineTrialErrors) for f in log.filters):
+        log.addFilter(_OneLineTrialErrors())
 
 
 def _fit_noting_ctrl_c(tuner):

@@ -37,7 +37,7 @@ def _check_runs(runs, orders, arch):
 def test_smoke_cfu_order_classification(sweep_runner):
     (pcnn,) = load_all(str(FILE), smoke=True, only=["pcnn"])
     assert pcnn.experiment == "cfu_order.pcnn" and pcnn.baseline == {"model.fusion": "add"}
-    summary, runs = sweep_runner(pcnn)
+    summary, runs = sweep_runner(FILE, only=["pcnn"])
     assert summary["counts"] == {"trials": 19, "finished": 19, "failed": 0}
     _check_runs(runs, list(range(1, 10)), "pcnn")
     table = ablation_table(runs)

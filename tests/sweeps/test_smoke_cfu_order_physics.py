@@ -25,7 +25,7 @@ def test_suite_validates_every_study():
 def test_smoke_cfu_order_physics(sweep_runner, key):
     (study,) = load_all(str(FILE), smoke=True, only=[key])
     assert study.experiment == f"cfu_order.{key}"
-    summary, runs = sweep_runner(study)
+    summary, runs = sweep_runner(FILE, only=[key])
     # none (the reference HNN) + add + CFU orders 1..9, one seed each
     assert summary["counts"] == {"trials": 11, "finished": 11, "failed": 0}
     assert set(runs["status"]) == {"FINISHED"}

@@ -13,7 +13,7 @@ FILE = SWEEPS / "cfu_order.yaml"
 def test_smoke_cfu_order_segmentation(sweep_runner):
     (study,) = load_all(str(FILE), smoke=True, only=["segmentation"])
     assert study.experiment == "cfu_order.segmentation"
-    summary, runs = sweep_runner(study)
+    summary, runs = sweep_runner(FILE, only=["segmentation"])
     # concat baseline (order does not apply) + CFU orders 1..9, one seed each
     assert summary["counts"] == {"trials": 10, "finished": 10, "failed": 0}
     assert set(runs["status"]) == {"FINISHED"}
