@@ -73,7 +73,7 @@ def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
 
 
 def _rerun_and_compare(c, run, task, config: Dict[str, Any]) -> int:
-    from .trial import DivergedError, LocalReporter, run_trial
+    from .trial import DivergedError, run_trial
 
     rid, status, tags = run.info.run_id, run.info.status, run.data.tags
     metric, step, recorded = _recorded(c, run)

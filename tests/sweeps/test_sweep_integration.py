@@ -35,9 +35,12 @@ def test_digits_slice_one_finished_run_per_trial(sweep_runner, tmp_path, capsys)
         assert [a.path for a in c0.list_artifacts(rid, "checkpoint")] == ["checkpoint/state.pt"]
     from analysis.store import load_runs
 
-    summ = load_runs("digits-it", sweep_runner.uri, phase="summary", launch=summary["launch"])
-    assert len(summ) == 1
-    assert {a.path for a in c0.list_artifacts(summ["run_id"].iloc[0])} == {"plot.png", "table.md", "table.tex", "table.csv"}
+    # the launch is one parent run holding the sweep as run, table, plot and report; every trial is its child
+    parent = load_runs("digits-it", sweep_runner.uri, phase="launch", launch=summary["launch"])
+    assert len(parent) == 1 and parent["status"].item() == "FINISHED"
+    assert {a.path for a in c0.list_artifacts(parent["run_id"].iloc[0])} == {
+        "plot.png", "table.md", "table.tex", "table.csv", "report.html", "sweep.yaml"}
+    assert (runs["tags.mlflow.parentRunId"] == parent["run_id"].item()).all()
     assert len(runs) == 6 and set(runs["status"]) == {"FINISHED"}
     assert runs["tags.ablate.trial_key"].is_unique
     # params: the flattened trial config including the seed; block_size only where it applies

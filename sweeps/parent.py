@@ -1,0 +1,103 @@
+"""The launch's own MLflow run: one parent per launch, the trials its children.
+
+MLflow's UI nests runs whose ``mlflow.parentRunId`` tag names another run, so
+a launch shows as one row that expands into its trials.  The parent carries
+the sweep file as run (after ``--set`` / ``--smoke``) as ``sweep.yaml`` and,
+when the launch completes, the ablation table (md, LaTeX, CSV), the plot and
+the HTML report.  Its id is kept in the launch state, so ``--resume`` reopens
+the same parent and no trial is orphaned.  Status: RUNNING while trials run,
+KILLED when the launch is interrupted, FINISHED when it completed.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import yaml
+
+from . import tracking
+from .spec import Study
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state: Dict[str, Any]) -> str:
+    """The launch's parent run id: created on a new launch, reopened on a resume."""
+    c = tracking.client(uri)
+    rid = state.get("parent_run_id")
+    if rid:
+        try:
+            run = c.get_run(rid)
+            if run.info.status != "RUNNING":
+                c.update_run(rid, status="RUNNING")
+            return rid
+        except Exception:  # noqa: BLE001 - a store that lost the parent gets a new one below
+            pass
+    run = c.create_run(exp_id, tags={**tags, "ablate.phase": "launch"}, run_name=f"launch:{tags['ablate.launch']}")
+    rid = run.info.run_id
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "sweep.yaml").write_text(sweep_as_run(study))
+        c.log_artifacts(rid, d)
+    state["parent_run_id"] = rid
+    return rid
+
+
+def sweep_as_run(study: Study) -> str:
+    """The sweep file after --set and --smoke, as YAML (what this launch ran)."""
+    head = f"# {study.file}{' (--smoke)' if study.smoke else ''}, as run by launch\n"
+    return head + yaml.safe_dump(study.raw, sort_keys=False, allow_unicode=True)
+
+
+def end_parent(uri: str, rid: str, status: str) -> None:
+    try:
+        tracking.client(uri).set_terminated(rid, status=status)
+    except Exception:  # noqa: BLE001 - the trials' runs are what matters; never mask the real outcome
+        pass
+
+
+def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Callable[[str], None]) -> None:
+    """Table (md, LaTeX, CSV), plot and HTML report of a completed launch, on its parent run."""
+    from analysis.plots import plot_ablation
+    from analysis.store import load_runs
+    from analysis.tables import ablation_table, render
+
+    try:
+        runs = load_runs(study.experiment, uri, launch=launch)
+    except LookupError:
+        return
+    table = ablation_table(runs)
+    c = tracking.client(uri)
+    with tempfile.TemporaryDirectory() as d:
+        for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+            Path(d, f"table.{ext}").write_text(render(table, fmt) + "\n")
+        try:
+            plot_ablation(runs, table, Path(d, "plot.png"), title=study.name)
+        except Exception as e:  # noqa: BLE001 - the trials are done and recorded; a figure must not undo that
+            echo(f"warning: could not draw the summary plot ({type(e).__name__}: {e}); "
+                 f"the table is logged, retry with `ablate plot {study.experiment}`")
+        report = write_launch_report(study, uri, launch, Path(d, "report.html"), echo)
+        c.log_artifacts(rid, d)
+    if report is not None:
+        echo(f"report: {report_path(study, launch)} (and artifact report.html of run {rid})")
+
+
+def report_path(study: Study, launch: str) -> Path:
+    return tracking.ensure_home() / "reports" / f"{study.name}-{launch}.html"
+
+
+def write_launch_report(study: Study, uri: str, launch: str, out: Path, echo) -> Path | None:
+    """The HTML report of the launch, written to ``out`` and to the run directory."""
+    from analysis.report import collect_study, write_report
+
+    try:
+        rs = collect_study(uri, study.experiment, launch=launch, sweep_yaml=sweep_as_run(study))
+        write_report([rs], out)
+        keep = report_path(study, launch)
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(out.read_bytes())
+        return keep
+    except Exception as e:  # noqa: BLE001 - as for the plot: report the problem, keep the launch's outcome
+        echo(f"warning: could not write the HTML report ({type(e).__name__}: {e}); "
+             f"retry with `ablate report {study.experiment}`")
+        return None
