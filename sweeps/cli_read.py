@@ -106,6 +106,10 @@ def cmd_table(args) -> int:
             from analysis.paper import compare
 
             print(compare(name, table, args.format, runs=runs))
+    if len(tables) > 1 and args.format != "csv":
+        from analysis.tables import render_suite_summary
+
+        print("\n" + render_suite_summary([(n, t) for n, _, t in tables], args.format))
     return 0
 
 
@@ -125,6 +129,13 @@ def cmd_plot(args) -> int:
                 raise UsageError(f"{name}: --kind interaction: {e}") from None
         else:
             print(plot_ablation(runs, table, out, title=name))
+    if len(tables) > 1:
+        from analysis.plots import plot_suite_ranks
+
+        stem = Path(args.output or tables[0][0].rsplit(".", 1)[0] + ".png")
+        done = plot_suite_ranks([(n, t) for n, _, t in tables],
+                                stem.with_name(f"{stem.stem}.ranks{stem.suffix or '.png'}"))
+        print(done if isinstance(done, Path) else f"(no critical-difference diagram: {done})")
     return 0
 
 
