@@ -26,7 +26,14 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
         for k, d in study.nuisance.items():
             print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
     tuned = f" with {', '.join(study.nuisance)} tuned per cell (its best search trial)" if study.nuisance else ""
-    print(f"final phase: {len(cs)} cells × {len(study.seeds)} seeds = {len(finals)} trials{tuned}")
+    if study.looks:
+        from .looks import design_of
+
+        print(design_of(study).describe())
+        print(f"final phase in looks: look 1 runs every cell on seeds 0..{study.looks[0] - 1}; later looks only the "
+              f"cells still undecided (and the baseline); listed below: the most it can take{tuned}")
+    else:
+        print(f"final phase: {len(cs)} cells × {len(study.seeds)} seeds = {len(finals)} trials{tuned}")
     for i, t in enumerate(finals):
         mark = " (baseline)" if base is not None and t.cell.id == base.id else ""
         print(f"  [{i:3d}] {t.cell.id} seed={t.seed}{mark}")

@@ -139,6 +139,8 @@ def _launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
                  "ablate.plot": json.dumps(study.plot), "ablate.metric_modes": json.dumps(study.task.metrics),
                  "ablate.analysis": json.dumps(study.analysis), "ablate.task": study.task.name,
                  "ablate.paper": str(study.raw.get("paper") or study.task.paper)[:500]})
+    if study.looks:
+        tags["ablate.looks"] = json.dumps(study.looks)
     return tags
 
 
@@ -163,7 +165,11 @@ def _run_phases(study, state, save, storage, uri, exp_id, tags, resume, echo, ve
         summary["phases"]["search"] = counts(results)
         for cid, vals in state["best_nuisance"].items():
             echo(f"best nuisance for [{cid}]: {vals}")
-    if "final" not in state["done"]:
+    if "final" not in state["done"] and study.looks:
+        from .looks import run_looks
+
+        run_looks(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary)
+    elif "final" not in state["done"]:
         trials = final_trials(study, state.get("best_nuisance"))
         results = run_phase(study, "final", state, storage, tracker(), resume, echo, verbose, trials=trials)
         state["done"].append("final")

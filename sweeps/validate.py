@@ -337,6 +337,9 @@ class _Validator:
         study.resources = res
         for p in local + self._sparse_search(study, cs):
             self.add(*p)
+        if study.looks and not study.baseline:
+            self.add("seeds.looks", "adaptive seeds compare every cell with the baseline cell: set baseline: "
+                                    "{AXIS: VALUE}")
         if study.baseline and not self.P and not any(
                 all(c.values.get(k) == v for k, v in study.baseline.items()) for c in cs):
             self.add("baseline", f"{study.baseline} matches no scientific cell")
