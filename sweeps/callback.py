@@ -1,28 +1,56 @@
 """The Tune callback that mirrors trials into MLflow (see sweeps/tracking.py
 for why it is not MLflowLoggerCallback).  Module-level so that Tune can pickle
-it into its experiment state and ``Tuner.restore`` brings it back."""
+it into its experiment state and ``Tuner.restore`` brings it back.
+
+Cost per trial (issue 13): one store transaction when the trial starts (run,
+tags, params), one per result (metrics and annotation tags together) and one
+when it ends (status, end time, closing tags).  MLflow's client API needs
+several transactions for each of these on its SQL stores (``log_batch`` opens
+one session per kind of entity, ``create_run`` and ``set_terminated`` look the
+experiment or run up first), so on a sqlite/SQL store the tracker writes
+through MLflow's own SQLAlchemy models in one session per event (``_SqlWriter``;
+measured in docs/benchmarks_notes.md).  Every write is synchronous: when Tune
+has seen a result, the store has it, so no driver crash can lose what Tune
+will not replay.  Any other store (an HTTP tracking server) gets the same
+events through the public client (``_ClientWriter``).
+"""
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict, List, Optional
 
 from mlflow.entities import Metric, Param, RunTag
 from ray.tune import Callback
 
-from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, find_run, git_commit
+from .reporter import REPLAY_KEY, same_params
+from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, git_commit
+
+ENDED = ("FINISHED", "FAILED", "KILLED")
 
 
 class MLflowTracker(Callback):
+    """One MLflow run per trial key, continued across retries, node loss and driver restarts.
+
+    Args:
+        uri: tracking URI of the store.
+        experiment_id: experiment the runs go to.
+        base_tags: tags of every run (``ablate.launch`` scopes the look-up of existing runs).
+        log_checkpoints: upload a finished trial's last checkpoint as run artifacts (default False).
+    """
+
     def __init__(self, uri: str, experiment_id: str, base_tags: Dict[str, str], log_checkpoints: bool = False):
         self.uri, self.experiment_id, self.base_tags = uri, experiment_id, base_tags
         self.log_checkpoints = log_checkpoints
-        self._c = None
+        self._c = self._w = None
         self._runs: Dict[str, str] = {}      # trial key -> run id
         self._step: Dict[str, int] = {}      # trial key -> last logged epoch
         self._tagged: set = set()
-        # A fresh launch creates every run; only a callback restored from Tune's
-        # experiment state (see __setstate__) must look runs up by tag first.
-        self._restored = False
+        self._reopen: set = set()            # keys of ended runs this tracker continues (set RUNNING on next write)
+        self._known: Optional[Dict[str, Any]] = None   # trial key -> existing run of this launch (loaded once)
+        self._replay: Dict[str, Dict[str, Any]] = {}   # handed to the trainable by run_phase on --resume
+        self._later: Dict[str, Dict[str, str]] = {}    # tags that go with a key's next write
         self._resumed_commit = ""
 
     def __getstate__(self):
@@ -33,7 +61,6 @@ class MLflowTracker(Callback):
 
     def __setstate__(self, st):
         self.__init__(st["uri"], st["experiment_id"], st["base_tags"], st.get("log_checkpoints", False))
-        self._restored = True
         # A resume may run newer code than the launch: runs created from here on
         # carry the commit they run, and runs continued here say so, so no trial
         # claims a commit it did not (entirely) run.
@@ -48,90 +75,280 @@ class MLflowTracker(Callback):
             self._c = client(self.uri)
         return self._c
 
+    @property
+    def w(self):
+        if self._w is None:
+            self._w = writer(self.c)
+        return self._w
+
     @staticmethod
     def key(trial) -> str:
         return trial.config["trial"]["key"]
 
+    def existing(self) -> Dict[str, Any]:
+        """trial key → this launch's run of it, read once per tracker (one search, not one per trial).
+
+        Loaded on every launch, not only after a restore: a driver killed before
+        Tune's first snapshot is resumed with a fresh Tuner and a fresh tracker."""
+        if self._known is None:
+            launch = self.base_tags.get("ablate.launch")
+            flt = f"tags.`ablate.launch` = '{launch}'" if launch else ""
+            self._known, token = {}, None
+            while True:
+                page = self.c.search_runs([self.experiment_id], filter_string=flt, max_results=50000,
+                                          page_token=token)
+                for r in page:                        # newest first: the newest run of a key wins
+                    self._known.setdefault(r.data.tags.get("ablate.trial_key"), r)
+                token = page.token
+                if not token:
+                    break
+            self._known.pop(None, None)
+        return self._known
+
+    def replays(self) -> Dict[str, Dict[str, Any]]:
+        """Trial key → recorded outcome of every trial of this launch whose run has ended.
+
+        ``--resume`` hands this to the trainable (sweeps/reporter.py): a trial
+        that Tune's last snapshot still lists as running, but whose run ended
+        after it, replays its recorded result instead of training again."""
+        out = {}
+        for k, r in self.existing().items():
+            if r.info.status not in ("FINISHED", "FAILED"):
+                continue
+            out[k] = {"params": dict(r.data.params), "metrics": dict(r.data.metrics),
+                      "failure": r.data.tags.get("ablate.failure_reason", "trial failed")
+                      if r.info.status == "FAILED" else None}
+        self._replay = out
+        return out
+
+    def _is_replay(self, trial) -> bool:
+        spec = trial.config["trial"]
+        rec = self._replay.get(spec["key"])
+        return rec is not None and same_params(spec["params"], rec["params"])
+
     def run_id(self, trial) -> str:
+        """The trial's run: found among this launch's runs, else created (one transaction)."""
         k = self.key(trial)
         if k in self._runs:
             return self._runs[k]
         spec = trial.config["trial"]
-        existing = find_run(self.c, self.experiment_id, k) if self._restored else None
-        if existing is not None:
-            rid = existing.info.run_id
-            # "epoch" comes with every result; the study metric may not (a task can
-            # report it every few epochs, e.g. physics' eval.rollout_every)
-            steps = [m.step for key in ("epoch", spec["metric"]) for m in self.c.get_metric_history(rid, key)]
-            self._step[k] = max(steps, default=0)
-            if existing.info.status != "RUNNING":
-                self.c.update_run(rid, status="RUNNING")
-            if existing.data.tags.get("ablate.git_commit") != self._resumed_commit:
-                self.c.set_tag(rid, "ablate.resumed_git_commit", self._resumed_commit)
+        run = self.existing().get(k)
+        if run is not None:
+            rid = run.info.run_id
+            # "epoch" comes with every result (the study metric may not), and a
+            # result's metrics are written in one transaction: its latest value is
+            # the last epoch logged.
+            self._step[k] = int(run.data.metrics.get("epoch", 0) or 0)
+            if run.info.status != "RUNNING":
+                self._reopen.add(k)
+            commit = self._resumed_commit or git_commit()
+            self._resumed_commit = commit
+            if run.data.tags.get("ablate.git_commit") != commit:
+                self._later.setdefault(k, {})["ablate.resumed_git_commit"] = commit
         else:
             seed = spec["params"].get("seed")
             tags = {**self.base_tags, "ablate.trial_key": k, "ablate.cell": spec["cell"],
                     "ablate.phase": spec["phase"], "ablate.seed": str(seed), "ablate.task": spec["task"],
                     "ablate.trial_id": trial.trial_id,
                     "ablate.cell_index": str(spec.get("cell_index", -1))}
-            run = self.c.create_run(self.experiment_id, tags=tags,
-                                    run_name=f"{spec['phase']}:{spec['cell']}:seed={seed}")
-            rid = run.info.run_id
-            params = [Param(p, str(v)) for p, v in sorted(spec["params"].items())]
-            for i in range(0, len(params), 100):
-                self.c.log_batch(rid, params=params[i:i + 100])
+            rid = self.w.create(self.experiment_id, f"{spec['phase']}:{spec['cell']}:seed={seed}", tags,
+                                {p: str(v) for p, v in sorted(spec["params"].items())})
             self._step[k] = 0
         self._runs[k] = rid
         return rid
 
+    def _write(self, trial, metrics: List[Metric] = (), tags: Optional[Dict[str, str]] = None,
+               status: Optional[str] = None, end_ms: Optional[int] = None) -> str:
+        """One transaction: metrics, tags, status; reopens an ended run first if this tracker continues it."""
+        k, rid = self.key(trial), self.run_id(trial)
+        tags = {**self._later.pop(k, {}), **(tags or {})}
+        if status is None and k in self._reopen:
+            status = "RUNNING"
+        if status is not None:
+            self._reopen.discard(k)
+        if metrics or tags or status:
+            self.w.write(rid, list(metrics), tags, status, end_ms)
+        return rid
+
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.run_id(trial)
+        if not self._is_replay(trial):
+            self.run_id(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        k, rid = self.key(trial), self.run_id(trial)
-        tags = []
+        if REPLAY_KEY in result:
+            return                                   # an ended run's recorded outcome, nothing new
+        k = self.key(trial)
+        self.run_id(trial)
+        tags = {}
         if k not in self._tagged and isinstance(result.get(INFO_KEY), dict):
-            tags = [RunTag(f"ablate.{n}", str(v)) for n, v in result[INFO_KEY].items()]
+            tags = {f"ablate.{n}": str(v) for n, v in result[INFO_KEY].items()}
             self._tagged.add(k)
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         if FAILURE_KEY in result or step <= self._step.get(k, 0):
-            if tags:
-                self.c.log_batch(rid, tags=tags)
-            return                                   # a failure marker, or an epoch logged before a restore
+            # a failure marker, or an epoch logged before a restore (a resumed trial
+            # replays the epochs after its last checkpoint, bit-identically)
+            self._write(trial, tags=tags)
+            return
         ts = int(result.get("timestamp", 0) * 1000)
         metrics = [Metric(n, v, ts, step) for n, v in _metrics_of(result).items()]
-        self.c.log_batch(rid, metrics=metrics, tags=tags)
+        self._write(trial, metrics, tags)
         self._step[k] = step
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         rid = self.run_id(trial)
         n = int(self.c.get_run(rid).data.tags.get("ablate.retries", "0")) + 1
-        self.c.set_tag(rid, "ablate.retries", str(n))
+        self._write(trial, tags={"ablate.retries": str(n)})
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        rid = self.run_id(trial)
         last = trial.last_result or {}
+        if REPLAY_KEY in last or self._is_replay(trial):
+            return                                   # its run ended before; it stays as it was
+        now = _now_ms()
         if FAILURE_KEY in last:
-            self.c.set_tag(rid, "ablate.failure_reason", str(last[FAILURE_KEY])[:4000])
-            self.c.set_terminated(rid, status="FAILED")
+            self._write(trial, tags={"ablate.failure_reason": str(last[FAILURE_KEY])[:4000]}, status="FAILED",
+                        end_ms=now)
             return
+        tags = {}
         epochs = int(trial.config["trial"]["params"].get("train.epochs", 0) or 0)
         if epochs and int(last.get("epoch", 0)) < epochs:
-            self.c.set_tag(rid, "ablate.stopped_early", "true")
+            tags["ablate.stopped_early"] = "true"
+        rid = self.run_id(trial)
         if self.log_checkpoints and trial.checkpoint is not None:
             # The final checkpoint goes to the run's artifact store (a tracking
             # server's, when there is one), wherever Ray's storage is.
             with trial.checkpoint.as_directory() as d:
                 self.c.log_artifacts(rid, d, artifact_path="checkpoint")
-        self.c.set_terminated(rid, status="FINISHED")
+        self._write(trial, tags=tags, status="FINISHED", end_ms=now)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        rid = self.run_id(trial)
+        if self._is_replay(trial):
+            return
         reason = "trial errored"
         try:
             if trial.error_file and Path(trial.error_file).exists():
                 reason = Path(trial.error_file).read_text()[-4000:]
         except Exception:  # noqa: BLE001 - remote storage paths may not be readable here
             pass
-        self.c.set_tag(rid, "ablate.failure_reason", reason)
-        self.c.set_terminated(rid, status="FAILED")
+        self._write(trial, tags={"ablate.failure_reason": reason}, status="FAILED", end_ms=_now_ms())
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def writer(c):
+    """The cheapest correct writer for the client's store: one SQL transaction per event on a
+    SQLAlchemy store, the public client API otherwise (or if MLflow's internals moved)."""
+    try:
+        return _SqlWriter(c)
+    except (ImportError, AttributeError, TypeError):
+        return _ClientWriter(c)
+
+
+class _ClientWriter:
+    """Tracker events through MLflow's public client (HTTP servers, file stores).
+
+    Args:
+        c: an MlflowClient.
+    """
+
+    def __init__(self, c):
+        self.c = c
+
+    def create(self, experiment_id: str, name: str, tags: Dict[str, str], params: Dict[str, str]) -> str:
+        rid = self.c.create_run(experiment_id, tags=tags, run_name=name).info.run_id
+        ps = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(ps), 100):
+            self.c.log_batch(rid, params=ps[i:i + 100])
+        return rid
+
+    def write(self, rid: str, metrics: List[Metric], tags: Dict[str, str], status: Optional[str] = None,
+              end_ms: Optional[int] = None) -> None:
+        ts = [RunTag(k, v) for k, v in tags.items()]
+        if status == "RUNNING":
+            self.c.update_run(rid, status="RUNNING")
+        for i in range(0, max(len(metrics), len(ts)), 100):
+            self.c.log_batch(rid, metrics=metrics[i:i + 100], tags=ts[i:i + 100])
+        if status is not None and status != "RUNNING":
+            self.c.set_terminated(rid, status=status, end_time=end_ms)
+
+
+class _SqlWriter(_ClientWriter):
+    """Tracker events as one transaction each on MLflow's SQLAlchemy store.
+
+    Why by hand: MLflow's client has no call that writes a run with its tags
+    and params, or metrics with tags and a status, at once; on sqlite each of
+    its sessions is a commit (an fsync).  This writes MLflow's own ORM rows
+    (``mlflow.store.tracking.dbmodels``) after MLflow's own validation, and
+    keeps ``latest_metrics`` with the store's own method, so readers see
+    exactly what the client would have written.  A write that the database
+    refuses (e.g. a metric row that already exists) is rolled back and done
+    again through the client, which handles it.
+
+    Args:
+        c: an MlflowClient whose store is a SqlAlchemyStore (TypeError otherwise).
+    """
+
+    def __init__(self, c):
+        from mlflow.store.tracking import dbmodels  # noqa: F401  (ImportError if MLflow moved it)
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        super().__init__(c)
+        self.store = c._tracking_client.store
+        if not isinstance(self.store, SqlAlchemyStore):
+            raise TypeError("not a SQL store")
+        self._artifact_root: Dict[str, str] = {}
+
+    def create(self, experiment_id: str, name: str, tags: Dict[str, str], params: Dict[str, str]) -> str:
+        from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
+        from mlflow.utils.uri import append_to_uri_path
+        from mlflow.utils.validation import _validate_batch_log_data, _validate_batch_log_limits
+
+        tags = {**tags, "mlflow.runName": name}
+        _, ps, ts = _validate_batch_log_data([], [Param(k, v) for k, v in params.items()],
+                                             [RunTag(k, v) for k, v in tags.items()])
+        _validate_batch_log_limits([], ps, ts)
+        if experiment_id not in self._artifact_root:
+            self._artifact_root[experiment_id] = self.c.get_experiment(experiment_id).artifact_location
+        rid = uuid.uuid4().hex
+        run = SqlRun(name=name, artifact_uri=append_to_uri_path(self._artifact_root[experiment_id], rid, "artifacts"),
+                     run_uuid=rid, experiment_id=int(experiment_id), source_type="UNKNOWN", source_name="",
+                     entry_point_name="", user_id=tags.get("mlflow.user", "unknown"), status="RUNNING",
+                     start_time=_now_ms(), end_time=None, deleted_time=None, source_version="",
+                     lifecycle_stage="active")
+        run.tags = [SqlTag(key=t.key, value=t.value) for t in ts]
+        with self.store.ManagedSessionMaker(read_only=False) as s:
+            s.add(run)
+            s.add_all([SqlParam(run_uuid=rid, key=p.key, value=p.value) for p in ps])
+        return rid
+
+    def write(self, rid: str, metrics: List[Metric], tags: Dict[str, str], status: Optional[str] = None,
+              end_ms: Optional[int] = None) -> None:
+        import sqlalchemy
+
+        from mlflow.exceptions import MlflowException
+        from mlflow.store.tracking.dbmodels.models import SqlMetric, SqlRun, SqlTag
+        from mlflow.utils.validation import _validate_batch_log_data, _validate_batch_log_limits
+
+        ms, _, ts = _validate_batch_log_data(metrics, [], [RunTag(k, v) for k, v in tags.items()])
+        _validate_batch_log_limits(ms, [], ts)
+        try:
+            with self.store.ManagedSessionMaker(read_only=False) as s:
+                rows = []
+                for m in {(m.key, m.step): m for m in ms}.values():
+                    is_nan, value = self.store.sanitize_metric_value(m.value)
+                    rows.append(SqlMetric(run_uuid=rid, key=m.key, value=value, timestamp=m.timestamp,
+                                          step=m.step, is_nan=is_nan))
+                s.add_all(rows)
+                self.store._update_latest_metrics_if_necessary(rows, s)
+                for t in ts:
+                    s.merge(SqlTag(run_uuid=rid, key=t.key, value=t.value))
+                if status is not None:
+                    run = s.get(SqlRun, rid)
+                    run.status = status
+                    if end_ms is not None and status in ENDED:
+                        run.end_time = end_ms
+        except MlflowException as e:             # the store wraps the database's refusal
+            if not isinstance(e.__cause__, sqlalchemy.exc.IntegrityError):
+                raise
+            super().write(rid, metrics, tags, status, end_ms)

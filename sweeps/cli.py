@@ -20,8 +20,7 @@ from .errors import (EXIT_BAD_INPUT, EXIT_ENV, EXIT_FAILED, EXIT_INTERNAL, EXIT_
                      LaunchInterrupted, SettingError, StoreError, TrialsFailed, UsageError)
 from .spec import SweepError
 
-# Set by `run` once a launch has state on disk: what to tell the user on Ctrl-C.
-RESUME_HINT: List[str] = []
+from .entry import RESUME_HINT, interrupted  # noqa: F401  (RESUME_HINT: set by `run`)
 
 
 def _err(msg: str) -> None:
@@ -89,6 +88,19 @@ def _add_readers(sub) -> None:
         s.set_defaults(func=fn)
 
 
+def _add_report(sub) -> None:
+    from .cli_read import cmd_report
+
+    r = sub.add_parser("report", help="write the self-contained HTML report of a launch (or a suite)")
+    r.add_argument("sweep", help="sweep name (MLflow experiment), suite name, or sweep file")
+    r.add_argument("-o", "--output", help="HTML path (default: SWEEP.html)")
+    r.add_argument("--launch", default="latest", help="launch id, 'latest' (default) or 'all'")
+    r.add_argument("--metric", help="metric of the table (default: the sweep's)")
+    r.add_argument("--ui-url", default="http://127.0.0.1:5000", help="MLflow UI base URL for the run links")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
+    r.set_defaults(func=cmd_report)
+
+
 def _add_misc(sub) -> None:
     from .cli_read import cmd_tasks, cmd_ui
 
@@ -105,7 +117,7 @@ def _add_misc(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ablate", description="Ray-distributed ablation sweeps for layer research")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_run, _add_trial, _add_readers, _add_misc):
+    for add in (_add_run, _add_trial, _add_readers, _add_report, _add_misc):
         add(sub)
     return p
 
@@ -121,19 +133,6 @@ def _parse(parser: argparse.ArgumentParser, argv: Optional[List[str]]):
                  else x for x in extra]
         sub.error(f"unrecognized arguments: {' '.join(hints)}")
     return args
-
-
-def _interrupted() -> None:
-    """Exit 130 at once, at any moment (imports, ray.init, a phase).  os._exit:
-    an interpreter shutdown racing Ray's C++ threads can segfault after a
-    KeyboardInterrupt; the local Ray processes die with their parent anyway."""
-    hint = f"; finished trials are kept: rerun {RESUME_HINT[0]}" if RESUME_HINT else ""
-    try:
-        print(f"\nablate: interrupted{hint}", file=sys.stderr, flush=True)
-        sys.stdout.flush()
-    except Exception:  # noqa: BLE001 - a closed pipe must not turn an interrupt into a traceback
-        pass
-    os._exit(EXIT_INTERRUPTED)
 
 
 def _dispatch(args) -> int:
@@ -159,14 +158,17 @@ def _dispatch(args) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     import signal
 
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupted)      # main() called directly (python -m sweeps.cli)
     try:
         if argv is None and hasattr(signal, "SIGPIPE"):
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `ablate table X | head` exits quietly
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")   # MLflow 3 refuses plain file stores otherwise
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         args = _parse(build_parser(), argv)
         return _dispatch(args)
-    except KeyboardInterrupt:
-        _interrupted()
+    except KeyboardInterrupt:            # a second Ctrl-C inside a Tune run (see sweeps/phase.py)
+        interrupted()
     except SystemExit:
         raise
     except Exception as e:  # noqa: BLE001 - a bug: one line, the traceback on request

@@ -53,7 +53,7 @@ def resolve_sweep_names(arg: str, cli_uri: Optional[str]) -> Tuple[List[str], st
 
 
 def load_tables(sweep: str, cli_uri: Optional[str], launch: str = "latest", metric: Optional[str] = None):
-    """[(experiment, runs, table)] of a sweep or suite; UsageError for unknown names."""
+    """([(experiment, runs, table)], uri) of a sweep or suite; UsageError for unknown names."""
     from analysis.store import load_runs, launch_notes
     from analysis.tables import ablation_table
 
@@ -68,7 +68,7 @@ def load_tables(sweep: str, cli_uri: Optional[str], launch: str = "latest", metr
         for note in launch_notes(runs):
             _warn(f"{name}: {note}")
         out.append((name, runs, table))
-    return out
+    return out, uri
 
 
 def print_launch_table(experiment: str, uri: str, launch: str, plot: Optional[str] = None, title: str = "") -> None:
@@ -92,7 +92,7 @@ def print_launch_table(experiment: str, uri: str, launch: str, plot: Optional[st
 def cmd_table(args) -> int:
     from analysis.tables import render
 
-    tables = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    tables, _ = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
     if args.format == "csv" and len(tables) > 1:
         from analysis.tables import render_suite_csv
 
@@ -116,7 +116,7 @@ def cmd_table(args) -> int:
 def cmd_plot(args) -> int:
     from analysis.plots import plot_ablation, plot_interaction
 
-    tables = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    tables, _ = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
     for name, runs, table in tables:
         out = args.output or f"{name}.png"
         if len(tables) > 1 and args.output:
@@ -136,6 +136,24 @@ def cmd_plot(args) -> int:
         done = plot_suite_ranks([(n, t) for n, _, t in tables],
                                 stem.with_name(f"{stem.stem}.ranks{stem.suffix or '.png'}"))
         print(done if isinstance(done, Path) else f"(no critical-difference diagram: {done})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from analysis.report import collect_study, write_report
+
+    if not args.ui_url.startswith(("http://", "https://")):
+        raise UsageError(f"--ui-url {args.ui_url!r} is not allowed: an http(s):// URL of the MLflow UI")
+    tables, uri = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    launch = None if args.launch == "all" else args.launch
+    studies = [collect_study(uri, name, launch=launch, metric=args.metric) for name, _, _ in tables]
+    summary = None
+    if len(tables) > 1:
+        from analysis.tables import render_suite_summary
+
+        summary = render_suite_summary([(n, t) for n, _, t in tables], "md")
+    out = Path(args.output or f"{args.sweep.rsplit('/', 1)[-1].removesuffix('.yaml')}.html")
+    print(write_report(studies, out, ui_url=args.ui_url.rstrip("/"), suite_summary=summary))
     return 0
 
 

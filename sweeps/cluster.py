@@ -86,7 +86,8 @@ def _gcs_address(address: str) -> str:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as e:
-        raise LaunchError(f"no Ray cluster answers at {gcs} ({e.strerror or e}); is the head running?") from None
+        where = address if address == gcs else f"{address} ({gcs})"
+        raise LaunchError(f"no Ray cluster answers at {where}: {e.strerror or e}; is the head running?") from None
     return gcs
 
 

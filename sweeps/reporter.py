@@ -1,25 +1,62 @@
 """What runs inside a Ray Tune trial: the function trainable, the reporter it
 hands to the task (``ray.tune.report`` + a torch checkpoint, restore from
 ``ray.tune.get_checkpoint()``), and the data-parallel path (``resources.workers
-> 1``: a TorchTrainer inside the Tune trial)."""
+> 1``: a TorchTrainer inside the Tune trial).
+
+Checkpoint cadence (issue 13): a checkpoint is written, persisted and
+registered with Tune after ``checkpoint.every_s`` seconds of training (0:
+every epoch), at every epoch where ASHA may stop the trial (its rungs,
+grace_period × reduction_factor^k, known before the trial starts) and always
+after the last epoch (tasks/common.py ``fit``).  A SIGKILL therefore loses at
+most the epochs since the last checkpoint: ``every_s`` plus one epoch.
+
+Replay (``--resume``): Tune's experiment snapshot is taken every few seconds,
+so a trial that ended after the last snapshot comes back as unfinished.  Its
+MLflow run, written synchronously, says it ended; run_phase passes those
+outcomes here, and such a trial reports its recorded result once instead of
+training again, so a resume reruns no finished trial whatever the snapshot's age.
+"""
 from __future__ import annotations
 
 import math
 import os
 import tempfile
+import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, Optional
 
 from .tracking import FAILURE_KEY, INFO_KEY
 
+REPLAY_KEY = "ablate_replayed"     # marks a result that repeats an ended run's recorded outcome
+
+
+def same_params(params: Dict[str, Any], recorded: Dict[str, str]) -> bool:
+    """Whether a trial's params are the ones an MLflow run recorded (MLflow keeps strings)."""
+    return {k: str(v) for k, v in params.items()} == dict(recorded)
+
 
 class TuneReporter:
-    """Reporter handed to tasks inside a Tune trial: ray.tune.report with a
-    torch checkpoint every epoch, restore from ray.tune.get_checkpoint()."""
+    """Reporter handed to tasks inside a Tune trial: ``ray.tune.report`` every
+    epoch, with a torch checkpoint whenever ``fit`` hands it one (see the module
+    docstring for when), restore from ``ray.tune.get_checkpoint()``.
 
-    def __init__(self):
+    Args:
+        every_s: seconds of training between checkpoints; 0 = every epoch (default 0.0).
+        at_epochs: epochs that always checkpoint, e.g. ASHA's rungs (default ()).
+    """
+
+    def __init__(self, every_s: float = 0.0, at_epochs: Iterable[int] = ()):
+        if not isinstance(every_s, (int, float)) or isinstance(every_s, bool) or not every_s >= 0:
+            raise ValueError(f"every_s must be a number of seconds >= 0 (0 = every epoch), got {every_s!r}")
+        self.every_s, self.at_epochs = float(every_s), frozenset(int(e) for e in at_epochs)
         self.info: Dict[str, Any] = {}
         self._sent_info = False
+        self._since = time.monotonic()     # the attempt's start, then its last checkpoint
+
+    def wants_checkpoint(self, epoch: int) -> bool:
+        """Whether the report after ``epoch`` (1-based) should carry a checkpoint."""
+        return (self.every_s == 0 or epoch in self.at_epochs
+                or time.monotonic() - self._since >= self.every_s)
 
     def report(self, metrics: Dict[str, float], state: Optional[Dict[str, Any]] = None) -> None:
         import torch
@@ -35,6 +72,11 @@ class TuneReporter:
         with tempfile.TemporaryDirectory() as d:
             torch.save(state, os.path.join(d, "state.pt"))
             tune.report(out, checkpoint=tune.Checkpoint.from_directory(d))
+        self.checkpointed()
+
+    def checkpointed(self) -> None:
+        """A checkpoint was just written: the next one is due ``every_s`` from now."""
+        self._since = time.monotonic()
 
     def restore(self) -> Optional[Dict[str, Any]]:
         import torch
@@ -54,16 +96,23 @@ class TuneReporter:
         self.info.setdefault("hostname", __import__("socket").gethostname())
 
 
-def trainable(config: Dict[str, Any]) -> None:
+def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
     """The Tune function trainable: one trial = one ``run_trial`` call (or, with
-    ``resources.workers > 1``, one data-parallel TorchTrainer run)."""
+    ``resources.workers > 1``, one data-parallel TorchTrainer run).
+
+    ``replay``: trial key → recorded outcome of runs that already ended (only on
+    ``--resume``, via ``tune.with_parameters``); such a trial reports it and returns."""
     from ray import tune
 
     from .trial import run_trial
     from tasks.reporting import DivergedError
 
     spec = config["trial"]
-    reporter = TuneReporter()
+    rec = (replay or {}).get(spec["key"])
+    if rec is not None and same_params(spec["params"], rec["params"]):
+        tune.report(_replayed(spec, rec))
+        return
+    reporter = TuneReporter(spec.get("checkpoint_s", 0.0), spec.get("checkpoint_at", ()))
     try:
         if int(spec.get("workers", 1)) > 1:
             _data_parallel(spec, reporter)
@@ -76,14 +125,38 @@ def trainable(config: Dict[str, Any]) -> None:
         tune.report({FAILURE_KEY: str(e), spec["metric"]: bad, INFO_KEY: dict(reporter.info)})
 
 
+def _replayed(spec: Dict[str, Any], rec: Dict[str, Any]) -> Dict[str, Any]:
+    out = {**rec["metrics"], REPLAY_KEY: True}
+    if "epoch" in out:
+        out["epoch"] = int(out["epoch"])
+    if rec.get("failure") is not None:
+        out[FAILURE_KEY] = rec["failure"]
+        out[spec["metric"]] = -math.inf if spec.get("mode", "max") == "max" else math.inf
+    return out
+
+
 class _WorkerReporter:
     """Reporter inside a Ray Train worker: every rank joins ray.train.report (a
     collective in Train V2); rank 0 also relays metrics + checkpoint state to the
     Tune trial through a Ray queue, so the Tune side keeps per-epoch reporting,
-    checkpoints (and so retries/resume) and ASHA, exactly as for one worker."""
+    checkpoints (and so retries/resume) and ASHA, exactly as for one worker.
+    Rank 0 keeps the trial's checkpoint cadence (the other ranks' state would be
+    dropped, so they build none).
 
-    def __init__(self, queue, state):
+    Args:
+        queue: the Ray queue to the Tune trial.
+        state: the checkpoint state to resume from, or None.
+        every_s, at_epochs: the cadence, as for TuneReporter (default 0.0, ()).
+    """
+
+    def __init__(self, queue, state, every_s: float = 0.0, at_epochs: Iterable[int] = ()):
         self.queue, self.state, self.info = queue, state, {}
+        self._cadence = TuneReporter(every_s, at_epochs)
+
+    def wants_checkpoint(self, epoch: int) -> bool:
+        import ray.train
+
+        return ray.train.get_context().get_world_rank() == 0 and self._cadence.wants_checkpoint(epoch)
 
     def report(self, metrics, state=None):
         import io
@@ -97,6 +170,7 @@ class _WorkerReporter:
                 buf = io.BytesIO()
                 torch.save(state, buf)
                 blob = buf.getvalue()
+                self._cadence.checkpointed()
             self.queue.put((dict(metrics), blob, dict(self.info)))
         ray.train.report(dict(metrics))
 
@@ -118,7 +192,8 @@ def _worker_loop(cfg: Dict[str, Any]) -> None:
     from .trial import run_trial
 
     state = torch.load(io.BytesIO(cfg["state"]), weights_only=False) if cfg.get("state") else None
-    run_trial(cfg["task"], cfg["params"], _WorkerReporter(cfg["queue"], state))
+    run_trial(cfg["task"], cfg["params"], _WorkerReporter(cfg["queue"], state, cfg.get("checkpoint_s", 0.0),
+                                                          cfg.get("checkpoint_at", ())))
 
 
 def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
@@ -144,7 +219,8 @@ def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
     n, cpu, gpu = int(spec["workers"]), float(spec["cpu"]), float(spec["gpu"])
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"task": spec["task"], "params": spec["params"], "queue": q, "state": blob},
+        train_loop_config={"task": spec["task"], "params": spec["params"], "queue": q, "state": blob,
+                           "checkpoint_s": reporter.every_s, "checkpoint_at": sorted(reporter.at_epochs)},
         scaling_config=ScalingConfig(num_workers=n, use_gpu=gpu > 0,
                                      resources_per_worker={"CPU": cpu * 0.99, **({"GPU": gpu} if gpu else {})}),
         run_config=TrainRunConfig(name=f"dp-{uuid.uuid4().hex[:8]}",

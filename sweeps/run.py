@@ -87,8 +87,6 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     """
     uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
     tracking.open_store(uri, create=True)               # before any trial starts
-    exp_id = tracking.ensure_experiment(uri, study.experiment)
-    storage = storage_of(study)
     sfile = state_file(study)
     if resume:
         state = read_state(study)
@@ -97,6 +95,8 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
         echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
     else:
         state = _new_state(study, suite_launch)
+    exp_id = tracking.ensure_experiment(uri, study.experiment)
+    storage = storage_of(study)
     summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {},
                "storage": str(storage), "complete_before": all(p in state["done"] for p in _phases(study))}
     if summary["complete_before"]:

@@ -1,0 +1,432 @@
+"""`ablate` as users run it: every documented command and flag in a subprocess,
+against real Ray and a real MLflow store; exit codes, output and store contents.
+
+The bad-input table (tests/sweeps/test_cli_errors.py) checks that no user
+error ends in a traceback; this module checks that what the README promises
+happens, and the defects the CLI issue found stay fixed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cli_helpers import (ABLATE, ROOT, ablate, assert_clean_error, cli_env, out, toy_sweep,
+                               write_yaml)
+
+SHIPPED = sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("sweep", SHIPPED)
+def test_dry_run_of_every_shipped_sweep(tmp_path, sweep):
+    r = ablate(["run", ROOT / "sweeps" / sweep, "--dry-run"], tmp_path, timeout=120)
+    assert r.returncode == 0, out(r)
+    assert "total:" in r.stdout and "Traceback" not in out(r)
+    assert not (tmp_path / "home").exists(), "a dry run must not create a run directory or store"
+
+
+def test_readme_example_is_the_shipped_tuned_sweep():
+    """The README's sweep-file example is sweeps/cdlinear_tuned.yaml, verbatim."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Writing a sweep file", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block == (ROOT / "sweeps" / "cdlinear_tuned.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One real launch through the CLI (a 3-cell toy sweep, 2 seeds, a plot); the
+    read-only commands below use its store."""
+    tmp = tmp_path_factory.mktemp("cli")
+    sweep = toy_sweep("clitoy", tmp, seeds=(0, 1))
+    sweep["plot"] = {"kind": "auto"}
+    f = write_yaml(tmp / "clitoy.yaml", sweep)
+    r = ablate(["run", f, "--plot", tmp / "run.png"], tmp, timeout=600)
+    assert r.returncode == 0, out(r)[-4000:]
+    return {"tmp": tmp, "file": f, "run": r, "uri": f"sqlite:///{tmp / 'home' / 'mlflow.db'}"}
+
+
+def test_run_prints_the_table_writes_the_plot_and_tracks_one_run_per_trial(store):
+    r, tmp = store["run"], store["tmp"]
+    assert "clitoy: 6 final trials, 6 finished, 0 failed" in r.stdout
+    assert "| model.kind |" in r.stdout and "baseline" in r.stdout
+    assert (tmp / "run.png").stat().st_size > 5000
+    assert "Traceback" not in out(r) and "Precision loss" not in out(r)
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(store["uri"])
+    runs = c.search_runs([c.get_experiment_by_name("clitoy").experiment_id])
+    trials = [x for x in runs if x.data.tags.get("ablate.phase") == "final"]
+    parents = [x for x in runs if x.data.tags.get("ablate.phase") == "launch"]
+    assert len(trials) == 6 and len({x.data.tags["ablate.trial_key"] for x in trials}) == 6
+    assert len(parents) == 1 and {x.data.tags["mlflow.parentRunId"] for x in trials} == {parents[0].info.run_id}
+    assert "report: " in r.stdout and Path(r.stdout.split("report: ")[1].split()[0]).exists()
+
+
+def _csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("fmt", ["md", "latex", "csv"])
+def test_table_formats(store, fmt):
+    r = ablate(["table", "clitoy", "--format", fmt], store["tmp"])
+    assert r.returncode == 0, out(r)
+    if fmt == "csv":
+        rows = _csv(r.stdout)
+        assert [x["model.kind"] for x in rows] == ["plain", "fancy", "fancy"] and {x["n"] for x in rows} == {"2"}
+    elif fmt == "latex":
+        assert r.stdout.lstrip().startswith(r"\begin{tabular}")
+    else:
+        assert r.stdout.startswith("| model.kind")
+
+
+def test_table_by_file_metric_launch_and_paper(store):
+    tmp = store["tmp"]
+    r = ablate(["table", store["file"], "--metric", "train_loss", "--format", "csv"], tmp)
+    assert r.returncode == 0, out(r)
+    assert len(_csv(r.stdout)) == 3
+    launch = json.loads(next((tmp / "home").rglob("clitoy.ablate.json")).read_text())["launch"]
+    for sel in (launch, "all", "latest"):
+        r = ablate(["table", "clitoy", "--launch", sel], tmp)
+        assert r.returncode == 0, out(r)
+    r = ablate(["table", "clitoy", "--paper"], tmp)
+    assert r.returncode == 0 and "paper comparison unavailable" in r.stdout, out(r)
+
+
+def test_plot_and_interaction_plot(store):
+    tmp = store["tmp"]
+    r = ablate(["plot", "clitoy", "-o", tmp / "p.png"], tmp)
+    assert r.returncode == 0 and (tmp / "p.png").stat().st_size > 5000, out(r)
+    r = ablate(["plot", "clitoy", "--kind", "interaction", "-o", tmp / "i.png"], tmp)
+    assert_clean_error(r, 2, "interaction", "two scientific axes")
+
+
+def test_tasks_lists_and_describes_without_reprs(tmp_path):
+    r = ablate(["tasks"], tmp_path)
+    assert r.returncode == 0 and "digits:" in r.stdout and "toy:" in r.stdout
+    r = ablate(["tasks", "toy"], tmp_path)
+    assert r.returncode == 0, out(r)
+    line = next(ln for ln in r.stdout.splitlines() if ln.strip().startswith("model.kind"))
+    assert "'plain'" not in line and "one of plain, fancy" in line
+    cols = [ln.index("default") for ln in r.stdout.splitlines() if ln.strip().startswith("key")]
+    assert cols, r.stdout
+
+
+def test_trial_reruns_a_cell_and_from_run_reproduces(store):
+    tmp = store["tmp"]
+    r = ablate(["trial", store["file"], "--set", "model.kind=fancy", "--set", "model.width=4", "--seed", "1"], tmp)
+    assert r.returncode == 0, out(r)
+    assert json.loads(r.stdout)["epoch"] == 2
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(store["uri"])
+    exp = c.get_experiment_by_name("clitoy").experiment_id
+    rid = next(x.info.run_id for x in c.search_runs([exp]) if x.data.tags.get("ablate.phase") == "final")
+    r = ablate(["trial", "--from-run", rid], tmp)
+    assert r.returncode == 0 and "reproduced exactly" in r.stdout, out(r)
+
+
+def test_ui_refuses_a_port_in_use_and_a_missing_store(store, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = ablate(["ui", "--port", port], store["tmp"], timeout=60)
+    assert_clean_error(r, 2, str(port), "in use")
+    r = ablate(["ui"], tmp_path, timeout=60)
+    assert_clean_error(r, 3, "no tracking store")
+    assert not (tmp_path / "home").exists()
+
+
+def test_ui_serves_the_store(store):
+    from tests.cli_helpers import free_port
+
+    port = free_port()
+    p = subprocess.Popen([*ABLATE, "ui", "--port", str(port)], cwd=store["tmp"], env=cli_env(store["tmp"]),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        import urllib.request
+
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+                break
+            except OSError:
+                assert p.poll() is None, p.stdout.read()
+                time.sleep(0.5)
+        assert body.strip() == b"OK"
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=30)
+
+
+def test_set_reaches_dotted_section_keys_and_warns_when_the_baseline_goes(tmp_path):
+    f = write_yaml(tmp_path / "s.yaml", toy_sweep("setk", tmp_path))
+    r = ablate(["run", f, "--dry-run", "--set", "baseline.model.kind=fancy", "--set", "scientific.model.width=[2]"],
+               tmp_path)
+    assert r.returncode == 0, out(r)
+    assert "model.kind=fancy,model.width=2 seed=0 (baseline)" in r.stdout
+    r = ablate(["run", f, "--dry-run", "--set", "model.kind=[fancy]"], tmp_path)
+    assert r.returncode == 0 and "leaves out the baseline cell (model.kind=plain)" in r.stderr, out(r)
+    r = ablate(["run", f, "--dry-run", "--set", "baseline.model.knd=fancy"], tmp_path)
+    assert_clean_error(r, 2, "baseline.model.knd")
+
+
+def test_a_mistyped_flag_gets_the_subcommands_usage(tmp_path):
+    r = ablate(["run", "x.yaml", "--dryrun"], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in out(r)
+    assert "usage: ablate run" in r.stderr and "did you mean --dry-run" in r.stderr, r.stderr
+
+
+def test_every_trial_failing_exits_1_with_a_table_of_failures(tmp_path):
+    f = write_yaml(tmp_path / "f.yaml", toy_sweep("allfail", tmp_path, **{"fault.kind": "error", "fault.epoch": 1}))
+    r = ablate(["run", f], tmp_path)
+    assert r.returncode == 1, out(r)[-3000:]
+    assert "Traceback" not in out(r)
+    assert "6 final trials, 0 finished, 6 failed" in r.stdout
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("| plain"))
+    assert "| 0 " in row and "| 2 " in row, row       # n = 0, failed = 2
+
+
+def test_launch_all_warns_when_it_pools_smoke_and_full_launches(tmp_path):
+    f = write_yaml(tmp_path / "m.yaml", toy_sweep("mixed", tmp_path))
+    for extra in (["--smoke"], []):
+        r = ablate(["run", f, "--no-table", *extra], tmp_path)
+        assert r.returncode == 0, out(r)[-3000:]
+    r = ablate(["table", "mixed", "--launch", "all"], tmp_path)
+    assert r.returncode == 0, out(r)
+    assert "--smoke runs" in r.stderr and "not comparable" in r.stderr, r.stderr
+    smoke = json.loads(next((tmp_path / "home").rglob("mixed.ablate.json")).read_text())
+    assert smoke["smoke"] is False
+    r = ablate(["table", "mixed", "--launch", "latest"], tmp_path)
+    assert "--smoke" not in out(r)
+
+
+def test_a_smoke_launch_says_so_under_its_table(tmp_path):
+    f = write_yaml(tmp_path / "s.yaml", toy_sweep("smk", tmp_path))
+    r = ablate(["run", f, "--smoke"], tmp_path)
+    assert r.returncode == 0 and "a --smoke run" in r.stdout, out(r)[-2000:]
+    for fmt in ("md", "latex"):
+        assert "--smoke run" in ablate(["table", "smk", "--format", fmt], tmp_path).stdout
+
+
+def test_unknown_names_exit_2_and_list_what_exists(store):
+    tmp = store["tmp"]
+    r = ablate(["table", "nope"], tmp)
+    line = assert_clean_error(r, 2, "'nope'", "clitoy")
+    assert "Default" not in line
+    assert_clean_error(ablate(["table", "clitoy", "--launch", "20990101-000000-abcdef"], tmp), 2, "launch")
+    assert_clean_error(ablate(["table", "clitoy", "--metric", "nope"], tmp), 2, "'nope'", "score")
+    assert_clean_error(ablate(["plot", "clitoy", "--metric", "nope"], tmp), 2, "'nope'")
+    assert_clean_error(ablate(["trial", "--from-run", "0" * 32], tmp), 2, "no such run")
+    assert_clean_error(ablate(["run", store["file"], "--resume", "--set", "name=other"], tmp), 2,
+                       "--resume", "no earlier launch")
+
+
+def test_from_run_refuses_the_launch_run_and_reproduces_a_failure(tmp_path):
+    f = write_yaml(tmp_path / "n.yaml", toy_sweep("nanrun", tmp_path, **{"fault.kind": "nan", "fault.epoch": 2}))
+    r = ablate(["run", f, "--no-table", "--set", "seeds=[0]", "--set", "model.kind=[plain]"], tmp_path)
+    assert r.returncode == 1, out(r)[-3000:]
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("nanrun").experiment_id])
+    parent = next(x for x in runs if x.data.tags["ablate.phase"] == "launch")
+    failed = next(x for x in runs if x.info.status == "FAILED")
+    assert_clean_error(ablate(["trial", "--from-run", parent.info.run_id], tmp_path), 2, "not a trial")
+    r = ablate(["trial", "--from-run", failed.info.run_id], tmp_path)
+    assert r.returncode == 0 and "failed the same way -> reproduced exactly" in r.stdout, out(r)
+
+
+def test_from_run_of_an_asha_stopped_run_compares_at_its_epoch(tmp_path):
+    sweep = toy_sweep("asha", tmp_path, seeds=(0,), **{"train.epochs": 6})
+    sweep["scientific"] = {"model.kind": ["plain"]}
+    sweep.pop("baseline")
+    sweep["nuisance"] = {"optim.lr": {"loguniform": [1e-4, 0.5]}}
+    sweep["search"] = {"trials_per_cell": 6, "scheduler": "asha", "grace_period": 1, "reduction_factor": 2}
+    r = ablate(["run", write_yaml(tmp_path / "a.yaml", sweep), "--no-table"], tmp_path)
+    assert r.returncode == 0, out(r)[-3000:]
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("asha").experiment_id])
+    stopped = [x for x in runs if x.data.tags.get("ablate.stopped_early") == "true"]
+    assert stopped, "ASHA stopped no trial"
+    r = ablate(["trial", "--from-run", stopped[0].info.run_id], tmp_path)
+    assert r.returncode == 0, out(r)
+    assert "stopped early by ASHA at epoch" in r.stderr and "reproduced exactly" in r.stdout, out(r)
+
+
+def test_nuisance_search_every_distribution_from_the_cli(tmp_path):
+    """The Optuna search as users run it: loguniform, uniform, int and choice axes,
+    with ASHA and without, dry run, smoke and a real run."""
+    sweep = toy_sweep("nui", tmp_path, seeds=(0, 1), **{"train.epochs": 3})
+    sweep["nuisance"] = {"optim.lr": {"loguniform": [1e-3, 0.5]}, "model.x0": {"uniform": [0.5, 1.5]},
+                         "fault.epoch": {"int": [2, 5]}, "train.sleep": {"choice": [0.0, 0.001]}}
+    for sched in ("asha", "none"):
+        sweep["search"] = {"trials_per_cell": 2, "scheduler": sched, "metric": "score"}
+        f = write_yaml(tmp_path / f"n-{sched}.yaml", {**sweep, "name": f"nui-{sched}"})
+        r = ablate(["run", f, "--dry-run"], tmp_path)
+        assert r.returncode == 0 and "tuned per cell" in r.stdout, out(r)
+        assert "6 Optuna TPE trials" in r.stdout.replace("= ", "") or "× 2 Optuna TPE trials" in r.stdout
+        r = ablate(["run", f, "--smoke" if sched == "none" else "--no-table"], tmp_path)
+        assert r.returncode == 0, out(r)[-3000:]
+        assert f"nui-{sched}: search phase: 6 trials" in r.stdout, r.stdout[-2000:]
+        assert "best nuisance for [model.kind=plain]" in r.stdout
+
+
+def test_the_tuned_cdlinear_sweep_smoke_through_the_cli(tmp_path):
+    """sweeps/cdlinear_tuned.yaml: lr tuned per cell on val_acc (data.val_fraction), ASHA, then seeds."""
+    r = ablate(["run", ROOT / "sweeps" / "cdlinear_tuned.yaml", "--smoke"], tmp_path, timeout=900)
+    assert r.returncode == 0, out(r)[-3000:]
+    assert "cdlinear_tuned: search phase: 6 trials" in r.stdout
+    assert "3 final trials, 3 finished, 0 failed" in r.stdout
+
+
+def _wait_for(pred, timeout=300, every=0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(every)
+    return False
+
+
+def _finished(uri, name):
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        return []
+    return [x for x in c.search_runs([exp.experiment_id]) if x.info.status == "FINISHED"
+            and x.data.tags.get("ablate.phase") == "final"]
+
+
+def test_suite_ctrl_c_then_resume_runs_the_studies_that_never_started(tmp_path):
+    home = tmp_path / "home"
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    first = toy_sweep("x", tmp_path, seeds=(0, 1, 2, 3), **{"train.sleep": 0.7, "train.epochs": 2})
+    suite = {"name": "su", "defaults": {k: v for k, v in first.items() if k != "name"},
+             "studies": {"first": {}, "second": {"seeds": [0]}}}
+    f = write_yaml(tmp_path / "suite.yaml", suite)
+    p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=cli_env(tmp_path),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert _wait_for(lambda: len(_finished(uri, "su.first")) >= 2 or p.poll() is not None), "did not start"
+    os.killpg(p.pid, signal.SIGINT)
+    text, _ = p.communicate(timeout=180)
+    assert p.returncode == 130 and "--resume" in text and "Traceback" not in text, text[-3000:]
+    assert not _finished(uri, "su.second")
+    r = ablate(["run", f, "--resume", "--no-table"], tmp_path)
+    assert r.returncode == 0, out(r)[-3000:]
+    assert "su.second: not started by suite launch" in r.stdout
+    assert len(_finished(uri, "su.first")) == 12 and len(_finished(uri, "su.second")) == 3
+    keys = [x.data.tags["ablate.trial_key"] for x in _finished(uri, "su.first")]
+    assert len(keys) == len(set(keys)), "a trial ran twice"
+    r = ablate(["run", f, "--resume", "--no-table"], tmp_path)
+    assert r.returncode == 0 and r.stdout.count("already complete") == 2, out(r)[-2000:]
+
+
+def test_plot_flag_on_a_suite_writes_one_file_per_study(tmp_path):
+    base = toy_sweep("x", tmp_path)
+    suite = {"name": "ps", "defaults": {k: v for k, v in base.items() if k != "name"},
+             "studies": {"a": {}, "b": {"seeds": [0, 1, 2]}}}
+    f = write_yaml(tmp_path / "ps.yaml", suite)
+    r = ablate(["run", f, "--plot", tmp_path / "fig.png"], tmp_path)
+    assert r.returncode == 0, out(r)[-3000:]
+    assert (tmp_path / "fig.a.png").stat().st_size > 5000 and (tmp_path / "fig.b.png").stat().st_size > 5000
+    assert not (tmp_path / "fig.png").exists()
+    r = ablate(["table", "ps", "--format", "csv"], tmp_path)
+    rows = _csv(r.stdout)
+    assert r.returncode == 0 and {x["study"] for x in rows} == {"ps.a", "ps.b"} and len(rows) == 6, r.stdout
+    assert r.stdout.count("\n") == 7, "one CSV with one header"
+    r = ablate(["plot", "ps", "-o", tmp_path / "q.png"], tmp_path)
+    assert r.returncode == 0 and (tmp_path / "q.a.png").exists() and (tmp_path / "q.b.png").exists(), out(r)
+
+
+def test_two_launches_creating_one_new_store_at_once(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    procs = []
+    for name in ("race1", "race2"):
+        f = write_yaml(tmp_path / f"{name}.yaml", {**toy_sweep(name, tmp_path, seeds=(0,)),
+                                                   "scientific": {"model.kind": ["plain"]}})
+        f.write_text(f.read_text().replace("baseline:\n  model.kind: plain\n", ""))
+        procs.append(subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"],
+                                      cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    for p in procs:
+        text, _ = p.communicate(timeout=600)
+        assert p.returncode == 0, text[-3000:]
+    assert len(_finished(uri, "race1")) == 1 and len(_finished(uri, "race2")) == 1
+
+
+def test_a_file_store_works_without_mlflow_allow_file_store(tmp_path):
+    env = cli_env(tmp_path)
+    env.pop("MLFLOW_ALLOW_FILE_STORE", None)
+    f = write_yaml(tmp_path / "fs.yaml", {**toy_sweep("fstore", tmp_path, seeds=(0,)),
+                                          "tracking": {"uri": str(tmp_path / "mlruns")}})
+    r = ablate(["run", f], tmp_path, env=env)
+    assert r.returncode == 0, out(r)[-3000:]
+    r = ablate(["table", "fstore", "--tracking-uri", tmp_path / "mlruns", "--format", "csv"], tmp_path, env=env)
+    assert r.returncode == 0 and len(_csv(r.stdout)) == 3, out(r)
+
+
+def test_unreachable_server_fails_fast_for_every_command(tmp_path):
+    from tests.cli_helpers import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    f = write_yaml(tmp_path / "u.yaml", toy_sweep("unr", tmp_path))
+    for args in (["table", "unr"], ["plot", "unr"], ["trial", "--from-run", "abc"], ["run", f],
+                 ["report", "unr"]):
+        t0 = time.time()
+        r = ablate([*args, "--tracking-uri", uri], tmp_path, timeout=120)
+        assert_clean_error(r, 3, "cannot be reached")
+        assert time.time() - t0 < 20, f"{args}: {time.time() - t0:.0f} s"
+
+
+def test_read_only_commands_never_create_a_store(tmp_path):
+    for args in (["table", "x"], ["plot", "x"], ["report", "x"], ["trial", "--from-run", "abc"], ["ui"]):
+        r = ablate(args, tmp_path, timeout=60)
+        assert_clean_error(r, 3, "no tracking store")
+    assert not (tmp_path / "home").exists()
+    db = tmp_path / "given.db"
+    r = ablate(["table", "x", "--tracking-uri", f"sqlite:///{db}"], tmp_path)
+    assert_clean_error(r, 3, "no tracking store", str(db))
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.4, 1.0, 2.0, 3.5, 6.0])
+def test_ctrl_c_at_any_moment_of_start_up_exits_130_cleanly(tmp_path, delay):
+    f = write_yaml(tmp_path / "c.yaml", toy_sweep("cc", tmp_path, **{"train.sleep": 1.0, "train.epochs": 5}))
+    p = subprocess.Popen([*ABLATE, "run", str(f)], cwd=tmp_path, env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(p.pid, signal.SIGINT)
+    text, _ = p.communicate(timeout=180)
+    assert "Traceback" not in text and "Segmentation" not in text, text[-3000:]
+    if p.returncode == -signal.SIGINT:         # killed before the interpreter had installed any handler
+        assert not text.strip(), text
+        return
+    assert p.returncode == 130, f"exit {p.returncode} after SIGINT at {delay} s:\n{text[-3000:]}"
+    assert "interrupted" in text
+
+
+def test_address_forms_are_validated_before_anything_runs(tmp_path):
+    f = write_yaml(tmp_path / "a.yaml", toy_sweep("addr", tmp_path))
+    assert_clean_error(ablate(["run", f, "--address", "ray://head:10001"], tmp_path), 2, "ray://", "--address auto")
+    assert_clean_error(ablate(["run", f, "--address", "not an address"], tmp_path), 2, "--address")
+    t0 = time.time()
+    r = ablate(["run", f, "--address", "127.0.0.1:1"], tmp_path, timeout=120)
+    assert_clean_error(r, 3, "127.0.0.1:1")
+    assert time.time() - t0 < 30
