@@ -67,6 +67,7 @@ def _cells_of_look(study, design, uri, state, k: int) -> List[str]:
 def run_looks(study, state: Dict[str, Any], save, storage, uri: str, exp_id: str, tags: Dict[str, str],
               resume: bool, echo, verbose: int, summary: Dict[str, Any]) -> None:
     from .callback import MLflowTracker
+    from .progress import Progress
 
     design = design_of(study)
     plan_ = state.setdefault("looks", {})
@@ -86,7 +87,8 @@ def run_looks(study, state: Dict[str, Any], save, storage, uri: str, exp_id: str
                   if t.cell.id in run_cells and t.seed in seeds]
         echo(f"{study.name}: look {k + 1} of {len(study.looks)}: {len(run_cells)} cells × seeds "
              f"{min(seeds)}..{max(seeds)} = {len(trials)} trials")
-        tracker = MLflowTracker(uri, exp_id, {**tags, "ablate.look": str(k)}, study.artifacts["checkpoints"])
+        tracker = [MLflowTracker(uri, exp_id, {**tags, "ablate.look": str(k)}, study.artifacts["checkpoints"]),
+                   Progress(f"look {k + 1} of {len(study.looks)}")]
         results = run_phase(study, name, state, storage, tracker, resume, echo, verbose, trials=trials, look=k)
         state["done"].append(name)
         save()

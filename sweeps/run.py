@@ -147,9 +147,11 @@ def _launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
 def _run_phases(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary) -> None:
     from .callback import MLflowTracker
 
-    tracker = lambda: MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"])
+    from .progress import Progress
+
+    tracker = lambda label: [MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"]), Progress(label)]
     if study.nuisance and "search" not in state["done"]:
-        results = run_phase(study, "search", state, storage, tracker(), resume, echo, verbose)
+        results = run_phase(study, "search", state, storage, tracker("search"), resume, echo, verbose)
         from .search import best_per_cell
 
         state["best_nuisance"] = best_per_cell(results, study.search["metric"], study.search["mode"],
@@ -171,7 +173,7 @@ def _run_phases(study, state, save, storage, uri, exp_id, tags, resume, echo, ve
         run_looks(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary)
     elif "final" not in state["done"]:
         trials = final_trials(study, state.get("best_nuisance"))
-        results = run_phase(study, "final", state, storage, tracker(), resume, echo, verbose, trials=trials)
+        results = run_phase(study, "final", state, storage, tracker("final"), resume, echo, verbose, trials=trials)
         state["done"].append("final")
         save()
         summary["phases"]["final"] = counts(results)

@@ -430,3 +430,36 @@ def test_address_forms_are_validated_before_anything_runs(tmp_path):
     r = ablate(["run", f, "--address", "127.0.0.1:1"], tmp_path, timeout=120)
     assert_clean_error(r, 3, "127.0.0.1:1")
     assert time.time() - t0 < 30
+
+
+def test_progress_lines_with_an_eta_on_a_terminal_and_only_start_and_end_otherwise(tmp_path):
+    import pty
+    import re
+
+    f = write_yaml(tmp_path / "p.yaml", toy_sweep("prog", tmp_path, seeds=(0, 1, 2),
+                                                  **{"train.sleep": 0.6, "train.epochs": 2}))
+    r = ablate(["run", f, "--no-table"], tmp_path)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("[final]")]
+    assert r.returncode == 0 and len(lines) == 2, r.stdout[-3000:]
+    assert lines[0].startswith("[final] 0 finished") and "9 pending" in lines[0]
+    assert lines[1].startswith("[final] 9 finished, 0 running, 0 pending, 0 failed of 9")
+    env = {**cli_env(tmp_path), "ABLATE_PROGRESS_S": "1"}
+    master, slave = pty.openpty()
+    p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=env, stdin=slave,
+                         stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data.decode(errors="replace"))
+    p.wait(timeout=300)
+    text = "".join(chunks)
+    assert p.returncode == 0, text[-3000:]
+    progress = [ln for ln in text.splitlines() if ln.startswith("[final]")]
+    assert len(progress) >= 4, text[-3000:]
+    assert any(re.search(r"ETA \d+m\d\ds", ln) for ln in progress), progress
