@@ -115,6 +115,8 @@ def _run_one(study, args, resume: bool, suite_launch: Optional[str], plot: Optio
         from .cli_read import print_launch_table
 
         print_launch_table(study.experiment, summary["uri"], summary["launch"], plot=plot, title=study.name)
+    if summary.get("report"):
+        print(f"report: {summary['report']} (also artifact report.html of MLflow run {summary['parent_run_id']})")
     return 0 if c.get("failed", 0) == 0 else EXIT_FAILED
 
 

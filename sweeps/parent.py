@@ -56,8 +56,9 @@ def end_parent(uri: str, rid: str, status: str) -> None:
         pass
 
 
-def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Callable[[str], None]) -> None:
-    """Table (md, LaTeX, CSV), plot and HTML report of a completed launch, on its parent run."""
+def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Callable[[str], None]) -> Path | None:
+    """Table (md, LaTeX, CSV), plot and HTML report of a completed launch, on its parent run;
+    returns the path of the report kept in the run directory (None if it could not be written)."""
     from analysis.plots import plot_ablation
     from analysis.store import load_runs
     from analysis.tables import ablation_table, render
@@ -65,7 +66,7 @@ def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Ca
     try:
         runs = load_runs(study.experiment, uri, launch=launch)
     except LookupError:
-        return
+        return None
     table = ablation_table(runs)
     c = tracking.client(uri)
     with tempfile.TemporaryDirectory() as d:
@@ -78,8 +79,7 @@ def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Ca
                  f"the table is logged, retry with `ablate plot {study.experiment}`")
         report = write_launch_report(study, uri, launch, Path(d, "report.html"), echo)
         c.log_artifacts(rid, d)
-    if report is not None:
-        echo(f"report: {report_path(study, launch)} (and artifact report.html of run {rid})")
+    return report
 
 
 def report_path(study: Study, launch: str) -> Path:

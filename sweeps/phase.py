@@ -6,10 +6,30 @@ an explicit ``grid_search`` over trial dicts; a ``search`` phase uses the
 per-cell Optuna searcher and ASHA (sweeps/search.py).  A phase that Tune left
 with unfinished trials (Ctrl-C, SIGTERM) raises LaunchInterrupted, so it is
 never marked done.
+
+What a phase costs per trial and what it keeps across faults (issue 13,
+docs/reliability.md, docs/benchmarks_notes.md):
+
+* Trial checkpoints follow ``checkpoint.every_s`` (sweeps/reporter.py), and
+  Tune keeps the last two (``num_to_keep=2``).  With one, Tune forces a full
+  experiment snapshot after every checkpoint of every trial, so that its state
+  never names a deleted checkpoint; with two it forces one only after a trial's
+  second checkpoint since the last snapshot (the older one is still on disk).
+* The periodic experiment snapshot (``TUNE_GLOBAL_CHECKPOINT_S``, when the
+  user has not set it) is taken every max(1 s, 1.2 ms × trials): a snapshot
+  costs about 60 µs per trial it lists, so this keeps it near 5 % of the
+  driver's time in a phase of any size.  ``--resume`` needs no fresher one to
+  rerun no finished trial: trials whose MLflow run ended replay their recorded
+  result (sweeps/reporter.py ``trainable``).
+* Pending trials: Tune stages one trial at a time for a custom searcher
+  (``TUNE_MAX_PENDING_TRIALS_PG`` = 1), so the search phase stages as many as
+  the cluster fits; a grid phase already stages up to 200.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 from typing import Any, Dict, List, Optional
 
@@ -19,12 +39,15 @@ from .reporter import trainable
 from .spec import Study
 from .tracking import FAILURE_KEY
 
+SNAPSHOT_MIN_S = 1.0          # seconds between Tune's experiment snapshots, at least ...
+SNAPSHOT_S_PER_TRIAL = 1.2e-3  # ... and this per trial of the phase (≈ 20 × a snapshot's cost per trial)
+KEEP_CHECKPOINTS = 2
+
 
 def tune_environment() -> None:
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")   # resumable experiment state
     # Legacy reporter: it lets us show cell/seed columns instead of the whole trial dict.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Per-epoch checkpoints of short trials trigger a harmless "snapshot too often" warning.
+    # Short trials checkpoint often; Tune's "snapshot too often" warning is expected then.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # MLflow is the record of every result; Tune's own JSON/CSV/TensorBoard copies
     # only add per-result I/O (set the variable to 0 to get them back).
@@ -32,6 +55,25 @@ def tune_environment() -> None:
     if os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1":
         _mute_missing_result_json()
     _one_line_trial_errors()
+
+
+def snapshot_period(n_trials: int) -> float:
+    """Seconds between Tune's experiment snapshots for a phase of ``n_trials`` trials."""
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
+        raise ValueError(f"n_trials must be an integer >= 0, got {n_trials!r}")
+    return max(SNAPSHOT_MIN_S, SNAPSHOT_S_PER_TRIAL * n_trials)
+
+
+@contextlib.contextmanager
+def _tune_settings(**values: str):
+    """Set Tune's environment settings for one fit; a value the user set wins."""
+    mine = {k: v for k, v in values.items() if k not in os.environ}
+    os.environ.update(mine)
+    try:
+        yield
+    finally:
+        for k in mine:
+            os.environ.pop(k, None)
 
 
 def trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, key: str,
@@ -43,7 +85,56 @@ def trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, k
             "workers": res["workers"], "cpu": res["cpu"], "gpu": res["gpu"],
             "cell_index": order.index(cell_id) if cell_id in order else -1,
             "metric": study.search["metric"] if phase == "search" else study.metric,
-            "mode": study.search["mode"] if phase == "search" else study.mode}
+            "mode": study.search["mode"] if phase == "search" else study.mode,
+            "checkpoint_s": float(study.checkpoint["every_s"]),
+            "checkpoint_at": _rungs(study, params) if phase == "search" else []}
+
+
+def _rungs(study: Study, params: Dict[str, Any]) -> List[int]:
+    """ASHA's rung epochs, where it may stop a search trial: each gets a checkpoint."""
+    if study.search["scheduler"] != "asha":
+        return []
+    from .search import rung_epochs
+
+    return rung_epochs(_max_epochs(study), study.search["grace_period"], study.search["reduction_factor"])
+
+
+def _max_epochs(study: Study) -> int:
+    return int(study.fixed.get("train.epochs") or study.task.params["train.epochs"].default)
+
+
+def _trainable(res: Dict[str, Any], replay: Dict[str, Dict[str, Any]]):
+    from ray import tune
+
+    fn = tune.with_parameters(trainable, replay=replay) if replay else trainable
+    if res["workers"] > 1:
+        # The trial itself only coordinates; its TorchTrainer reserves the workers
+        # (Train V2 inside Tune: the two must not both hold the workers' CPUs).
+        return tune.with_resources(fn, tune.PlacementGroupFactory([{"CPU": 0.01}]))
+    return tune.with_resources(fn, {"cpu": res["cpu"], "gpu": res["gpu"]})
+
+
+def _replays(callbacks) -> Dict[str, Dict[str, Any]]:
+    """Recorded outcomes of this launch's ended runs, from the MLflow tracker among the callbacks."""
+    from .callback import MLflowTracker
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for cb in callbacks:
+        if isinstance(cb, MLflowTracker):
+            out.update(cb.replays())
+    return out
+
+
+def _trials_that_fit(res: Dict[str, Any]) -> int:
+    """How many trials the cluster holds at once now (at least 1): Tune's pending-trial limit."""
+    import ray
+
+    have = ray.cluster_resources()
+    cpu = res["cpu"] * (0.99 * res["workers"] + 0.01 if res["workers"] > 1 else 1)
+    n = have.get("CPU", 0) / cpu if cpu > 0 else math.inf
+    if res["gpu"]:
+        n = min(n, have.get("GPU", 0) / (res["gpu"] * res["workers"]))
+    return max(1, int(n)) if math.isfinite(n) else 1
 
 
 def counts(results: List[Dict[str, Any]]) -> Dict[str, int]:
@@ -57,53 +148,27 @@ def run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, cal
     """Run one phase; returns one dict per trial (cell, params, failed, metric, epochs).
 
     ``phase``: "search", "final", or "look<k>" (k-th look of an adaptive design);
-    ``trials``: the TrialSpecs of a non-search phase; ``look``: tagged on its runs."""
-    from ray import tune
-    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+    ``trials``: the TrialSpecs of a non-search phase; ``look``: tagged on its runs;
+    ``callback``: one Tune callback or a list of them (all are passed to Tune)."""
+    from ray.tune import Tuner
 
     name = f"{study.name}-{state['launch']}-{phase}"
     path = f"{storage}/{name}"
     res = study.resources
-    if res["workers"] > 1:
-        # The trial itself only coordinates; its TorchTrainer reserves the workers
-        # (Train V2 inside Tune: the two must not both hold the workers' CPUs).
-        fn = tune.with_resources(trainable, tune.PlacementGroupFactory([{"CPU": 0.01}]))
-    else:
-        fn = tune.with_resources(trainable, {"cpu": res["cpu"], "gpu": res["gpu"]})
+    callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback]
+    fn = _trainable(res, _replays(callbacks) if resume else {})
     if resume and Tuner.can_restore(str(path)):
         echo(f"restoring Tune run {path}")
         tuner = Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=True)
     else:
-        reporter = tune.CLIReporter(
-            parameter_columns={"trial/cell": "cell", "trial/params/seed": "seed"},
-            metric_columns={"epoch": "epoch", study.metric: study.metric}, max_report_frequency=15,
-            sort_by_metric=False, max_column_length=60)
-        run_config = RunConfig(
-            name=name, storage_path=str(storage), callbacks=list(callback) if isinstance(callback, (list, tuple)) else [callback], verbose=verbose,
-            progress_reporter=reporter,
-            failure_config=FailureConfig(max_failures=study.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=1))
-        if phase == "search":
-            tuner = _search_tuner(study, fn, run_config)
-        else:
-            space = {"trial": tune.grid_search([trial_dict(study, t.cell.id, t.config, "final", t.key, look=look)
-                                                for t in trials])}
-            tuner = Tuner(fn, param_space=space, run_config=run_config,
-                          tune_config=TuneConfig(max_concurrent_trials=study.max_concurrent or None,
-                                                 reuse_actors=True))
-    grid, interrupted = _fit_noting_ctrl_c(tuner)
-    # Tune returns normally when interrupted and reports the stopped trials as
-    # TERMINATED; a final trial is over only if it errored, reported its own
-    # failure or reached its last epoch ("done" alone is not enough: the result
-    # carrying it may miss Tune's last snapshot).  In the search phase ASHA's
-    # early stops are legitimate ends, so there only the signal counts.
-    def over(r) -> bool:
-        m, spec = r.metrics or {}, (r.config or {}).get("trial") or {}
-        epochs = spec.get("params", {}).get("train.epochs")
-        return (r.error is not None or FAILURE_KEY in m or bool(m.get("done"))
-                or (epochs is not None and int(m.get("epoch", 0) or 0) >= int(epochs)))
-
-    left = 0 if phase == "search" else max(sum(not over(r) for r in grid), len(trials) - len(grid))
+        tuner = _new_tuner(study, phase, name, storage, fn, callbacks, verbose, trials, look)
+    n = study.search["trials_per_cell"] * len(cells(study)) if phase == "search" else len(trials)
+    settings = {"TUNE_GLOBAL_CHECKPOINT_S": f"{snapshot_period(n):g}"}
+    if phase == "search":
+        settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(_trials_that_fit(res))
+    with _tune_settings(**settings):
+        grid, interrupted = _fit_noting_ctrl_c(tuner)
+    left = 0 if phase == "search" else max(sum(not _over(r) for r in grid), len(trials) - len(grid))
     if interrupted or left > 0:
         raise LaunchInterrupted(
             f"{study.name}: {phase} phase interrupted"
@@ -121,6 +186,40 @@ def run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, cal
                     "metric": None if failed else last.get(spec["metric"]),
                     "epochs": int(last.get("epoch", 0) or 0)})
     return out
+
+
+def _over(r) -> bool:
+    """Whether a final trial is over: Tune returns normally when interrupted and
+    reports the stopped trials as TERMINATED, so a trial is over only if it
+    errored, reported its own failure or reached its last epoch ("done" alone is
+    not enough: the result carrying it may miss Tune's last snapshot).  In the
+    search phase ASHA's early stops are legitimate ends, so there only the
+    signal counts (run_phase does not call this)."""
+    m, spec = r.metrics or {}, (r.config or {}).get("trial") or {}
+    epochs = spec.get("params", {}).get("train.epochs")
+    return (r.error is not None or FAILURE_KEY in m or bool(m.get("done"))
+            or (epochs is not None and int(m.get("epoch", 0) or 0) >= int(epochs)))
+
+
+def _new_tuner(study: Study, phase: str, name: str, storage: Any, fn, callbacks, verbose: int,
+               trials: Optional[List[TrialSpec]], look: Optional[int]):
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+
+    reporter = tune.CLIReporter(
+        parameter_columns={"trial/cell": "cell", "trial/params/seed": "seed"},
+        metric_columns={"epoch": "epoch", study.metric: study.metric}, max_report_frequency=15,
+        sort_by_metric=False, max_column_length=60)
+    run_config = RunConfig(
+        name=name, storage_path=str(storage), callbacks=callbacks, verbose=verbose, progress_reporter=reporter,
+        failure_config=FailureConfig(max_failures=study.max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS))
+    if phase == "search":
+        return _search_tuner(study, fn, run_config)
+    space = {"trial": tune.grid_search([trial_dict(study, t.cell.id, t.config, "final", t.key, look=look)
+                                        for t in trials])}
+    return Tuner(fn, param_space=space, run_config=run_config,
+                 tune_config=TuneConfig(max_concurrent_trials=study.max_concurrent or None, reuse_actors=True))
 
 
 class _DropMissingResultJson(logging.Filter):
@@ -201,8 +300,7 @@ def _search_tuner(study: Study, fn, run_config):
                                 seed=study.search["seed"])
     scheduler = None
     if study.search["scheduler"] == "asha":
-        scheduler = CellwiseASHA(study.search["metric"], study.search["mode"],
-                                 max_t=int(study.fixed.get("train.epochs") or study.task.params["train.epochs"].default),
+        scheduler = CellwiseASHA(study.search["metric"], study.search["mode"], max_t=_max_epochs(study),
                                  grace_period=study.search["grace_period"],
                                  reduction_factor=study.search["reduction_factor"])
     return Tuner(fn, run_config=run_config,

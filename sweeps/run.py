@@ -126,7 +126,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     state["counts"] = summary["counts"]
     save()
     if study.artifacts["summary"]:
-        log_launch_artifacts(study, uri, parent, state["launch"], echo)
+        summary["report"] = log_launch_artifacts(study, uri, parent, state["launch"], echo)
     end_parent(uri, parent, "FINISHED")
     return summary
 

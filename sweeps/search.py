@@ -15,6 +15,7 @@ from __future__ import annotations
 import pickle
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
@@ -97,6 +98,22 @@ class CellwiseSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
+
+
+def rung_epochs(max_t: int, grace_period: int = 1, reduction_factor: int = 3) -> List[int]:
+    """The epochs at which ASHA (one bracket, ``time_attr`` = one result per epoch)
+    may stop a trial: grace_period × reduction_factor^k below max_t, and max_t.
+
+    The same rungs ASHAScheduler builds (``_Bracket``: int(log(max_t/g)/log(rf)) + 1
+    rungs); the trial reporter checkpoints there, so a trial stopped at a rung keeps
+    its state (tests/sweeps/test_throughput.py compares with Ray's own brackets)."""
+    for name, v, lo in (("max_t", max_t, 1), ("grace_period", grace_period, 1),
+                        ("reduction_factor", reduction_factor, 2)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    g = min(grace_period, max_t)
+    n = int(np.log(max_t / g) / np.log(reduction_factor) + 1)
+    return sorted({int(g * reduction_factor ** k) for k in range(n)} | {int(max_t)})
 
 
 class CellwiseASHA(FIFOScheduler):
