@@ -105,6 +105,8 @@ CASES = {
     "sweep file missing for table": (lambda w: ["table", w / "gone.yaml"], 2, ["no such sweep file"]),
     # environment and stores
     "home is a file": (lambda w: ["run", w / "good.yaml"], 2, ["afile", "not a directory"]),
+    "home under a file": (lambda w: ["run", w / "good.yaml"], 2, ["afile", "cannot create the run directory"]),
+    "home is a file for table": (lambda w: ["table", "errtoy"], 2, ["afile", "not a directory"]),
     "corrupt store": (lambda w: ["table", "errtoy", "--tracking-uri", f"sqlite:///{w / 'corrupt.db'}"], 3,
                       ["corrupt.db", "not a sqlite database"]),
     "foreign sqlite": (lambda w: ["run", w / "good.yaml", "--tracking-uri", f"sqlite:///{w / 'foreign.db'}"], 3,
@@ -120,8 +122,10 @@ CASES = {
 def test_bad_input_exits_with_one_clear_line(world, case):
     build, code, words = CASES[case]
     env = cli_env(world)
-    if case == "home is a file":
+    if case.startswith("home is a file"):
         env["ABLATE_HOME"] = str(world / "afile")
+    elif case == "home under a file":
+        env["ABLATE_HOME"] = str(world / "afile" / "sub")
     before = sorted(p.name for p in (world / "home").iterdir()) if (world / "home").exists() else []
     r = ablate(build(world), world, env=env, timeout=120)
     assert_clean_error(r, code, *words)
