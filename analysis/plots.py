@@ -1,10 +1,19 @@
 """Seaborn ablation figures, chosen by the shape of the scientific grid.
 
 * one axis (or conditional axes, where cells do not form a rectangle, e.g.
-  dense vs CDLinear B=4/8): mean ± std per cell as points with error bars,
-  individual seeds as dots, the baseline mean ± std as a horizontal band;
-* two full axes: heatmap of means (annotated mean ± std);
+  dense vs CDLinear B=4/8): each cell's mean with its 95 % t-interval (the
+  interval of the mean, scipy.stats.t), drawn beside its individual seeds, the
+  marker saying the verdict against the baseline (analysis.tables: better,
+  worse, equivalent, undecided), the baseline's interval as a horizontal band;
+* two full axes: heatmap of means (annotated mean ± interval half-width and the
+  verdict's symbol);
 * more axes: one heatmap per value of the remaining axes (facets).
+
+Error bars and bands are 95 % t-intervals of the mean everywhere (seaborn's
+``errorbar`` takes the function), never ± std, so a bar that clears the
+baseline band means what a reader expects.  Legends sit outside the axes.
+``plot_suite_ranks`` draws a suite's critical-difference diagram
+(autorank.plot_stats; Demšar 2006).
 
 A sweep file's ``plot:`` key asks for the figure its paper's readers expect
 (stored with the runs, so ``ablate plot NAME`` needs only the store):
@@ -30,10 +39,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-
-def _label(table: pd.DataFrame) -> str:
-    m = table.attrs.get("metric", "metric")
-    return f"{m} ({'higher' if table.attrs.get('mode', 'max') == 'max' else 'lower'} is better)"
+from . import plot_kinds  # noqa: E402
+from .plot_marks import (CI_TEXT, VERDICTS, half_widths, axis_label, t_interval, text_width_in, verdict_of,  # noqa: E402
+                         verdict_legend)
 
 
 def _rectangular(table: pd.DataFrame, axes) -> bool:
@@ -57,11 +65,11 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, titl
     if kind in ("bars", "heatmap") and not all(k in ok.columns and k in table.columns for k in named):
         kind = "auto"   # narrowed by --set to cells without that key: per-cell points instead
     if kind == "line":
-        fig = _line(ok, table, spec, spec.get("metric", metric))
+        fig = plot_kinds.line(ok, table, spec, spec.get("metric", metric))
     elif kind == "bars":
-        fig = _bars(ok, spec, spec.get("metric", metric), table)
+        fig = plot_kinds.bars(ok, spec, spec.get("metric", metric), table)
     elif kind == "metric_curve":
-        fig = _metric_curve(ok, spec, table)
+        fig = plot_kinds.metric_curve(ok, spec, table)
     elif kind == "heatmap" and spec.get("x") and spec.get("hue"):
         fig = _heatmaps(table, [spec["hue"], spec["x"]], metric)
     elif len(axes) >= 2 and _rectangular(table, axes):
@@ -76,115 +84,73 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, titl
 
 
 def _points(runs: pd.DataFrame, table: pd.DataFrame, metric: str):
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(table) + 2), 3.6))
     order = list(table["cell"])
     labels = [c.replace(",", "\n") for c in order]
+    depth = max((lb.count("\n") + 1 for lb in labels), default=1)
+    # each cell's slot is as wide as its longest label line at 8 pt (measured, not guessed per character)
+    # plus a gap, so long labels never run into each other
+    slot = max(0.9, text_width_in(labels, 8) + 0.25)
+    fig, ax = plt.subplots(figsize=(slot * len(order) + 3.2, 3.4 + 0.16 * depth))
     ok = runs[runs["status"] == "FINISHED"]
     base = table[table["baseline"]]
+    extra = []
     if len(base) and math.isfinite(base["mean"].iloc[0]):
-        m, s = base["mean"].iloc[0], base["std"].iloc[0]
-        ax.axhspan(m - s, m + s, color="0.85", zorder=0, label="baseline mean ± std")
-        ax.axhline(m, color="0.5", lw=1, zorder=1)
-    sns.stripplot(data=ok, x="cell", y=f"metrics.{metric}", order=order, color="0.3", size=4, ax=ax,
-                  jitter=0.08, zorder=2)
+        m, h = base["mean"].iloc[0], half_widths(base)[0]
+        extra.append(ax.axhspan(m - h, m + h, color="0.88", zorder=0, label=f"baseline: {CI_TEXT}"))
+        ax.axhline(m, color="0.55", lw=1, zorder=1)
     x = np.arange(len(order))
-    ax.errorbar(x, table["mean"], yerr=table["std"].fillna(0), fmt="o", color="C3", capsize=4, ms=7,
-                zorder=3, label="mean ± std over seeds")
-    ax.set_xticks(x, labels)
+    # the seeds left of each slot centre, the mean and its interval right of it: neither hides the other
+    sns.stripplot(data=ok, x="cell", y=f"metrics.{metric}", order=order, color="0.35", size=3.5, ax=ax,
+                  jitter=0.06, zorder=2, native_scale=False)
+    for coll in ax.collections[-len(order):]:
+        off = coll.get_offsets()
+        if len(off):
+            coll.set_offsets(off - [0.14, 0])
+    from matplotlib.lines import Line2D
+
+    extra.append(Line2D([], [], ls="", marker="o", color="0.35", ms=3.5, label="one seed"))
+    half = half_widths(table)
+    seen = []
+    for i, (_, r) in enumerate(table.iterrows()):
+        if not math.isfinite(r["mean"]):
+            continue
+        v = verdict_of(r)
+        seen.append(v)
+        mk, col = VERDICTS[v][:2]
+        ax.errorbar(x[i] + 0.14, r["mean"], yerr=half[i], fmt=mk, color=col, ecolor=col, capsize=4, ms=7,
+                    mec="white", mew=0.6, zorder=3)
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xlim(-0.6, len(order) - 0.4)
     ax.set_xlabel("")
-    ax.set_ylabel(_label(table))
-    ax.legend(loc="best", fontsize=8)
+    ax.set_ylabel(axis_label(table))
+    verdict_legend(ax, seen, extra, title=f"marker: cell mean\nbars: {CI_TEXT}")
     return fig
 
 
 def _heatmaps(table: pd.DataFrame, axes, metric: str):
     rows_ax, cols_ax, facets = axes[0], axes[1], axes[2:]
+    table = table.assign(half_widths=half_widths(table), _sym=[VERDICTS[verdict_of(r)][3] for _, r in table.iterrows()])
     groups = list(table.groupby(facets)) if facets else [((), table)]
-    fig, axs = plt.subplots(1, len(groups), figsize=(4.2 * len(groups) + 1, 3.6), squeeze=False)
+    fig, axs = plt.subplots(1, len(groups), figsize=(4.2 * len(groups) + 1, 3.9), squeeze=False)
     vmin, vmax = table["mean"].min(), table["mean"].max()
     cmap = "viridis" if table.attrs.get("mode", "max") == "max" else "viridis_r"
     for ax, (key, g) in zip(axs[0], groups):
         means = g.pivot(index=rows_ax, columns=cols_ax, values="mean")
-        stds = g.pivot(index=rows_ax, columns=cols_ax, values="std")
+        half = g.pivot(index=rows_ax, columns=cols_ax, values="half_widths")
+        sym = g.pivot(index=rows_ax, columns=cols_ax, values="_sym")
         annot = means.copy().astype(object)
         for i in means.index:
             for j in means.columns:
-                annot.loc[i, j] = f"{means.loc[i, j]:.3g}\n±{stds.loc[i, j]:.2g}"
+                annot.loc[i, j] = f"{means.loc[i, j]:.3g} {sym.loc[i, j]}\n±{half.loc[i, j]:.2g}"
         sns.heatmap(means, annot=annot, fmt="", cmap=cmap, vmin=vmin, vmax=vmax, ax=ax,
-                    cbar_kws={"label": _label(table)})
+                    cbar_kws={"label": axis_label(table)})
         if facets:
             ax.set_title(", ".join(f"{f}={v}" for f, v in zip(facets, key if isinstance(key, tuple) else (key,))))
+    present = [v for v in VERDICTS if (table["_sym"] == VERDICTS[v][3]).any()]
+    fig.text(0.01, 0.01, f"± {CI_TEXT} (half-width); " + ", ".join(f"{VERDICTS[v][3]} {VERDICTS[v][2]}"
+                                                                  for v in present), fontsize=7, ha="left")
+    fig.subplots_adjust(bottom=0.2)
     return fig
-
-
-def _ylabel(metric: str, table: pd.DataFrame) -> str:
-    return _label(table) if metric == table.attrs.get("metric") else metric
-
-
-def _line(ok: pd.DataFrame, table: pd.DataFrame, spec, metric: str):
-    x, hue = spec["x"], spec.get("hue")
-    col = f"metrics.{metric}"
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    # A launch narrowed by --set may have no run carrying x (only the cells
-    # without it, e.g. the baselines of an order sweep): those become bands.
-    ok = ok.assign(**{k: None for k in (x, hue) if k and k not in ok.columns})
-    on = ok[ok[x].notna()].copy()
-    if len(on):
-        on[x] = pd.to_numeric(on[x])
-        sns.lineplot(data=on, x=x, y=col, hue=hue if hue and on[hue].notna().any() else None, marker="o",
-                     errorbar="sd", ax=ax)
-    off = ok[ok[x].isna()]
-    for i, (cell, g) in enumerate(off.groupby("cell", sort=False)):
-        m, sd = g[col].mean(), g[col].std(ddof=1) if len(g) > 1 else 0.0
-        ax.axhspan(m - sd, m + sd, color=f"C{7 + i % 3}", alpha=0.25, zorder=0)
-        ax.axhline(m, color=f"C{7 + i % 3}", lw=1.2, ls="--", label=f"{cell} (mean ± std)")
-    if spec.get("logy"):
-        ax.set_yscale("log")
-    ax.set_ylabel(_ylabel(metric, table))
-    ax.set_xlabel(spec.get("x_label", x))
-    ax.legend(fontsize=7, loc="best")
-    return fig
-
-
-def _bars(ok: pd.DataFrame, spec, metric: str, table: pd.DataFrame):
-    x, hue = spec["x"], spec.get("hue")
-    col = f"metrics.{metric}"
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * ok[x].nunique() + 3), 3.8))
-    sns.barplot(data=ok, x=x, y=col, hue=hue, errorbar="sd", capsize=0.1, ax=ax, alpha=0.85)
-    sns.stripplot(data=ok, x=x, y=col, hue=hue, dodge=True, color="0.2", size=3, ax=ax, legend=False)
-    ax.set_ylabel(_ylabel(metric, table))
-    return fig
-
-
-def _metric_curve(ok: pd.DataFrame, spec, table: pd.DataFrame):
-    metrics = spec["metrics"]
-    xs = spec.get("x_values") or list(range(len(metrics)))
-    hue = spec.get("hue") or "cell"
-    long = []
-    for _, r in ok.iterrows():
-        for m, xv in zip(metrics, xs):
-            v = r.get(f"metrics.{m}")
-            if v is not None and not (isinstance(v, float) and math.isnan(v)):
-                long.append({"x": xv, "value": v, hue: r[hue], "cell": r["cell"]})
-    df = pd.DataFrame(long)
-    fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    if not df.empty:
-        style = "cell" if hue != "cell" and df["cell"].nunique() > df[hue].nunique() else None
-        sns.lineplot(data=df, x="x", y="value", hue=hue, style=style, marker="o", errorbar="sd", ax=ax)
-    ax.set_xlabel(spec.get("x_label", "x"))
-    ax.set_ylabel(spec.get("metric", "value"))
-    ax.legend(fontsize=7, loc="best")
-    return fig
-
-
-def _t_interval(vals: np.ndarray, confidence: float = 0.95) -> float:
-    """Half-width of the t interval of the mean (nan below 2 values)."""
-    from scipy import stats
-
-    vals = vals[np.isfinite(vals)]
-    if len(vals) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.5 + confidence / 2, len(vals) - 1) * vals.std(ddof=1) / math.sqrt(len(vals)))
 
 
 def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, title: str = "") -> Path:
@@ -206,12 +172,12 @@ def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, t
         for xv in xs:
             v = ok.loc[(ok[x] == xv) & (ok[hue] == h), col].to_numpy(float)
             means.append(np.nanmean(v) if len(v) else np.nan)
-            errs.append(_t_interval(v))
+            errs.append(t_interval(v))
         ax.errorbar(range(len(xs)), means, yerr=np.nan_to_num(errs), marker="o", capsize=4, color=f"C{i}",
                     label=f"{hue}={h}")
     ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     ax.set_xlabel(x)
-    ax.set_ylabel(_label(table))
+    ax.set_ylabel(axis_label(table))
     ax.legend(title="error bars: 95 % CI of the mean", fontsize=8, title_fontsize=8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title or f"interaction of {x} and {hue}")
@@ -219,5 +185,41 @@ def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, t
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=150)
+    plt.close(fig)
+    return out
+
+
+def plot_suite_ranks(tables, out: str | Path) -> Path | str:
+    """The critical-difference diagram of a suite (autorank.plot_stats over the Friedman/Nemenyi result of
+    analysis.suite_stats.average_ranks; Demšar 2006) saved as PNG to ``out``; returns the Path, or a one-line
+    reason when fewer than 5 studies share at least 3 cells (what a CD diagram needs)."""
+    import contextlib
+    import io
+    import warnings
+
+    from .suite_table import suite_ranks
+
+    tables = list(tables)
+    res, reason = suite_ranks(tables)
+    shared = 0 if res is None else res.ranks.shape[1]
+    studies = 0 if res is None else res.ranks.shape[0]
+    if res is None or studies < 5 or shared < 3 or res.autorank is None:
+        return (f"a critical-difference diagram needs >= 5 studies sharing >= 3 cells; "
+                f"{studies or len(tables)} studies share {shared} cells" + (f" ({reason})" if reason else ""))
+    import autorank
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sns.set_theme(style="white", context="paper")
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # autorank reports its own test choice
+        ax = autorank.plot_stats(res.autorank, allow_insignificant=True)
+    fig = ax.get_figure()
+    p = "–" if not math.isfinite(res.p_value) else f"{res.p_value:.3g}"
+    # under the diagram: above it the text would run into autorank's "CD" label
+    fig.text(0.5, 0.0, f"mean rank over {studies} studies (1 = best); Friedman p = {p}\nthick bars join cells "
+                       f"the Nemenyi test cannot tell apart (CD: critical difference)", ha="center", va="top",
+             fontsize=8)
+    fig.savefig(out, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return out

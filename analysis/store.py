@@ -2,15 +2,28 @@
 
 ``mlflow.search_runs`` already returns pandas; this adds the project's
 conventions: final-phase runs of one launch, the scientific cell parsed into
-columns, params cast back from strings (pandas 3 keeps them as str).
+columns, params cast back from strings (pandas 3 keeps them as str), the
+launch's analysis settings (``ablate.analysis``) and adaptive-seed looks
+(``ablate.looks``, ``ablate.look``), and each run's median seconds per epoch
+from its ``epoch_seconds`` history.  MLflow's public client reads a history one
+run at a time; on a SQL store the store's own ``get_metric_history_bulk`` reads
+many runs in one query (500 per query), elsewhere it is one query per run.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
-from typing import Optional
+from typing import Dict, Iterable, Optional
 
+import numpy as np
 import pandas as pd
+
+# The sweep file's analysis section with its defaults (sweeps/study.py DEFAULT_ANALYSIS; analysis never
+# imports sweeps): used for runs recorded before the tag existed, and to fill keys a tag lacks.
+DEFAULT_ANALYSIS = {"alpha": 0.05, "correction": "holm", "test": "welch", "min_effect": None,
+                    "spending": "obrien_fleming"}
+_BULK = 500        # run ids per bulk history query (sqlite allows 999 bound variables in old builds)
 
 
 _INT = re.compile(r"[+-]?\d+")
@@ -40,10 +53,15 @@ def parse_cell(cell: str) -> dict:
 
 
 def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final",
-              launch: Optional[str] = "latest") -> pd.DataFrame:
+              launch: Optional[str] = "latest", epoch_times: bool = True) -> pd.DataFrame:
     """Runs of ``experiment`` as a frame with columns run_id, status, cell,
-    seed, launch, n_params, failure_reason, ``metrics.*``, ``params.*`` (typed),
-    and one column per scientific axis.  ``launch``: an id, "latest" or None (all).
+    seed, launch, n_params, failure_reason, look (adaptive seeds, else None),
+    epoch_s (median seconds per epoch; NaN without an ``epoch_seconds`` history),
+    ``metrics.*``, ``params.*`` (typed), and one column per scientific axis.
+    ``launch``: an id, "latest" or None (all).  ``epoch_times``: read the
+    histories for epoch_s (default True; False skips those queries).
+    attrs: axes, baseline_cell, metric, mode, launch, launches, smoke_launches,
+    plot, metric_modes, analysis (all five keys), looks (list or None).
     Raises LookupError when the experiment or the runs do not exist."""
     for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -101,11 +119,50 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     df.attrs["launches"] = sorted(df["launch"].dropna().unique())
     smoke = df.get("tags.ablate.smoke")
     df.attrs["smoke_launches"] = sorted(df.loc[smoke == "true", "launch"].dropna().unique()) if smoke is not None else []
-    import json
-
     df.attrs["plot"] = json.loads(_first(df, "tags.ablate.plot") or "{}")
     df.attrs["metric_modes"] = json.loads(_first(df, "tags.ablate.metric_modes") or "{}")
+    _design_and_cost(df, tracking_uri, epoch_times)
     return df.reset_index(drop=True)
+
+
+def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> None:
+    """attrs analysis / looks, and the columns look and epoch_s (median of each run's epoch_seconds history)."""
+    df.attrs["analysis"] = {**DEFAULT_ANALYSIS, **json.loads(_first(df, "tags.ablate.analysis") or "{}")}
+    looks = json.loads(_first(df, "tags.ablate.looks") or "null")
+    df.attrs["looks"] = [int(n) for n in looks] if looks else None
+    tagged = df["tags.ablate.look"] if "tags.ablate.look" in df else [None] * len(df)
+    df["look"] = pd.Series([None if v is None or v != v else int(v) for v in tagged], index=df.index, dtype=object)
+    df["epoch_s"] = np.nan
+    if epoch_times and "metrics.epoch_seconds" in df:
+        timed = df.loc[df["metrics.epoch_seconds"].notna(), "run_id"]
+        per_run = {rid: float(np.median(v)) for rid, v in
+                   load_metric_histories(tracking_uri, timed, "epoch_seconds").items() if len(v)}
+        df["epoch_s"] = df["run_id"].map(per_run).astype(float)
+
+
+def load_metric_histories(tracking_uri: str, run_ids: Iterable[str], metric: str) -> Dict[str, np.ndarray]:
+    """{run_id: values of ``metric`` by step} (last value per step; runs without it are absent).
+
+    A SQL store answers ``get_metric_history_bulk`` for 500 runs per query; other stores (a tracking
+    server, a file store) get ``MlflowClient.get_metric_history`` once per run."""
+    from mlflow.tracking import MlflowClient
+
+    if not isinstance(metric, str) or not metric:
+        raise ValueError(f"metric must be a metric name; got {metric!r}")
+    ids = list(dict.fromkeys(run_ids))
+    c = MlflowClient(tracking_uri)
+    store = getattr(getattr(c, "_tracking_client", None), "store", None)
+    points = []                                   # (run_id, step, value), in logging order
+    if hasattr(store, "get_metric_history_bulk"):
+        for i in range(0, len(ids), _BULK):
+            got = store.get_metric_history_bulk(ids[i:i + _BULK], metric, None)    # None: no row limit
+            points += [(m.run_id, m.step, m.value) for m in got]
+    else:
+        points = [(rid, m.step, m.value) for rid in ids for m in c.get_metric_history(rid, metric)]
+    by_run: Dict[str, Dict[int, float]] = {}
+    for rid, step, value in points:
+        by_run.setdefault(rid, {})[int(step)] = float(value)   # a step logged twice (a retried epoch): the last
+    return {rid: np.array([v for _, v in sorted(steps.items())]) for rid, steps in by_run.items()}
 
 
 def _first(df: pd.DataFrame, col: str):

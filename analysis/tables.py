@@ -1,35 +1,139 @@
-"""Paper-style ablation tables: one row per scientific cell, mean ± std over
-seeds, n, parameter count, Δ vs the baseline cell, Welch's t-test p-value
-(scipy.stats.ttest_ind, equal_var=False), best cell in bold.
+"""Paper-style ablation tables: one row per scientific cell with mean ± std over seeds, n, parameter count,
+cost (median seconds per epoch, peak memory where recorded) and the evidence against the baseline cell: Δ with
+its interval, the multiplicity-adjusted p, Hedges' g, the minimum detectable effect, the seeds a decision would
+need and a verdict (better / worse / equivalent / undecided).
 
-Rendering is a few lines by hand: pandas' to_markdown needs ``tabulate`` (not
-a dependency) and Styler.to_latex cannot bold one cell of a formatted
-"mean ± std" string without the same amount of code.
+Methods and sources: analysis/table_evidence.py (analysis.stats.compare_to_baseline for fixed seeds,
+analysis.sequential_table.replay of the group-sequential design for adaptive seeds, analysis.suite_stats'
+factorial ANOVA for complete grids); docs/statistics.md says how to read each column.  Rendering is a few lines
+by hand (analysis/table_text.py): pandas' to_markdown needs ``tabulate`` (not a dependency) and Styler.to_latex
+cannot bold one cell of a formatted "mean ± std" string without the same amount of code.
 """
 from __future__ import annotations
 
-import math
-from typing import List, Optional
+import contextlib
+import io
+import warnings
+from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from . import table_evidence as ev
+from . import table_text as text
+from .store import DEFAULT_ANALYSIS
+from .suite_table import render_suite_summary  # noqa: F401  (the CLI's entry point lives beside render)
+
+__all__ = ["ablation_table", "render", "render_suite_csv", "render_suite_summary", "cell_values", "csv_columns"]
+CSV_HEAD = ("n", "failed", "running", "params", "mean", "std", *ev.EVIDENCE, "epoch_s")
 
 
-def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optional[str] = None,
-                   baseline_cell: Optional[str] = None) -> pd.DataFrame:
-    """Aggregate a runs frame (analysis.store.load_runs) into the table frame.
+@contextlib.contextmanager
+def quiet():
+    """scipy / numpy / statsmodels warnings on degenerate cells (one seed, no variance) never reach the
+    terminal: every such case is a documented nan or "undecided" in the table instead."""
+    from statsmodels.tools.sm_exceptions import ModelWarning
 
-    Only FINISHED runs enter the statistics; FAILED runs are counted in
-    ``failed`` so a diverging cell is visible, never silently averaged, and
-    runs still RUNNING (or left so by an interrupted launch) in ``running``:
-    their partial metrics are not counted, and the rendered table says so.
-    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ModelWarning)
+        yield
+
+
+def _resolve(df: pd.DataFrame, metric, mode, baseline_cell, analysis):
     if mode is None and metric and metric != df.attrs.get("metric"):
         mode = df.attrs.get("metric_modes", {}).get(metric)      # e.g. hessian_kappa: lower is better
     metric = metric or df.attrs.get("metric")
     mode = mode or df.attrs.get("mode", "max")
     baseline_cell = baseline_cell if baseline_cell is not None else df.attrs.get("baseline_cell")
+    settings = {**DEFAULT_ANALYSIS, **(df.attrs.get("analysis") or {}), **(analysis or {})}
+    unknown = sorted(set(settings) - set(DEFAULT_ANALYSIS))
+    if unknown:
+        raise ValueError(f"analysis has unknown keys {unknown}; allowed: {', '.join(DEFAULT_ANALYSIS)}")
+    return metric, mode, baseline_cell, settings
+
+
+def cell_values(ok: pd.DataFrame, col: str) -> Dict[str, Dict[Any, float]]:
+    """{cell: {seed: value}} of FINISHED runs with a finite value, in grid order; seeds from ``params.seed``
+    (cast to int). Pooled launches repeat seeds: their keys become "launch:seed" strings."""
+    seeds = ok["params.seed"] if "params.seed" in ok else ok["seed"]
+    seeds = seeds.where(seeds.notna(), ok["seed"])           # a run without the param: its ablate.seed tag
+    out: Dict[str, Dict[Any, float]] = {}
+    for cell, g in ok.assign(_s=seeds).groupby("cell", sort=False):
+        g = g[np.isfinite(pd.to_numeric(g[col], errors="coerce").to_numpy(float))]
+        s = [int(v) if v is not None and v == v else -1 - i for i, v in enumerate(g["_s"])]   # -1, -2: unknown
+        keys = s if len(set(s)) == len(s) else [f"{la}:{v}" for la, v in zip(g["launch"], s)]
+        out[cell] = dict(zip(keys, g[col].astype(float)))
+    return out
+
+
+def _no_comparison(values, baseline_cell, cells) -> Optional[str]:
+    if not baseline_cell:
+        return "no baseline cell (the sweep file sets none): no comparisons"
+    if baseline_cell not in cells:
+        return f"the baseline cell [{baseline_cell}] is not among these runs (narrowed away by --set?): no comparisons"
+    if not values.get(baseline_cell):
+        return f"the baseline cell [{baseline_cell}] has no FINISHED run with a value: no comparisons"
+    return None
+
+
+def _evidence(df, values, baseline_cell, settings, mode, metric, cells):
+    """(frame of evidence columns by cell, footnote, design kind)."""
+    looks = df.attrs.get("looks")
+    primary = metric == df.attrs.get("metric")
+    if not primary and settings["min_effect"] is not None:   # min_effect is in the sweep metric's units
+        settings = {**settings, "min_effect": None}
+    seeds_ok = all(ev.int_seeds(v) for v in values.values())
+    if looks and primary and len(df.attrs.get("launches", [])) <= 1 and seeds_ok:
+        upto = ev.look_reached(looks, list(df["look"]) if "look" in df else [],
+                               [s for v in values.values() for s in v])
+        # every cell of the launch, also one whose runs all failed: the design's m is the runner's
+        frame, foot = ev.adaptive_evidence({c: values.get(c, {}) for c in cells}, baseline_cell, settings, mode,
+                                           looks, upto)
+        return frame, foot, "adaptive"
+    frame, foot = ev.fixed_evidence(values, baseline_cell, settings, mode)
+    if looks:
+        foot += (f"; seeds were added adaptively on {df.attrs.get('metric')}, so these fixed-design numbers are "
+                 f"descriptive" if not primary else "; launches pooled or seeds repeated: the adaptive design is "
+                 "not replayed, these fixed-design numbers are descriptive")
+    return frame, foot, "fixed"
+
+
+def _row(cell, g, axes, col, vals, extra_cols) -> dict:
+    ok = g[g["status"] == "FINISHED"]
+    v = np.asarray(list(vals.values()), float)
+    row = {"cell": cell, **{a: g[a].iloc[0] for a in axes}}
+    row.update(n=len(v), failed=int((g["status"] == "FAILED").sum()),
+               running=int((~g["status"].isin(["FINISHED", "FAILED"])).sum()),
+               params=g["n_params"].dropna().iloc[0] if g["n_params"].notna().any() else np.nan,
+               mean=v.mean() if len(v) else np.nan,
+               std=v.std(ddof=1) if len(v) > 1 else (0.0 if len(v) else np.nan))
+    for name, source in extra_cols.items():     # cost: median over the cell's FINISHED runs
+        x = pd.to_numeric(ok[source], errors="coerce").dropna() if source in ok else pd.Series(dtype=float)
+        row[name] = float(x.median()) if len(x) else np.nan
+    return row
+
+
+def ablation_table(runs: pd.DataFrame, metric: Optional[str] = None, mode: Optional[str] = None,
+                   baseline_cell: Optional[str] = None, analysis: Optional[Mapping[str, Any]] = None) -> pd.DataFrame:
+    """Aggregate a runs frame (analysis.store.load_runs) into the table frame.
+
+    Args:
+        runs: runs of one launch (or pooled launches) from load_runs.
+        metric: column to tabulate (default the sweep's, ``df.attrs["metric"]``).
+        mode: "max"/"min" (default the metric's recorded mode).
+        baseline_cell: the baseline's cell label (default ``df.attrs["baseline_cell"]``).
+        analysis: overrides of the launch's analysis settings (alpha, correction, test, min_effect, spending).
+
+    Only FINISHED runs enter the statistics; FAILED runs are counted in ``failed`` so a diverging cell is
+    visible, never silently averaged, and runs still RUNNING (or left so by an interrupted launch) in
+    ``running``. Columns: cell, the axes, n, failed, running, params, mean, std, delta, ci_low, ci_high,
+    p_value, p_adj, hedges_g, mde, seeds_needed, verdict, epoch_s, [peak_mem_mb], best, baseline, and for
+    adaptive seeds look, p_bound. attrs: metric, mode, axes, baseline_cell, analysis, design ("fixed" /
+    "adaptive"), footnote, anova (AnovaResult or None), notes, values ({cell: {seed: value}}).
+    """
+    df = runs
+    metric, mode, baseline_cell, settings = _resolve(df, metric, mode, baseline_cell, analysis)
     col = f"metrics.{metric}"
     if col not in df:
         have = sorted(c[len("metrics."):] for c in df.columns if c.startswith("metrics."))
@@ -38,34 +142,47 @@ def ablation_table(df: pd.DataFrame, metric: Optional[str] = None, mode: Optiona
         df = df.assign(**{col: np.nan})          # every run failed: a table of failures, not an error
     axes: List[str] = df.attrs.get("axes", [])
     ok = df[df["status"] == "FINISHED"]
-    base_vals = ok.loc[ok["cell"] == baseline_cell, col].dropna().to_numpy(float) if baseline_cell else None
-    rows = []
-    for cell, g in df.groupby("cell", sort=False):
-        vals = g.loc[g["status"] == "FINISHED", col].dropna().to_numpy(float)
-        row = {"cell": cell, **{a: g[a].iloc[0] for a in axes}}
-        row.update(n=len(vals), failed=int((g["status"] == "FAILED").sum()),
-                   running=int((~g["status"].isin(["FINISHED", "FAILED"])).sum()),
-                   params=g["n_params"].dropna().iloc[0] if g["n_params"].notna().any() else np.nan,
-                   mean=vals.mean() if len(vals) else np.nan,
-                   std=vals.std(ddof=1) if len(vals) > 1 else (0.0 if len(vals) else np.nan),
-                   baseline=cell == baseline_cell)
-        if base_vals is not None and len(base_vals) and cell != baseline_cell and len(vals):
-            row["delta"] = row["mean"] - base_vals.mean()
-            row["p_value"] = (stats.ttest_ind(vals, base_vals, equal_var=False).pvalue
-                              if len(vals) > 1 and len(base_vals) > 1 else np.nan)
+    with quiet():
+        values = cell_values(ok, col)
+        cells = list(dict.fromkeys(df["cell"]))
+        extra = {"epoch_s": "epoch_s", **({"peak_mem_mb": "metrics.peak_mem_mb"} if "metrics.peak_mem_mb" in df
+                                          else {})}
+        rows = [_row(c, g, axes, col, values.get(c, {}), extra) for c, g in df.groupby("cell", sort=False)]
+        reason = _no_comparison(values, baseline_cell, cells)
+        if reason is None:
+            evidence, foot, design = _evidence(df, values, baseline_cell, settings, mode, metric, cells)
         else:
-            row["delta"], row["p_value"] = (0.0 if cell == baseline_cell else np.nan), np.nan
-        rows.append(row)
+            evidence, foot, design = pd.DataFrame(columns=list(ev.EVIDENCE)), reason, "fixed"
+        anova = ev.grid_anova(ok, axes, col)
+    table = _assemble(rows, evidence, axes, baseline_cell, extra, mode)
+    table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell, analysis=settings,
+                       design=design, footnote=foot, anova=anova, notes=_notes(df), values=values,
+                       looks=df.attrs.get("looks"))
+    return table
+
+
+def _assemble(rows, evidence, axes, baseline_cell, extra, mode) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     for a in axes:   # keep ints as ints where a conditional axis is missing (no 8.0 / NaN)
         table[a] = pd.Series([r[a] for r in rows], dtype=object)
+    cols = [c for c in evidence.columns]
+    ev_rows = evidence.reindex(table["cell"])
+    for c in cols:
+        table[c] = ev_rows[c].to_numpy(dtype=object if c in ("verdict", "seeds_needed", "look") else float)
+    table["seeds_needed"] = pd.array([None if v is None or v != v else int(v) for v in table["seeds_needed"]],
+                                     dtype="Int64")
+    if "look" in table:
+        table["look"] = pd.array([None if v is None or v != v else int(v) for v in table["look"]], dtype="Int64")
+    table["verdict"] = table["verdict"].astype(object).where(table["verdict"].notna(), None)
+    table["baseline"] = table["cell"] == baseline_cell
+    table.loc[table["baseline"] & table["n"].gt(0), "delta"] = 0.0
+    table = table[[c for c in table.columns if c not in extra] + list(extra)]   # cost after the evidence
     if table["mean"].notna().any():
         best = table["mean"].idxmax() if mode == "max" else table["mean"].idxmin()
         table["best"] = table.index == best
     else:
         table["best"] = False
-    table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell,
-                       notes=_notes(df))
+    table["baseline"] = table.pop("baseline")
     return table
 
 
@@ -77,78 +194,27 @@ def _notes(df: pd.DataFrame) -> List[str]:
     return [f"{which} a --smoke run (few epochs, little data): not a result to report"]
 
 
-def _decimals(std: float, mean: float) -> int:
-    if std and math.isfinite(std) and std > 0:
-        return int(min(6, max(0, 1 - math.floor(math.log10(std)))))
-    if mean and math.isfinite(mean):
-        return int(min(6, max(0, 3 - math.floor(math.log10(abs(mean))))))
-    return 2
-
-
-def _fmt_rows(table: pd.DataFrame, bold) -> List[List[str]]:
-    axes = table.attrs.get("axes", [])
-    out = []
-    for _, r in table.iterrows():
-        d = _decimals(r["std"], r["mean"])
-        ms = "n/a" if not math.isfinite(r["mean"]) else f"{r['mean']:.{d}f} ± {r['std']:.{d}f}"
-        if r["best"]:
-            ms = bold(ms)
-        delta = "baseline" if r["baseline"] else ("" if not math.isfinite(r["delta"]) else f"{r['delta']:+.{d}f}")
-        p = "" if not math.isfinite(r["p_value"]) else (f"{r['p_value']:.3f}" if r["p_value"] >= 1e-3 else f"{r['p_value']:.1e}")
-        axes_vals = ["–" if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in (r[a] for a in axes)]
-        params = "" if not math.isfinite(r["params"]) else f"{int(r['params']):,}"
-        failed = str(int(r["failed"])) if r["failed"] else "0"
-        out.append(axes_vals + [ms, str(int(r["n"])), failed, params, delta, p])
-    return out
-
-
-def _header(table: pd.DataFrame) -> List[str]:
-    m = table.attrs.get("metric", "metric")
-    arrow = "↑" if table.attrs.get("mode", "max") == "max" else "↓"
-    return list(table.attrs.get("axes", [])) or ["cell"], [f"{m} {arrow} (mean ± std)", "n", "failed", "params", "Δ vs baseline", "p (Welch)"]
+def csv_columns(table: pd.DataFrame) -> List[str]:
+    """The CSV's columns: axes (or cell), CSV_HEAD, peak_mem_mb where recorded, best, baseline, look columns."""
+    axes = list(table.attrs.get("axes") or ["cell"])
+    cols = [*axes, *CSV_HEAD, *(["peak_mem_mb"] if "peak_mem_mb" in table else []), "best", "baseline"]
+    return cols + [c for c in ("look", "p_bound") if c in table]
 
 
 def render(table: pd.DataFrame, fmt: str = "md") -> str:
-    axes_h, rest = _header(table)
-    if not table.attrs.get("axes"):
-        table = table.assign(**{"cell": table["cell"]})
-        table.attrs.update(axes=["cell"])
-    head = axes_h + rest
+    """The table as Markdown ("md"), LaTeX ("latex") or CSV ("csv"; every column, see csv_columns)."""
     if fmt == "csv":
-        cols = [*table.attrs["axes"], "n", "failed", "running", "params", "mean", "std", "delta", "p_value", "best",
-                "baseline"]
-        return table[cols].to_csv(index=False)
-    running = table[table["running"] > 0] if "running" in table else table.iloc[:0]
-    notes = list(table.attrs.get("notes", []))
-    if not running.empty:
-        notes.append(f"{int(running['running'].sum())} unfinished run(s) (RUNNING, or left so by an interrupted "
-                     f"launch) are not counted: " + ", ".join(f"{c} ({int(k)})" for c, k in
-                                                            zip(running["cell"], running["running"])))
-    note = " ".join(notes)
-    if fmt == "md":
-        rows = _fmt_rows(table, lambda s: f"**{s}**")
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
-        md = "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
-        return md + "".join(f"\n\n_{n}_" for n in notes)
-    if fmt == "latex":
-        esc = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$").replace("Δ", r"$\Delta$") \
-            .replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--")
-        rows = _fmt_rows(table, lambda s: r"\textbf{" + s + "}")
-        body = [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
-        return "\n".join([r"\begin{tabular}{" + "l" * len(axes_h) + "r" * len(rest) + "}", r"\toprule",
-                          " & ".join(esc(h) for h in head) + r" \\", r"\midrule", *body, r"\bottomrule",
-                          r"\end{tabular}"] + ([f"% {note}"] if note else []))
-    raise ValueError(f"format must be md, latex or csv, got {fmt!r}")
+        return table.reindex(columns=csv_columns(table)).to_csv(index=False)
+    if fmt not in ("md", "latex"):
+        raise ValueError(f"format must be md, latex or csv, got {fmt!r}")
+    return text.render_text(table, fmt)
 
 
 def render_suite_csv(tables) -> str:
     """One CSV for a suite: the per-study tables stacked, with a ``study`` column."""
     frames = []
     for name, table in tables:
-        csv = render(table, "csv")
-        import io
-
-        frames.append(pd.read_csv(io.StringIO(csv), dtype=str, keep_default_na=False).assign(study=name))
+        frames.append(pd.read_csv(io.StringIO(render(table, "csv")), dtype=str, keep_default_na=False)
+                      .assign(study=name))
     out = pd.concat(frames, ignore_index=True, sort=False).fillna("")
     return out[["study", *[c for c in out.columns if c != "study"]]].to_csv(index=False)

@@ -36,7 +36,7 @@ def make_store(uri, name, plot=None, launches=("L2",), failed_cell=None, extra_p
                 params = {"seed": seed, "model.fusion": cell.split(",")[0].split("=")[1], "data.name": "synthetic",
                           "noise.kind": "nan", **(extra_params or {})}
                 if "order" in cell:
-                    params["model.order"] = int(cell.split("order=")[1])
+                    params["model.order"] = int(cell.split("order=")[1].split(",")[0])
                 for k, pv in params.items():
                     c.log_param(r.info.run_id, k, str(pv))
                 bump = 0.0 if launch == launches[-1] else -0.5
@@ -173,3 +173,52 @@ def test_running_runs_are_not_counted_and_the_table_says_so(fake):
     assert "1 unfinished run(s)" in render(t, "md") and "model.fusion=add (1)" in render(t, "md")
     assert "% 1 unfinished" in render(t, "latex")
     assert render(t, "csv").splitlines()[1].split(",")[:5] == ["add", "", "3", "0", "1"]
+
+
+def test_points_error_bars_are_t_intervals_verdicts_marked_and_long_labels_apart(fake):
+    """The per-cell figure: bars = the 95 % t-interval of the mean (scipy.stats.t.interval), one marker per
+    verdict, and tick labels that do not overlap however long the cell names are."""
+    import matplotlib.pyplot as plt
+
+    from analysis.plots import VERDICTS, _points
+
+    long = {"model.fusion=add": [0.80, 0.82, 0.81],
+            "model.fusion=cfu,model.order=1,model.hidden_channels=128": [0.90, 0.91, 0.92],
+            "model.fusion=cfu,model.order=3,model.hidden_channels=128": [0.70, 0.90, 0.81],
+            "model.fusion=cfu,model.order=5,model.hidden_channels=128": [0.60, 0.61, 0.62]}
+    uri, name = fake(values=long)
+    runs = load_runs(name, uri)
+    t = ablation_table(runs)
+    fig = _points(runs, t, "test_dice")
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if hasattr(c, "lines")]
+    assert len(bars) == len(long)
+    for (cell, vals), c in zip(long.items(), bars):
+        (lo, hi), = [seg[:, 1] for seg in c.lines[2][0].get_segments()]
+        want = stats.t.interval(0.95, len(vals) - 1, loc=np.mean(vals), scale=stats.sem(vals))
+        assert (lo, hi) == pytest.approx(want)
+    markers = {c.lines[0].get_marker() for c in bars}
+    verdicts = {"baseline"} | set(t["verdict"].dropna())
+    assert markers == {VERDICTS[v][0] for v in verdicts}
+    fig.canvas.draw()
+    boxes = [lb.get_window_extent() for lb in ax.get_xticklabels()]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+    labels = [txt.get_text() for txt in ax.get_legend().get_texts()]
+    assert any("95 % t-interval of the mean" in s for s in labels + [ax.get_legend().get_title().get_text()])
+    assert {VERDICTS[v][2] for v in verdicts if v != "baseline"} <= set(labels)
+    plt.close(fig)
+
+
+def test_interaction_plot_still_draws_a_complete_grid_and_refuses_others(fake, mlflow_store, tmp_path):
+    from analysis.plots import plot_interaction
+
+    grid = {f"model.fusion={f},model.order={o}": [0.8 + 0.01 * o + d for d in (0.0, 0.01, 0.02)]
+            for f in ("add", "cfu") for o in (1, 3)}
+    uri, name = fake(values=grid)
+    runs = load_runs(name, uri)
+    out = plot_interaction(runs, ablation_table(runs), tmp_path / "i.png")
+    assert out.exists() and out.stat().st_size > 10_000
+    make_store(mlflow_store, "interaction-conditional")          # VALUES: model.order only for cfu
+    cond = load_runs("interaction-conditional", mlflow_store)
+    with pytest.raises(ValueError, match="complete grid"):
+        plot_interaction(cond, ablation_table(cond), tmp_path / "j.png")
