@@ -266,8 +266,10 @@ def _study_html(s: ReportStudy, ui: str) -> str:
     return "".join(out) + "</section>"
 
 
-_LABELS = {"mean": "{m} mean {a}", "delta": "Δ vs baseline", "p_value": "p (Welch)", "p_adj": "p (adjusted)",
-           "ci_low": "CI low", "ci_high": "CI high", "epoch_s": "s / epoch"}
+_LABELS = {"mean": "{m} mean {a}", "delta": "Δ vs baseline", "p_value": "p (unadjusted)", "p_adj": "p (adjusted)",
+           "ci_low": "CI low", "ci_high": "CI high", "epoch_s": "s / epoch", "hedges_g": "Hedges g",
+           "mde": "MDE", "seeds_needed": "seeds needed", "peak_mem_mb": "peak MB", "look": "look (0-based)",
+           "p_bound": "p* (boundary)"}
 
 
 def _table_html(table_csv: str, metric: str, mode: str) -> str:

@@ -153,9 +153,10 @@ class Design:
 
     def footnote(self) -> str:
         """One line naming the design, for the table."""
-        return (f"Adaptive seeds: group-sequential {self.test} t, looks at {'/'.join(map(str, self.looks))} seeds, "
+        test = {"welch": "Welch", "paired": "paired"}.get(self.test, self.test)
+        return (f"Adaptive seeds: group-sequential {test} t, looks at {'/'.join(map(str, self.looks))} seeds, "
                 f"{_NAMES[self.spending]} alpha-spending, alpha = {self.alpha:g} split Bonferroni over "
-                f"{self.n_cells} cells ({self.alpha_cell:.3g} each); intervals are {100 * (1 - self.alpha_cell):g}% "
+                f"{self.n_cells} cells ({self.alpha_cell:.3g} each); intervals are {100 * (1 - self.alpha_cell):.3g}% "
                 f"repeated CIs (Jennison & Turnbull 2000).")
 
 

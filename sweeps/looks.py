@@ -34,7 +34,7 @@ def _values(study, uri: str, launch: str):
 
     out: Dict[str, Dict[int, float]] = {}
     try:
-        runs = load_runs(study.experiment, uri, launch=launch)
+        runs = load_runs(study.experiment, uri, launch=launch, epoch_times=False)
     except LookupError:
         return out
     col = f"metrics.{study.metric}"

@@ -200,7 +200,7 @@ def test_describe_footnote_and_cache(designs):
     assert "3, 5, 8, 12" in text and "at most 72 trials" in text and "0.01 per cell" in text
     assert len([ln for ln in text.splitlines() if ln.startswith("| ") and ln[2].isdigit()]) == 4
     foot = d.footnote()
-    assert "\n" not in foot and "3/5/8/12" in foot and "O'Brien-Fleming" in foot and "welch" in foot
+    assert "\n" not in foot and "3/5/8/12" in foot and "O'Brien-Fleming" in foot and "Welch" in foot
     t0 = time.perf_counter()
     again = seq.plan(list(LOOKS), alpha=ALPHA, n_cells=M)
     assert again == d and time.perf_counter() - t0 < 0.1
