@@ -127,7 +127,7 @@ def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path):
     env = cli_env(tmp_path)
     r = ablate(["run", write_yaml(tmp_path / "adaptive.yaml", sweep), "--tracking-uri", uri], tmp_path, env=env)
     assert r.returncode == 0, out(r)[-3000:]
-    assert "Adaptive seeds: group-sequential welch t, looks at 3/5 seeds" in r.stdout and "Δ [RCI]" in r.stdout
+    assert "Adaptive seeds: group-sequential Welch t, looks at 3/5 seeds" in r.stdout and "Δ [RCI]" in r.stdout
     r = ablate(["table", "adaptive", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
     csv = pd.read_csv(io.StringIO(r.stdout)).set_index("model.shift")
     assert list(csv.columns[-2:]) == ["look", "p_bound"]

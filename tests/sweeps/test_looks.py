@@ -1,0 +1,108 @@
+"""Adaptive seeds end to end through the CLI (issue: a sweep adds seeds only
+where a comparison is still undecided).
+
+The toy task has known answers: `model.shift` is the true effect, `eval.noise`
+the seed-to-seed SD (σ = 0.01).  Cells: the baseline (shift 0), a large effect
+(100 σ), a null (1e-6, i.e. 0), and a small one (1.2 σ), with `min_effect`
+2.5 σ under a Pocock design over looks [3, 5, 8, 12].  Expected: the large
+cell stops at look 1 as better, the null stops as equivalent before the last
+look, the small one runs to the last look.  The toy's noise is a fixed function
+of (seed, settings) (tasks/toy.py), so this realisation is the same on every
+machine; the design itself is what analysis/sequential.py's Monte Carlo tests
+check.
+"""
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tests.cli_helpers import ABLATE, ablate, cli_env, out, write_yaml
+
+SIGMA = 0.01
+CELLS = {"baseline": 0.0, "large": 1.0, "null": 1e-6, "small": 1.2 * SIGMA}
+
+
+def _sweep(name: str, tmp: Path, sleep: float = 0.0) -> dict:
+    return {"name": name, "task": "toy", "metric": {"name": "score", "mode": "max"},
+            "baseline": {"model.shift": 0.0}, "seeds": {"looks": [3, 5, 8, 12]},
+            "fixed": {"train.epochs": 2, "eval.noise": SIGMA, "train.sleep": sleep},
+            "scientific": {"model.shift": list(CELLS.values())},
+            "analysis": {"alpha": 0.05, "spending": "pocock", "min_effect": 2.5 * SIGMA},
+            "resources": {"cpu": 1}, "max_failures": 1}
+
+
+def _table(tmp: Path, name: str, uri: str) -> pd.DataFrame:
+    r = ablate(["table", name, "--format", "csv", "--tracking-uri", uri], tmp)
+    assert r.returncode == 0, out(r)
+    return pd.read_csv(io.StringIO(r.stdout)).set_index("model.shift")
+
+
+def _runs(uri: str, name: str):
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name(name)
+    return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("ablate.phase") == "final"]
+
+
+def test_cells_stop_where_their_comparison_is_decided(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
+    f = write_yaml(tmp_path / "looks.yaml", _sweep("looks", tmp_path))
+    r = ablate(["run", f, "--dry-run"], tmp_path)
+    assert r.returncode == 0 and "| 1 | 3 |" in r.stdout and "Pocock" in r.stdout, out(r)
+    r = ablate(["run", f, "--tracking-uri", uri], tmp_path)
+    assert r.returncode == 0, out(r)[-4000:]
+    t = _table(tmp_path, "looks", uri)
+    large, null, small = (t.loc[CELLS[k]] for k in ("large", "null", "small"))
+    assert (large["verdict"], large["look"], large["n"]) == ("better", 0, 3)
+    assert null["verdict"] == "equivalent" and null["look"] < 3 and null["n"] < 12
+    assert small["look"] == 3 and small["n"] == 12
+    assert t.loc[0.0, "n"] == 12, "the baseline runs at every look a cell reaches"
+    runs = _runs(uri, "looks")
+    keys = [(r.data.tags["ablate.cell"], r.data.params["seed"]) for r in runs]
+    assert len(keys) == len(set(keys)) == 3 + int(null["n"]) + 12 + 12, "one run per (cell, seed) trial"
+    for r in runs:                          # every run is tagged with the look that ran it
+        look = int(r.data.tags["ablate.look"])
+        assert int(r.data.params["seed"]) < [3, 5, 8, 12][look]
+    md = ablate(["table", "looks", "--tracking-uri", uri], tmp_path).stdout
+    assert "Adaptive seeds: group-sequential Welch t" in md and "RCI" in md, md
+
+
+def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path):
+    ref_uri = f"sqlite:///{tmp_path / 'ref' / 'mlflow.db'}"
+    uri = f"sqlite:///{tmp_path / 'kill' / 'mlflow.db'}"
+    ref = write_yaml(tmp_path / "ref.yaml", _sweep("lk", tmp_path))
+    r = ablate(["run", ref, "--tracking-uri", ref_uri, "--no-table"], tmp_path)
+    assert r.returncode == 0, out(r)[-3000:]
+    f = write_yaml(tmp_path / "k.yaml", _sweep("lk", tmp_path, sleep=0.5))
+    env = cli_env(tmp_path)
+    p = subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    in_look2 = []
+    while time.time() < deadline and p.poll() is None:
+        if Path(uri[len("sqlite:///"):]).exists():
+            try:
+                in_look2 = [x for x in _runs(uri, "lk") if x.data.tags.get("ablate.look") == "1"
+                            and x.info.status == "FINISHED"]
+            except Exception:  # noqa: BLE001 - the store is still being created by the launch
+                in_look2 = []
+        if in_look2:
+            break
+        time.sleep(0.2)
+    assert in_look2, "the second look never started"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    r = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table"], tmp_path)
+    assert r.returncode == 0, out(r)[-3000:]
+    got, want = _table(tmp_path, "lk", uri), _table(tmp_path, "lk", ref_uri)
+    cols = [c for c in want.columns if c != "epoch_s"]            # timings differ, nothing else may
+    pd.testing.assert_frame_equal(got[cols], want[cols])
+    keys = [(x.data.tags["ablate.cell"], x.data.params["seed"]) for x in _runs(uri, "lk")]
+    assert len(keys) == len(set(keys)) == int(want["n"].sum()), "a trial was lost or run twice"
