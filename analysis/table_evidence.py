@@ -93,8 +93,12 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
     rows[baseline] = dict(look=upto)                   # the baseline ran every look any cell reached
     frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*EVIDENCE, "look", "p_bound"])
     foot = design.footnote()
-    if upto < len(looks) - 1:
-        foot += f" The launch has run {upto + 1} of {len(looks)} looks: \"continue\" cells are not decided yet."
+    going = [c for c, d in got.items() if d.verdict == "continue"]
+    if going:
+        foot += (f" The launch has run {upto + 1} of {len(looks)} looks: {len(going)} \"continue\" cell(s) are "
+                 f"not decided yet (--resume runs the next look).")
+    elif upto < len(looks) - 1:
+        foot += f" Every cell was decided by look {upto + 1} of {len(looks)}: the later looks were not needed."
     return frame, foot
 
 
