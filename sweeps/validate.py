@@ -38,12 +38,13 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
                           f"valid tasks: {', '.join(available_tasks())}"))
         raise SweepError(file, P)
     v = _Validator(get_task(task_name), P)
-    looks = v.looks(raw)                     # before --smoke shrinks the seeds
+    planned = v.looks(raw)                   # before --smoke shrinks the seeds
     if smoke:
         shrink(raw, v.task)
-        looks = looks[:1] if looks else None
+    # --smoke keeps only the first look: a fixed design on its seeds
+    looks = None if smoke else planned
     metric, mode = v.metric(raw)
-    seeds = list(range(looks[-1])) if looks else v.seeds(raw)
+    seeds = list(range(planned[0] if smoke else planned[-1])) if planned else v.seeds(raw)
     fixed, scientific, nuisance = v.params(raw)
     study = Study(name=raw.get("name"), file=file, task=v.task, metric=metric, mode=mode, seeds=seeds,
                   fixed=fixed, scientific=scientific, nuisance=nuisance, baseline=v.baseline(raw, scientific),
@@ -52,7 +53,7 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
                   max_concurrent=v.integer(raw, "max_concurrent", 0, 0, "an integer >= 0 (0 = as many as fit)"),
                   tracking_uri=None, experiment=raw.get("name"), storage=v.storage(raw), smoke=smoke,
                   description=str(raw.get("description", "")), raw=raw, plot=v.plot(raw, scientific),
-                  artifacts=v.artifacts(raw), looks=looks, analysis=v.analysis(raw, looks, seeds),
+                  artifacts=v.artifacts(raw), looks=looks, analysis=v.analysis(raw, planned, seeds),
                   checkpoint=v.checkpoint(raw))
     study.tracking_uri, study.experiment = v.tracking(raw, study.name)
     v.smoke_section(raw)
@@ -337,7 +338,7 @@ class _Validator:
         study.resources = res
         for p in local + self._sparse_search(study, cs):
             self.add(*p)
-        if study.looks and not study.baseline:
+        if isinstance(study.raw.get("seeds"), dict) and not study.baseline:
             self.add("seeds.looks", "adaptive seeds compare every cell with the baseline cell: set baseline: "
                                     "{AXIS: VALUE}")
         if study.baseline and not self.P and not any(

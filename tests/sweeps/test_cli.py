@@ -463,3 +463,19 @@ def test_progress_lines_with_an_eta_on_a_terminal_and_only_start_and_end_otherwi
     progress = [ln for ln in text.splitlines() if ln.startswith("[final]")]
     assert len(progress) >= 4, text[-3000:]
     assert any(re.search(r"ETA \d+m\d\ds", ln) for ln in progress), progress
+
+
+def test_the_adaptive_cdlinear_sweep_smoke_through_the_cli(tmp_path):
+    """sweeps/cdlinear_looks.yaml at --smoke: only its first look, i.e. a fixed design on seeds 0-2."""
+    r = ablate(["run", ROOT / "sweeps" / "cdlinear_looks.yaml", "--smoke", "--dry-run"], tmp_path)
+    assert r.returncode == 0 and "3 cells × 3 seeds = 9 trials" in r.stdout, out(r)
+    r = ablate(["run", ROOT / "sweeps" / "cdlinear_looks.yaml", "--smoke"], tmp_path, timeout=900)
+    assert r.returncode == 0, out(r)[-3000:]
+    assert "9 final trials, 9 finished, 0 failed" in r.stdout and "a --smoke run" in r.stdout
+
+
+def test_every_shipped_sweep_file_has_a_smoke_test():
+    here = Path(__file__).parent
+    text = "".join(p.read_text() for p in here.glob("test_*.py"))
+    for sweep in SHIPPED:
+        assert sweep in text or sweep.removesuffix(".yaml") in text, f"{sweep} has no smoke test"
