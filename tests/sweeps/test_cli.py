@@ -353,6 +353,15 @@ def test_plot_flag_on_a_suite_writes_one_file_per_study(tmp_path):
     assert r.stdout.count("\n") == 7, "one CSV with one header"
     r = ablate(["plot", "ps", "-o", tmp_path / "q.png"], tmp_path)
     assert r.returncode == 0 and (tmp_path / "q.a.png").exists() and (tmp_path / "q.b.png").exists(), out(r)
+    assert "no critical-difference diagram" in r.stdout          # 2 studies: too few, and it says so
+    r = ablate(["table", "ps"], tmp_path)
+    assert r.returncode == 0 and "\nps.a" in r.stdout and "\nps.b" in r.stdout, out(r)
+    assert "P(improvement)" in r.stdout and "Friedman" in r.stdout, r.stdout[-2000:]
+    r = ablate(["report", "ps", "-o", tmp_path / "suite.html", "--ui-url", "http://mlflow.example:5000/"], tmp_path)
+    assert r.returncode == 0, out(r)
+    page = (tmp_path / "suite.html").read_text()
+    assert page.count("ps.a") >= 2 and page.count("ps.b") >= 2
+    assert "http://mlflow.example:5000/#/experiments/" in page and "ablate trial --from-run" not in page
 
 
 def test_two_launches_creating_one_new_store_at_once(tmp_path):

@@ -98,6 +98,9 @@ def test_make_demo_report_in_chromium_and_the_launch_nested_in_the_mlflow_ui(tmp
 
     csv_text = ablate(["table", "quick", "--format", "csv"], tmp_path, env=env).stdout
     want = [row for row in csv.reader(io.StringIO(csv_text)) if row]
+    for col in ("delta", "ci_low", "ci_high", "p_value", "p_adj", "hedges_g", "mde", "seeds_needed", "verdict",
+                "epoch_s"):
+        assert col in want[0], f"`ablate table quick --format csv` after make demo lacks {col}"
     table = next(t for t in parse_tables(page.dom) if "ablation" in t.classes)
     assert [a["data-col"] for a, _ in table.header] == want[0]
     assert [[a["data-value"] for a, _ in row] for row in table.rows] == want[1:]
