@@ -15,10 +15,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from tasks import available_tasks, get_task
 from tasks.schema import TaskSpec
 
-from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS,
-                    DEFAULT_CHECKPOINT_S, DISTS, MAX_SEED, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS, SCHEDULERS,
-                    SEARCH_KEYS, SEED_KEYS, SPENDINGS, TESTS, TOP_KEYS, TRACKING_KEYS, Dist, Study, SweepError,
-                    is_int, is_num, near)
+from .study import MAX_SEED, SEED_KEYS, TOP_KEYS, TRACKING_KEYS, Dist, Study, SweepError, is_int, is_num, near
+from .validate_sections import (check_analysis, check_artifacts, check_checkpoint, check_plot,  # noqa: F401
+                                check_resources, check_search, parse_dist, shrink)
 
 
 def top_problems(raw: Dict[str, Any], allowed, what: str) -> List[Tuple[str, str]]:
@@ -48,13 +47,13 @@ def validate(raw: Dict[str, Any], file: str, smoke: bool = False) -> Study:
     fixed, scientific, nuisance = v.params(raw)
     study = Study(name=raw.get("name"), file=file, task=v.task, metric=metric, mode=mode, seeds=seeds,
                   fixed=fixed, scientific=scientific, nuisance=nuisance, baseline=v.baseline(raw, scientific),
-                  search=v.search(raw, nuisance, metric, mode, seeds), resources=v.resources(raw),
+                  search=check_search(v, raw, nuisance, metric, mode, seeds), resources=check_resources(v, raw),
                   max_failures=v.integer(raw, "max_failures", 2, -1, "an integer >= 0 (-1 = retry forever)"),
                   max_concurrent=v.integer(raw, "max_concurrent", 0, 0, "an integer >= 0 (0 = as many as fit)"),
                   tracking_uri=None, experiment=raw.get("name"), storage=v.storage(raw), smoke=smoke,
-                  description=str(raw.get("description", "")), raw=raw, plot=v.plot(raw, scientific),
-                  artifacts=v.artifacts(raw), looks=looks, analysis=v.analysis(raw, planned, seeds),
-                  checkpoint=v.checkpoint(raw))
+                  description=str(raw.get("description", "")), raw=raw, plot=check_plot(v, raw, scientific),
+                  artifacts=check_artifacts(v, raw), looks=looks, analysis=check_analysis(v, raw, planned, seeds),
+                  checkpoint=check_checkpoint(v, raw))
     study.tracking_uri, study.experiment = v.tracking(raw, study.name)
     v.smoke_section(raw)
     v.cells(study)
@@ -208,75 +207,6 @@ class _Validator:
             if self.check_key("smoke", k):
                 self.value(f"smoke.{k}", k, v)
 
-    def plot(self, raw, scientific) -> Dict[str, Any]:
-        plot, task = self.section(raw, "plot", PLOT_KEYS), self.task
-        if not plot:
-            return {}
-        kind = plot.get("kind", "auto")
-        if kind not in PLOT_KINDS:
-            self.add("plot.kind", f"{kind!r} is not allowed: one of {', '.join(PLOT_KINDS)}")
-        for k in ("x", "hue"):
-            if k in plot and plot[k] not in scientific:
-                self.add(f"plot.{k}", f"{plot[k]!r} is not a scientific axis; allowed: {', '.join(scientific)}")
-        if "metric" in plot and plot["metric"] not in task.metrics:
-            self.add("plot.metric", f"{plot['metric']!r} is not a metric of task {task.name}; allowed: "
-                                    f"{', '.join(task.metrics)}")
-        ms = plot.get("metrics", [])
-        if not isinstance(ms, list) or (kind == "metric_curve" and not ms):
-            self.add("plot.metrics", "a non-empty list of metric names (for kind metric_curve)")
-        else:
-            for m in ms:
-                if m not in task.metrics:
-                    self.add("plot.metrics", f"{m!r} is not a metric of task {task.name}; allowed: "
-                                             f"{', '.join(task.metrics)}")
-            xv = plot.get("x_values")
-            if xv is not None and (not isinstance(xv, list) or len(xv) != len(ms) or not all(map(is_num, xv))):
-                self.add("plot.x_values", f"{xv!r} is not allowed: one number per entry of plot.metrics")
-        if kind in ("line", "bars") and "x" not in plot:
-            self.add("plot.x", f"kind {kind} needs x: one of {', '.join(scientific)}")
-        return dict(plot)
-
-    def artifacts(self, raw) -> Dict[str, bool]:
-        arts = self.section(raw, "artifacts", ARTIFACT_KEYS)
-        for k, v in arts.items():
-            if k in ARTIFACT_KEYS and not isinstance(v, bool):
-                self.add(f"artifacts.{k}", f"{v!r} is not allowed: true or false")
-        return {"checkpoints": bool(arts.get("checkpoints", False)), "summary": bool(arts.get("summary", True))}
-
-    def search(self, raw, nuisance, mname, mode, seeds) -> Dict[str, Any]:
-        search, task = self.section(raw, "search", SEARCH_KEYS), self.task
-        tpc = search.get("trials_per_cell", 8 if nuisance else 1)
-        if not is_int(tpc) or tpc < 1:
-            self.add("search.trials_per_cell", f"{tpc!r} is not allowed: an integer >= 1")
-        sched = search.get("scheduler", "none")
-        if sched not in SCHEDULERS:
-            self.add("search.scheduler", f"{sched!r} is not allowed: one of {', '.join(SCHEDULERS)}")
-        smetric = search.get("metric", mname)
-        if smetric not in task.metrics:
-            self.add("search.metric", f"{smetric!r} is not a metric of task {task.name}; allowed: "
-                                      f"{', '.join(task.metrics)}")
-        smode = search.get("mode", task.metrics.get(smetric, mode))
-        if smode not in ("max", "min"):
-            self.add("search.mode", f"{smode!r} is not allowed: max or min")
-        for k, lo in (("grace_period", 1), ("reduction_factor", 2), ("seed", 0)):
-            v = search.get(k)
-            if v is not None and (not is_int(v) or v < lo):
-                self.add(f"search.{k}", f"{v!r} is not allowed: an integer >= {lo}")
-        return {"trials_per_cell": tpc, "scheduler": sched, "metric": smetric, "mode": smode,
-                "grace_period": search.get("grace_period", 1), "reduction_factor": search.get("reduction_factor", 3),
-                "seed": search.get("seed", seeds[0] if seeds else 0)}
-
-    def resources(self, raw) -> Dict[str, Any]:
-        res = self.section(raw, "resources", RESOURCE_KEYS)
-        cpu, gpu, workers = res.get("cpu", 1), res.get("gpu", 0), res.get("workers", 1)
-        if not is_num(cpu) or cpu <= 0:
-            self.add("resources.cpu", f"{cpu!r} is not allowed: a number > 0 (CPUs per trial worker)")
-        if not is_num(gpu) or gpu < 0 or (gpu > 1 and not float(gpu).is_integer()):
-            self.add("resources.gpu", f"{gpu!r} is not allowed: a fraction in [0, 1] or a whole number of GPUs")
-        if not is_int(workers) or workers < 1:
-            self.add("resources.workers", f"{workers!r} is not allowed: an integer >= 1 (data-parallel workers)")
-        return {"cpu": cpu, "gpu": gpu, "workers": workers}
-
     def integer(self, raw, key, default, lo, allowed) -> Any:
         v = raw.get(key, default)
         if not is_int(v) or v < lo:
@@ -297,33 +227,6 @@ class _Validator:
         if storage is not None and (not isinstance(storage, str) or not storage.strip()):
             self.add("storage", f"{storage!r} is not allowed: a directory or URI string")
         return storage
-
-    def analysis(self, raw, looks, seeds) -> Dict[str, Any]:
-        sec = self.section(raw, "analysis", ANALYSIS_KEYS)
-        out = {**DEFAULT_ANALYSIS, **{k: v for k, v in sec.items() if k in ANALYSIS_KEYS}}
-        a = out["alpha"]
-        if not is_num(a) or not 0 < a < 1:
-            self.add("analysis.alpha", f"{a!r} is not allowed: a number in (0, 1), e.g. 0.05")
-        for key, allowed in (("correction", CORRECTIONS), ("test", TESTS), ("spending", SPENDINGS)):
-            if out[key] not in allowed:
-                self.add(f"analysis.{key}", f"{out[key]!r} is not allowed: one of {', '.join(allowed)}")
-        m = out["min_effect"]
-        if m is not None and (not is_num(m) or m <= 0):
-            self.add("analysis.min_effect", f"{m!r} is not allowed: a number > 0 in metric units (the smallest "
-                                            f"difference that matters), or leave it out")
-        if "spending" in sec and not looks:
-            self.add("analysis.spending", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
-        if out["test"] == "paired" and len(seeds) < 2:
-            self.add("analysis.test", "paired needs at least 2 seeds per cell (seed-matched pairs)")
-        return out
-
-    def checkpoint(self, raw) -> Dict[str, Any]:
-        sec = self.section(raw, "checkpoint", CHECKPOINT_KEYS)
-        every = sec.get("every_s", DEFAULT_CHECKPOINT_S)
-        if not is_num(every) or every < 0:
-            self.add("checkpoint.every_s", f"{every!r} is not allowed: seconds >= 0 between checkpoints of a "
-                                           f"trial (0 = every epoch)")
-        return {"every_s": every}
 
     def cells(self, study: Study) -> None:
         """Per-cell checks (conditional keys, component constraints) need the
@@ -371,61 +274,3 @@ class _Validator:
         if len({frozenset(s) for s in per_cell.values()}) > 1:
             self.add("analysis.test", "paired needs every cell to run the same seeds; cells run "
                      + "; ".join(f"[{c}] {sorted(s)}" for c, s in per_cell.items()))
-
-
-def parse_dist(path, spec, param, P) -> Optional[Dist]:
-    if not isinstance(spec, dict) or len(spec) != 1:
-        P.append((path, f"{spec!r} is not allowed: one of {{loguniform|uniform|int: [low, high]}} or {{choice: [values]}}"))
-        return None
-    (kind, args), = spec.items()
-    if kind not in DISTS:
-        P.append((f"{path}.{kind}", f"unknown distribution; {near(kind, DISTS)}allowed: {', '.join(DISTS)}"))
-        return None
-    if kind == "choice":
-        if not isinstance(args, list) or not args:
-            P.append((f"{path}.choice", f"{args!r} is not allowed: a non-empty list"))
-            return None
-        vals = []
-        for v in args:
-            try:
-                vals.append(param.coerce(v))
-            except ValueError as e:
-                P.append((f"{path}.choice", f"{v!r} is not allowed: {e}"))
-        return Dist(kind, vals)
-    if not (isinstance(args, list) and len(args) == 2 and all(is_num(a) for a in args) and args[0] < args[1]):
-        P.append((f"{path}.{kind}", f"{args!r} is not allowed: [low, high] numbers with low < high"))
-        return None
-    if kind == "loguniform" and args[0] <= 0:
-        P.append((f"{path}.{kind}", f"{args!r} is not allowed: loguniform needs low > 0"))
-        return None
-    if kind == "int" and param.type is not int or kind != "int" and param.type is not float:
-        P.append((f"{path}.{kind}", f"{kind} does not fit a {param.type.__name__} key; "
-                                    f"use {'int' if param.type is int else 'uniform/loguniform'} or choice"))
-        return None
-    for a in args:
-        try:
-            param.coerce(a)
-        except ValueError as e:
-            P.append((f"{path}.{kind}", f"bound {a!r} is not allowed: {e}"))
-            return None
-    return Dist(kind, list(args))
-
-
-def shrink(raw: Dict[str, Any], task: TaskSpec) -> None:
-    """--smoke: one seed (or the first look), few epochs, little data, two search trials per cell."""
-    seeds = raw.get("seeds") or [0]
-    raw["seeds"] = seeds[:1] if isinstance(seeds, list) else seeds
-    fixed = dict(raw.get("fixed") or {}) if isinstance(raw.get("fixed"), dict) else {}
-    fixed.update(task.smoke)
-    fixed.update((raw.get("smoke") or {}) if isinstance(raw.get("smoke"), dict) else {})
-    sci = raw.get("scientific") if isinstance(raw.get("scientific"), dict) else {}
-    nui = raw.get("nuisance") if isinstance(raw.get("nuisance"), dict) else {}
-    for k in list(fixed):
-        if k in sci or k in nui:
-            fixed.pop(k)
-    raw["fixed"] = fixed
-    if raw.get("nuisance"):
-        search = dict(raw.get("search") or {}) if isinstance(raw.get("search"), dict) else {}
-        tpc = search.get("trials_per_cell", 2)
-        search["trials_per_cell"] = min(2, tpc) if isinstance(tpc, int) and not isinstance(tpc, bool) else tpc
-        raw["search"] = search
