@@ -3,16 +3,18 @@ for why it is not MLflowLoggerCallback).  Module-level so that Tune can pickle
 it into its experiment state and ``Tuner.restore`` brings it back.
 
 Cost per trial (issue 13): one store transaction when the trial starts (run,
-tags, params), one per result (metrics and annotation tags together) and one
-when it ends (status, end time, closing tags).  MLflow's client API needs
-several transactions for each of these on its SQL stores (``log_batch`` opens
-one session per kind of entity, ``create_run`` and ``set_terminated`` look the
-experiment or run up first), so on a sqlite/SQL store the tracker writes
-through MLflow's own SQLAlchemy models in one session per event (``_SqlWriter``;
-measured in docs/benchmarks_notes.md).  Every write is synchronous: when Tune
-has seen a result, the store has it, so no driver crash can lose what Tune
-will not replay.  Any other store (an HTTP tracking server) gets the same
-events through the public client (``_ClientWriter``).
+tags, params) and one per result (metrics and annotation tags together; the
+last epoch's also ends the run); a trial that ends otherwise (stopped early,
+failed) gets one more for its status, end time and closing tags.  Through
+MLflow's client most of these take two commits on its SQL stores
+(``log_batch`` opens one session per kind of entity; a run's params need a
+second call after ``create_run``): a 1-epoch trial takes 5 write commits, each
+an fsync on sqlite, instead of 2.  So on a sqlite/SQL store the tracker writes
+MLflow's own tables in one session per event (``_SqlWriter``; measured in
+docs/benchmarks_notes.md).  Every write is synchronous: when Tune has seen a
+result, the store has it, so no driver crash can lose what Tune will not
+replay.  Any other store (an HTTP tracking server) gets the same events
+through the public client (``_ClientWriter``).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Any, Dict, List, Optional
 from mlflow.entities import Metric, Param, RunTag
 from ray.tune import Callback
 
-from .reporter import REPLAY_KEY, same_params
+from .reporter import REPLAY_KEY, RESUMED_KEY, TIME_KEY, same_params
 from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, git_commit
 
 ENDED = ("FINISHED", "FAILED", "KILLED")
@@ -51,6 +53,7 @@ class MLflowTracker(Callback):
         self._known: Optional[Dict[str, Any]] = None   # trial key -> existing run of this launch (loaded once)
         self._replay: Dict[str, Dict[str, Any]] = {}   # handed to the trainable by run_phase on --resume
         self._later: Dict[str, Dict[str, str]] = {}    # tags that go with a key's next write
+        self._ended: set = set()             # keys whose run this tracker ended with their last epoch
         self._resumed_commit = ""
 
     def __getstate__(self):
@@ -106,18 +109,20 @@ class MLflowTracker(Callback):
         return self._known
 
     def replays(self) -> Dict[str, Dict[str, Any]]:
-        """Trial key → recorded outcome of every trial of this launch whose run has ended.
+        """Trial key → recorded outcome of every trial of this launch whose run has ended
+        for good: FINISHED, or FAILED by its own divergence (a trial that errored is
+        retried by ``--resume``, as Tune's ``resume_errored`` always did).
 
         ``--resume`` hands this to the trainable (sweeps/reporter.py): a trial
         that Tune's last snapshot still lists as running, but whose run ended
         after it, replays its recorded result instead of training again."""
         out = {}
         for k, r in self.existing().items():
-            if r.info.status not in ("FINISHED", "FAILED"):
+            diverged = r.info.status == "FAILED" and r.data.tags.get("ablate.failure_kind") == "diverged"
+            if r.info.status != "FINISHED" and not diverged:
                 continue
             out[k] = {"params": dict(r.data.params), "metrics": dict(r.data.metrics),
-                      "failure": r.data.tags.get("ablate.failure_reason", "trial failed")
-                      if r.info.status == "FAILED" else None}
+                      "failure": r.data.tags.get("ablate.failure_reason", "trial failed") if diverged else None}
         self._replay = out
         return out
 
@@ -183,15 +188,24 @@ class MLflowTracker(Callback):
         if k not in self._tagged and isinstance(result.get(INFO_KEY), dict):
             tags = {f"ablate.{n}": str(v) for n, v in result[INFO_KEY].items()}
             self._tagged.add(k)
+        if RESUMED_KEY in result:                    # every retried or resumed attempt says where it began
+            tags["ablate.resumed_from_epoch"] = str(result[RESUMED_KEY])
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         if FAILURE_KEY in result or step <= self._step.get(k, 0):
             # a failure marker, or an epoch logged before a restore (a resumed trial
             # replays the epochs after its last checkpoint, bit-identically)
             self._write(trial, tags=tags)
             return
-        ts = int(result.get("timestamp", 0) * 1000)
+        ts = int(float(result.get(TIME_KEY, result.get("timestamp", 0))) * 1000)
         metrics = [Metric(n, v, ts, step) for n, v in _metrics_of(result).items()]
-        self._write(trial, metrics, tags)
+        epochs = int(trial.config["trial"]["params"].get("train.epochs", 0) or 0)
+        if epochs and step >= epochs:
+            # the last epoch: its metrics and the run's end in one transaction (the trial
+            # only returns after this report; on_trial_complete then has nothing to write)
+            self._write(trial, metrics, tags, status="FINISHED", end_ms=_now_ms())
+            self._ended.add(k)
+        else:
+            self._write(trial, metrics, tags)
         self._step[k] = step
 
     def on_trial_recover(self, iteration, trials, trial, **info):
@@ -205,7 +219,8 @@ class MLflowTracker(Callback):
             return                                   # its run ended before; it stays as it was
         now = _now_ms()
         if FAILURE_KEY in last:
-            self._write(trial, tags={"ablate.failure_reason": str(last[FAILURE_KEY])[:4000]}, status="FAILED",
+            self._write(trial, tags={"ablate.failure_reason": str(last[FAILURE_KEY])[:4000],
+                                     "ablate.failure_kind": "diverged"}, status="FAILED",
                         end_ms=now)
             return
         tags = {}
@@ -218,6 +233,8 @@ class MLflowTracker(Callback):
             # server's, when there is one), wherever Ray's storage is.
             with trial.checkpoint.as_directory() as d:
                 self.c.log_artifacts(rid, d, artifact_path="checkpoint")
+        if self.key(trial) in self._ended and not tags:
+            return                                   # ended with its last epoch's metrics
         self._write(trial, tags=tags, status="FINISHED", end_ms=now)
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -229,7 +246,8 @@ class MLflowTracker(Callback):
                 reason = Path(trial.error_file).read_text()[-4000:]
         except Exception:  # noqa: BLE001 - remote storage paths may not be readable here
             pass
-        self._write(trial, tags={"ablate.failure_reason": reason}, status="FAILED", end_ms=_now_ms())
+        self._write(trial, tags={"ablate.failure_reason": reason, "ablate.failure_kind": "error"}, status="FAILED",
+                    end_ms=_now_ms())
 
 
 def _now_ms() -> int:
@@ -278,48 +296,60 @@ class _SqlWriter(_ClientWriter):
 
     Why by hand: MLflow's client has no call that writes a run with its tags
     and params, or metrics with tags and a status, at once; on sqlite each of
-    its sessions is a commit (an fsync).  This writes MLflow's own ORM rows
-    (``mlflow.store.tracking.dbmodels``) after MLflow's own validation, and
-    keeps ``latest_metrics`` with the store's own method, so readers see
-    exactly what the client would have written.  A write that the database
-    refuses (e.g. a metric row that already exists) is rolled back and done
-    again through the client, which handles it.
+    its sessions is a commit (an fsync), and its ORM objects cost about as
+    much again in Python.  This runs SQLAlchemy Core statements on MLflow's own
+    tables (``mlflow.store.tracking.dbmodels``) inside the store's own managed
+    session, after MLflow's own validation, and keeps ``latest_metrics`` by
+    MLflow's rule (a value replaces the latest one if its (step, timestamp,
+    value) is larger), so readers see exactly what the client would have
+    written (tests/sweeps/test_callback.py compares the two).  A write that the
+    database refuses (e.g. a metric row that already exists) is rolled back and
+    done again through the client, which handles it.
 
     Args:
         c: an MlflowClient whose store is a SqlAlchemyStore (TypeError otherwise).
     """
 
     def __init__(self, c):
-        from mlflow.store.tracking import dbmodels  # noqa: F401  (ImportError if MLflow moved it)
+        # ImportError / AttributeError here (MLflow moved its internals) → writer() falls back to the client
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+        from mlflow.utils.validation import _validate_batch_log_data, _validate_batch_log_limits
 
         super().__init__(c)
         self.store = c._tracking_client.store
         if not isinstance(self.store, SqlAlchemyStore):
             raise TypeError("not a SQL store")
+        self._sanitize = self.store.sanitize_metric_value
+        self.runs, self.tags, self.params = SqlRun.__table__, SqlTag.__table__, SqlParam.__table__
+        self.metrics, self.latest = SqlMetric.__table__, SqlLatestMetric.__table__
+        self._validate_data, self._validate_limits = _validate_batch_log_data, _validate_batch_log_limits
         self._artifact_root: Dict[str, str] = {}
 
+    def _check(self, metrics, params, tags):
+        """MLflow's own log_batch validation (names, values, lengths, batch limits)."""
+        out = self._validate_data(metrics, params, tags)
+        self._validate_limits(*out)
+        return out
+
     def create(self, experiment_id: str, name: str, tags: Dict[str, str], params: Dict[str, str]) -> str:
-        from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
         from mlflow.utils.uri import append_to_uri_path
-        from mlflow.utils.validation import _validate_batch_log_data, _validate_batch_log_limits
 
         tags = {**tags, "mlflow.runName": name}
-        _, ps, ts = _validate_batch_log_data([], [Param(k, v) for k, v in params.items()],
-                                             [RunTag(k, v) for k, v in tags.items()])
-        _validate_batch_log_limits([], ps, ts)
+        _, ps, ts = self._check([], [Param(k, v) for k, v in params.items()], [RunTag(k, v) for k, v in tags.items()])
         if experiment_id not in self._artifact_root:
             self._artifact_root[experiment_id] = self.c.get_experiment(experiment_id).artifact_location
         rid = uuid.uuid4().hex
-        run = SqlRun(name=name, artifact_uri=append_to_uri_path(self._artifact_root[experiment_id], rid, "artifacts"),
-                     run_uuid=rid, experiment_id=int(experiment_id), source_type="UNKNOWN", source_name="",
-                     entry_point_name="", user_id=tags.get("mlflow.user", "unknown"), status="RUNNING",
-                     start_time=_now_ms(), end_time=None, deleted_time=None, source_version="",
-                     lifecycle_stage="active")
-        run.tags = [SqlTag(key=t.key, value=t.value) for t in ts]
+        run = dict(run_uuid=rid, name=name, artifact_uri=append_to_uri_path(self._artifact_root[experiment_id], rid,
+                                                                            "artifacts"),
+                   experiment_id=int(experiment_id), source_type="UNKNOWN", source_name="", entry_point_name="",
+                   user_id=tags.get("mlflow.user", "unknown"), status="RUNNING", start_time=_now_ms(),
+                   end_time=None, deleted_time=None, source_version="", lifecycle_stage="active")
         with self.store.ManagedSessionMaker(read_only=False) as s:
-            s.add(run)
-            s.add_all([SqlParam(run_uuid=rid, key=p.key, value=p.value) for p in ps])
+            s.execute(self.runs.insert(), [run])
+            s.execute(self.tags.insert(), [{"run_uuid": rid, "key": t.key, "value": t.value} for t in ts])
+            if ps:
+                s.execute(self.params.insert(), [{"run_uuid": rid, "key": p.key, "value": p.value} for p in ps])
         return rid
 
     def write(self, rid: str, metrics: List[Metric], tags: Dict[str, str], status: Optional[str] = None,
@@ -327,28 +357,50 @@ class _SqlWriter(_ClientWriter):
         import sqlalchemy
 
         from mlflow.exceptions import MlflowException
-        from mlflow.store.tracking.dbmodels.models import SqlMetric, SqlRun, SqlTag
-        from mlflow.utils.validation import _validate_batch_log_data, _validate_batch_log_limits
 
-        ms, _, ts = _validate_batch_log_data(metrics, [], [RunTag(k, v) for k, v in tags.items()])
-        _validate_batch_log_limits(ms, [], ts)
+        ms, _, ts = self._check(metrics, [], [RunTag(k, v) for k, v in tags.items()])
         try:
             with self.store.ManagedSessionMaker(read_only=False) as s:
-                rows = []
-                for m in {(m.key, m.step): m for m in ms}.values():
-                    is_nan, value = self.store.sanitize_metric_value(m.value)
-                    rows.append(SqlMetric(run_uuid=rid, key=m.key, value=value, timestamp=m.timestamp,
-                                          step=m.step, is_nan=is_nan))
-                s.add_all(rows)
-                self.store._update_latest_metrics_if_necessary(rows, s)
-                for t in ts:
-                    s.merge(SqlTag(run_uuid=rid, key=t.key, value=t.value))
+                if ms:
+                    self._metrics(s, rid, ms)
+                if ts:
+                    keys = [t.key for t in ts]
+                    s.execute(self.tags.delete().where(self.tags.c.run_uuid == rid, self.tags.c.key.in_(keys)))
+                    s.execute(self.tags.insert(), [{"run_uuid": rid, "key": t.key, "value": t.value} for t in ts])
                 if status is not None:
-                    run = s.get(SqlRun, rid)
-                    run.status = status
-                    if end_ms is not None and status in ENDED:
-                        run.end_time = end_ms
+                    values = {"status": status, **({"end_time": end_ms} if end_ms is not None and status in ENDED
+                                                   else {})}
+                    s.execute(self.runs.update().where(self.runs.c.run_uuid == rid).values(**values))
         except MlflowException as e:             # the store wraps the database's refusal
             if not isinstance(e.__cause__, sqlalchemy.exc.IntegrityError):
                 raise
             super().write(rid, metrics, tags, status, end_ms)
+
+    def _metrics(self, s, rid: str, ms: List[Metric]) -> None:
+        import sqlalchemy
+
+        rows = []
+        for m in {(m.key, m.step, m.timestamp, m.value): m for m in ms}.values():
+            is_nan, value = self._sanitize(m.value)
+            rows.append({"run_uuid": rid, "key": m.key, "value": value, "timestamp": m.timestamp, "step": m.step,
+                         "is_nan": is_nan})
+        s.execute(self.metrics.insert(), rows)
+        newest: Dict[str, Dict[str, Any]] = {}
+        for r in rows:
+            if r["key"] not in newest or _order(r) > _order(newest[r["key"]]):
+                newest[r["key"]] = r
+        L = self.latest.c
+        have = {k: (st, ts, v) for k, st, ts, v in s.execute(
+            sqlalchemy.select(L.key, L.step, L.timestamp, L.value).where(L.run_uuid == rid, L.key.in_(list(newest))))}
+        fresh = [r for k, r in newest.items() if k not in have]
+        if fresh:
+            s.execute(self.latest.insert(), fresh)
+        for k, r in newest.items():
+            if k in have and _order(r) > have[k]:
+                s.execute(self.latest.update().where(L.run_uuid == rid, L.key == k).values(
+                    value=r["value"], timestamp=r["timestamp"], step=r["step"], is_nan=r["is_nan"]))
+
+
+def _order(r: Dict[str, Any]):
+    """MLflow's order of a metric's values: the latest is the largest (step, timestamp, value)."""
+    return (r["step"], r["timestamp"], r["value"])

@@ -12,9 +12,11 @@ most the epochs since the last checkpoint: ``every_s`` plus one epoch.
 
 Replay (``--resume``): Tune's experiment snapshot is taken every few seconds,
 so a trial that ended after the last snapshot comes back as unfinished.  Its
-MLflow run, written synchronously, says it ended; run_phase passes those
-outcomes here, and such a trial reports its recorded result once instead of
-training again, so a resume reruns no finished trial whatever the snapshot's age.
+MLflow run, written synchronously, says it ended (FINISHED, or FAILED by a
+divergence; a trial that errored is retried, as ``resume_errored`` intends);
+run_phase passes those outcomes here, and such a trial reports its recorded
+result once instead of training again, so a resume reruns no finished trial
+whatever the snapshot's age.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from typing import Any, Dict, Iterable, Optional
 from .tracking import FAILURE_KEY, INFO_KEY
 
 REPLAY_KEY = "ablate_replayed"     # marks a result that repeats an ended run's recorded outcome
+TIME_KEY = "ablate_time"           # the worker's wall-clock time of a report (s); Tune's "timestamp" is whole seconds
+RESUMED_KEY = "ablate_resumed_from"   # epoch of the checkpoint a retried or resumed attempt started from
 
 
 def same_params(params: Dict[str, Any], recorded: Dict[str, str]) -> bool:
@@ -51,7 +55,8 @@ class TuneReporter:
         self.every_s, self.at_epochs = float(every_s), frozenset(int(e) for e in at_epochs)
         self.info: Dict[str, Any] = {}
         self._sent_info = False
-        self._since = time.monotonic()     # the attempt's start, then its last checkpoint
+        self._resumed_from: Optional[int] = None
+        self._since = time.monotonic()     # training's start (see restore), then the last checkpoint
 
     def wants_checkpoint(self, epoch: int) -> bool:
         """Whether the report after ``epoch`` (1-based) should carry a checkpoint."""
@@ -62,9 +67,11 @@ class TuneReporter:
         import torch
         from ray import tune
 
-        out = dict(metrics)
+        out = {**metrics, TIME_KEY: time.time()}
         if not self._sent_info:
             out[INFO_KEY] = dict(self.info)
+            if self._resumed_from is not None:
+                out[RESUMED_KEY] = self._resumed_from
             self._sent_info = True
         if state is None:
             tune.report(out)
@@ -79,14 +86,21 @@ class TuneReporter:
         self._since = time.monotonic()
 
     def restore(self) -> Optional[Dict[str, Any]]:
+        """The checkpoint's state, or None.  ``fit`` calls this right before its
+        first epoch, so the checkpoint clock starts with training: the set-up
+        (imports, data) is redone after a crash whatever was saved."""
         import torch
         from ray import tune
 
+        self.checkpointed()
         ck = tune.get_checkpoint()
         if ck is None:
             return None
         with ck.as_directory() as d:
-            return torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location="cpu")
+            state = torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location="cpu")
+        self._resumed_from = int(state.get("epoch", 0))
+        self.checkpointed()
+        return state
 
     def annotate(self, **info: Any) -> None:
         import ray

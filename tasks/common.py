@@ -3,7 +3,8 @@ determinism, device), a checkpointing epoch loop, and small data helpers.
 
 Why not a library loop (Lightning, Ignite, Ray Train's loop): tasks must run
 identically in-process (`ablate trial`) and inside Ray Tune, resume exactly
-from a per-epoch checkpoint including every RNG state, and report through the
+from a checkpoint including every RNG state (every epoch, or on the sweep
+reporter's time-based cadence), and report through the
 project's reporter protocol.  The loop is ~60 lines; a framework would add a
 dependency and hide the RNG handling that exact reproduction depends on.
 """
@@ -110,8 +111,12 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
 
     Each epoch: ``train_epoch(epoch)`` → metrics incl. ``loss_key``; a NaN/inf
     loss raises DivergedError; ``evaluate(epoch)`` → metrics; then one report
-    with epoch number, seconds per epoch and a full checkpoint (model,
-    optimizer, scheduler, every RNG) so a killed trial resumes bit-exactly.
+    with epoch number and seconds per epoch.  The report carries a full
+    checkpoint (model, optimizer, scheduler, every RNG) so a killed trial
+    resumes bit-exactly: after the last epoch always, and after the others
+    when the reporter's optional ``wants_checkpoint(epoch)`` says so (the
+    sweep's reporter checkpoints by elapsed time and at ASHA's rungs, see
+    sweeps/reporter.py); a reporter without it gets one every epoch.
     """
     start, last = 0, {}
     rank, world = dist_info()
@@ -128,6 +133,7 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
         start, last = int(state["epoch"]), dict(state.get("metrics", {}))
         if extra_state is not None and "extra" in state:
             extra_state.update(state["extra"])
+    wants = getattr(reporter, "wants_checkpoint", None)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         metrics = dict(train_epoch(epoch))
@@ -139,14 +145,23 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
         seconds = time.perf_counter() - t0
         metrics.update(evaluate(epoch))
         metrics.update({"epoch": epoch + 1, "epoch_seconds": seconds})
-        ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "rng": rng_state(generator), "epoch": epoch + 1, "metrics": metrics}
-        if extra_state is not None:
-            ckpt["extra"] = dict(extra_state)
+        ckpt = None
+        if wants is None or epoch + 1 == epochs or wants(epoch + 1):
+            ckpt = _checkpoint(model, optimizer, scheduler, generator, epoch + 1, metrics, extra_state)
         reporter.report(metrics, ckpt)
         last = metrics
     return last
+
+
+def _checkpoint(model, optimizer, scheduler, generator, epoch: int, metrics: Dict[str, float],
+                extra_state: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Everything a resumed trial needs to continue bit-exactly after ``epoch``."""
+    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": rng_state(generator), "epoch": epoch, "metrics": metrics}
+    if extra_state is not None:
+        ckpt["extra"] = dict(extra_state)
+    return ckpt
 
 
 def batches(n: int, batch_size: int, generator: Optional[torch.Generator], shuffle: bool = True):

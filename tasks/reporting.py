@@ -19,6 +19,11 @@ class Reporter(Protocol):
     def annotate(self, **info: Any) -> None:
         """Static facts about the trial (model parameter count, data source, ...)."""
 
+    # Optional: ``wants_checkpoint(epoch: int) -> bool`` (1-based epoch just trained).  When a
+    # reporter has it, ``tasks.common.fit`` builds and passes a checkpoint ``state`` only for the
+    # epochs it asks for, and always after the last epoch (the sweep's reporter follows
+    # ``checkpoint.every_s`` and ASHA's rungs); without it, every epoch carries one.
+
 
 class DivergedError(FloatingPointError):
     """The loss became NaN or infinite: the trial fails with this reason and is

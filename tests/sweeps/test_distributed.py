@@ -87,7 +87,8 @@ def test_two_node_sweep_uses_both_nodes_one_store(two_nodes, tmp_path):
 def test_node_removed_mid_sweep_trials_rescheduled(two_nodes, tmp_path):
     cluster, worker = two_nodes
     uri = f"sqlite:///{tmp_path / 'central.db'}"
-    f = write(tmp_path, toy("node-loss", tmp_path, range(4), **{"train.sleep": 1.5, "train.epochs": 4}))
+    f = write(tmp_path, {**toy("node-loss", tmp_path, range(4), **{"train.sleep": 1.5, "train.epochs": 4}),
+                         "checkpoint": {"every_s": 0}})    # the lost node's trials restart from checkpoints
     p = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "run", str(f), "--address", cluster.address,
                           "--tracking-uri", uri, "--no-table"], cwd=tmp_path, env=ENV,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

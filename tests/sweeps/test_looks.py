@@ -82,6 +82,10 @@ def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path):
     assert r.returncode == 0, out(r)[-3000:]
     f = write_yaml(tmp_path / "k.yaml", _sweep("lk", tmp_path, sleep=0.5))
     env = cli_env(tmp_path)
+    from mlflow.tracking import MlflowClient
+
+    Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True)
+    MlflowClient(uri).search_experiments()    # the schema exists before the test polls the store
     p = subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"], cwd=tmp_path, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300

@@ -144,7 +144,8 @@ def test_sigkilled_trial_resumes_from_checkpoint_without_duplicates(sweep_runner
     sweep = write(tmp_path, {
         "name": "kill-it", "task": "toy", "metric": {"name": "score"}, "seeds": [0, 1],
         "fixed": {"train.epochs": 4, "fault.kind": "kill", "fault.epoch": 3, "fault.dir": str(marker_dir)},
-        "scientific": {"model.kind": ["plain"]}, "max_failures": 2})
+        "scientific": {"model.kind": ["plain"]}, "max_failures": 2,
+        "checkpoint": {"every_s": 0}})           # a checkpoint every epoch: the retry must restore one
     summary, runs = sweep_runner(sweep, smoke=False)
     assert summary["counts"] == {"trials": 2, "finished": 2, "failed": 0}
     assert len(list((marker_dir / "markers").iterdir())) == 2, "each trial was killed once"
