@@ -488,3 +488,18 @@ def test_every_shipped_sweep_file_has_a_smoke_test():
     text = "".join(p.read_text() for p in here.glob("test_*.py"))
     for sweep in SHIPPED:
         assert sweep in text or sweep.removesuffix(".yaml") in text, f"{sweep} has no smoke test"
+
+
+def test_the_readme_documents_every_command_and_flag():
+    import argparse
+
+    from sweeps.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        assert f"ablate {name}" in readme, name
+        for action in parser._actions:
+            flags = [o for o in action.option_strings if o.startswith("--") and o != "--help"]
+            if flags:
+                assert any(f"`{f}" in readme for f in flags), f"ablate {name} {flags[0]} is not in the README"
