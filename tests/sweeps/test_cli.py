@@ -500,6 +500,6 @@ def test_the_readme_documents_every_command_and_flag():
     for name, parser in sub.choices.items():
         assert f"ablate {name}" in readme, name
         for action in parser._actions:
-            flags = [o for o in action.option_strings if o.startswith("--") and o != "--help"]
+            flags = [o for o in action.option_strings if o not in ("-h", "--help")]
             if flags:
                 assert any(f"`{f}" in readme for f in flags), f"ablate {name} {flags[0]} is not in the README"
