@@ -32,7 +32,6 @@ docs/reliability.md, docs/benchmarks_notes.md):
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 from typing import Any, Dict, List, Optional
@@ -42,6 +41,7 @@ from .expand import TrialSpec, cells
 from .reporter import trainable
 from .spec import Study
 from .tracking import FAILURE_KEY
+from .tune_logs import quiet_tune_logs
 
 SNAPSHOT_MIN_S = 1.0          # seconds between Tune's experiment snapshots, at least ...
 SNAPSHOT_S_PER_TRIAL = 5e-3   # ... and this per trial of the phase (≈ 20 × a snapshot's cost per trial)
@@ -56,9 +56,7 @@ def tune_environment() -> None:
     # MLflow is the record of every result; Tune's own JSON/CSV/TensorBoard copies
     # only add per-result I/O (set the variable to 0 to get them back).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    if os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1":
-        _mute_missing_result_json()
-    _one_line_trial_errors()
+    quiet_tune_logs(missing_result_json=os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1")
 
 
 def snapshot_period(n_trials: int) -> float:
@@ -249,48 +247,6 @@ def _new_tuner(study: Study, phase: str, name: str, storage: Any, fn, callbacks,
     space = {"index": tune.grid_search(list(range(len(specs)))), "trial": tune.sample_from(_Pick(specs))}
     return Tuner(fn, param_space=space, run_config=run_config,
                  tune_config=TuneConfig(max_concurrent_trials=study.max_concurrent or None, reuse_actors=True))
-
-
-class _DropMissingResultJson(logging.Filter):
-    """Drops Tune's end-of-run "Failed to fetch metrics ... result.json" warning.
-
-    The files are missing because we switched Tune's file loggers off (MLflow
-    holds every result); the warning then lists every trial of a healthy sweep
-    as a failure.  Other warnings of that logger still pass."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        return not ("Failed to fetch metrics" in msg and "result.json" in msg)
-
-
-def _mute_missing_result_json() -> None:
-    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    if not any(isinstance(f, _DropMissingResultJson) for f in log.filters):
-        log.addFilter(_DropMissingResultJson())
-
-
-class _OneLineTrialErrors(logging.Filter):
-    """Tune logs every failed trial attempt with a full traceback of Ray's
-    internals ("Trial task failed for trial X"), even when the retry then
-    succeeds.  One line is what a user can act on; the trial's own error text is
-    kept in its MLflow run (``ablate.failure_reason``) when it finally fails."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and "Trial task failed" in str(record.msg):
-            err = record.exc_info[1]
-            err = getattr(err, "cause", None) or err        # RayTaskError wraps the trial's own exception
-            text = " ".join(str(err).split())
-            first = (text[:240] + "…") if len(text) > 240 else text
-            record.msg = f"{record.getMessage()}: {type(err).__name__}: {first} (retried from its last " \
-                         f"checkpoint while max_failures allows)"
-            record.args, record.exc_info, record.exc_text = (), None, None
-        return True
-
-
-def _one_line_trial_errors() -> None:
-    log = logging.getLogger("ray.tune.execution.tune_controller")
-    if not any(isinstance(f, _OneLineTrialErrors) for f in log.filters):
-        log.addFilter(_OneLineTrialErrors())
 
 
 def _fit_noting_ctrl_c(tuner):

@@ -156,8 +156,11 @@ def _open_sqlite(uri: str, db: Path, create: bool) -> str:
             check_reachable(uri)
     except Timeout:
         raise StoreError(f"tracking store {db} stayed locked by another process for 300 s") from None
+    except StoreError:          # a ConnectionError, so an OSError: the store's own failure, not the lock's
+        raise
     except OSError as e:
-        raise StoreError(f"cannot lock the tracking store {db} ({e.strerror}); is its directory writable?") from None
+        raise StoreError(f"cannot lock the tracking store {db} ({e.strerror or e}); "
+                         f"is its directory writable?") from None
     return uri
 
 

@@ -121,3 +121,18 @@ def kill_matching(fragment: str) -> None:
                 os.kill(int(pid), 9)
             except ProcessLookupError:
                 pass
+
+
+def local_cluster(num_cpus: int, prefix: str):
+    """A Ray head in its own processes (``ray.cluster_utils.Cluster``), not connected
+    to this process, with a short temp dir (Ray's socket paths must stay under 107
+    characters, which pytest's tmp_path would exceed)."""
+    from ray._common.utils import get_default_ray_temp_dir
+    from ray.cluster_utils import Cluster
+
+    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
+    # fails on a fresh machine where nothing has created that directory yet.
+    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
+    return Cluster(initialize_head=True, connect=False,
+                   head_node_args={"num_cpus": num_cpus, "include_dashboard": False,
+                                   "temp_dir": f"/tmp/{prefix}{os.getpid() % 10000}"})

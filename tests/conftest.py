@@ -75,7 +75,6 @@ def sweep_runner(ray_local, mlflow_store, tmp_path, monkeypatch):
 
 def _cli_run(sweep, uri, tmp_path, overrides, smoke, only):
     import re
-    import subprocess
 
     from tests.cli_helpers import ablate, cli_env
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.paper import comparison, compare
+from analysis.paper import comparison
 from analysis.plots import plot_ablation
 from analysis.store import load_runs
 from analysis.tables import ablation_table, render

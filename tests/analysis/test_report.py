@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from analysis.curves import curve_summary, load_histories, plot_curves
-from analysis.report import ReportStudy, collect_study, render_html, run_url, write_report
+from analysis.report import collect_study, render_html, run_url, write_report
 from analysis.store import load_runs
 from analysis.tables import ablation_table, render
 from tests.browser import (INSTALL_HINT, DevTools, chromium, external_refs, load_page, mlflow_server,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from components import build
-from components.hyperbolic import HyperbolicNet, LeapfrogStep, propagate, reverse
+from components.hyperbolic import LeapfrogStep, propagate, reverse
 
 D64 = torch.float64
 

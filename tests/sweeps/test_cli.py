@@ -13,12 +13,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.cli_helpers import (ABLATE, ROOT, ablate, assert_clean_error, cli_env, out, toy_sweep,
                                write_yaml)

@@ -32,6 +32,13 @@ def world(tmp_path_factory):
     con.execute("create table t (x int)")
     con.commit()
     con.close()
+    # MLflow's tables, but a schema revision MLflow does not know: its migration fails inside our lock
+    con = sqlite3.connect(tmp / "unknown_rev.db")
+    for ddl in ("create table experiments (experiment_id int)", "create table runs (run_uuid text)",
+                "create table alembic_version (version_num text)", "insert into alembic_version values ('0bad')"):
+        con.execute(ddl)
+    con.commit()
+    con.close()
     (tmp / "afile").write_text("x")
     return tmp
 
@@ -109,6 +116,9 @@ CASES = {
     "home is a file for table": (lambda w: ["table", "errtoy"], 2, ["afile", "not a directory"]),
     "corrupt store": (lambda w: ["table", "errtoy", "--tracking-uri", f"sqlite:///{w / 'corrupt.db'}"], 3,
                       ["corrupt.db", "not a sqlite database"]),
+    "store of an unknown schema revision": (
+        lambda w: ["run", w / "good.yaml", "--tracking-uri", f"sqlite:///{w / 'unknown_rev.db'}"], 3,
+        ["unknown_rev.db", "cannot be used"]),
     "foreign sqlite": (lambda w: ["run", w / "good.yaml", "--tracking-uri", f"sqlite:///{w / 'foreign.db'}"], 3,
                        ["foreign.db", "not an MLflow tracking store"]),
     "store is a directory": (lambda w: ["table", "errtoy", "--tracking-uri", f"sqlite:///{w}"], 3,

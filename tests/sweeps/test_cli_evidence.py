@@ -89,6 +89,7 @@ def test_analysis_input_errors_exit_2_before_launch(tmp_path, analysis, seeds, k
 def test_toy_shift_and_noise_are_known_reproducible_and_resumable():
     from sweeps.trial import LocalReporter, run_trial
     from tasks import get_task
+    from tests.tasks._resume import whole_and_resumed
 
     spec = get_task("toy")
 
@@ -107,12 +108,7 @@ def test_toy_shift_and_noise_are_known_reproducible_and_resumable():
     np.testing.assert_allclose(shared[:, 0], shared[:, 1])                                # all shared
     # a resumed trial (restored after epoch 1) reports what the uninterrupted one did
     cfg = spec.resolve({"seed": 4, "train.epochs": 3, "eval.noise": 0.3})
-    whole = LocalReporter(echo=lambda s: None)
-    run_trial("toy", cfg, whole)
-    first = LocalReporter(echo=lambda s: None)
-    run_trial("toy", {**cfg, "train.epochs": 1}, first)
-    resumed = LocalReporter(state=first.last_state, echo=lambda s: None)
-    run_trial("toy", cfg, resumed)
+    whole, resumed = whole_and_resumed("toy", cfg, stop_after=1)
     assert resumed.history[-1]["score"] == pytest.approx(whole.history[-1]["score"], abs=1e-12)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli_helpers import local_cluster
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
@@ -46,15 +47,7 @@ def runs_of(uri, name):
 @pytest.fixture
 def two_nodes(tmp_path):
     """A head and a second node, each with 1 CPU, started in their own processes."""
-    from ray._common.utils import get_default_ray_temp_dir
-    from ray.cluster_utils import Cluster
-
-    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
-    # fails on a fresh machine where nothing has created that directory yet.
-    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
-    cluster = Cluster(initialize_head=True, connect=False,
-                      head_node_args={"num_cpus": 1, "include_dashboard": False,
-                                      "temp_dir": f"/tmp/rc{os.getpid() % 10000}"})
+    cluster = local_cluster(1, "rc")
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     yield cluster, worker
@@ -108,15 +101,7 @@ def test_node_removed_mid_sweep_trials_rescheduled(two_nodes, tmp_path):
 
 
 def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
-    from ray._common.utils import get_default_ray_temp_dir
-    from ray.cluster_utils import Cluster
-
-    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
-    # fails on a fresh machine where nothing has created that directory yet.
-    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
-    cluster = Cluster(initialize_head=True, connect=False,
-                      head_node_args={"num_cpus": 2, "include_dashboard": False,
-                                      "temp_dir": f"/tmp/rd{os.getpid() % 10000}"})
+    cluster = local_cluster(2, "rd")
     try:
         uri = f"sqlite:///{tmp_path / 'central.db'}"
         f = write(tmp_path, toy("resume", tmp_path, range(6), **{"train.sleep": 1.0}))
@@ -161,15 +146,7 @@ def test_ctrl_c_leaves_the_launch_resumable_and_says_so(tmp_path):
     """Ctrl-C: Tune stops and returns normally; the launch must not then pass
     for complete (exit 0, phase marked done, a summary of the finished few),
     or --resume would skip the trials that never ran."""
-    from ray._common.utils import get_default_ray_temp_dir
-    from ray.cluster_utils import Cluster
-
-    # Cluster() records the head's address in <system tmp>/ray/ray_current_cluster and
-    # fails on a fresh machine where nothing has created that directory yet.
-    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
-    cluster = Cluster(initialize_head=True, connect=False,
-                      head_node_args={"num_cpus": 2, "include_dashboard": False,
-                                      "temp_dir": f"/tmp/ri{os.getpid() % 10000}"})
+    cluster = local_cluster(2, "ri")
     try:
         uri = f"sqlite:///{tmp_path / 'central.db'}"
         f = write(tmp_path, toy("intr", tmp_path, range(6), **{"train.sleep": 1.0}))

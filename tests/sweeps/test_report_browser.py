@@ -119,9 +119,16 @@ def test_make_demo_report_in_chromium_and_the_launch_nested_in_the_mlflow_ui(tmp
 def _finished(uri, name):
     """Finished trial runs; [] while the launch has not created its store (the
     test must not create it: the launch does, under its lock)."""
-    if not Path(uri[len("sqlite:///"):]).exists():
+    db = uri[len("sqlite:///"):]
+    if not Path(db).exists():
         return []
+    from filelock import FileLock
+
     try:
+        # The launch creates the schema under this lock; a reader that opened the store meanwhile
+        # would run MLflow's migrations too and break the launch's (as `ablate table` would without it).
+        with FileLock(db + ".lock", timeout=0.1):
+            pass
         return [x for x in _runs(uri, name)[1] if x.info.status == "FINISHED"
                 and x.data.tags.get("ablate.phase") == "final"]
     except Exception:  # noqa: BLE001 - the experiment does not exist yet, or the schema is being created
@@ -134,12 +141,15 @@ def test_after_a_driver_sigkill_and_resume_the_launch_keeps_one_parent(tmp_path)
     uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
     f = write_yaml(tmp_path / "k.yaml", toy_sweep("killp", tmp_path, seeds=(0, 1, 2),
                                                   **{"train.sleep": 0.8, "train.epochs": 2}))
-    p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, start_new_session=True)
+    log = tmp_path / "driver.log"
+    with open(log, "w") as sink:            # a file, not a pipe nobody reads: a full pipe would stall the driver
+        p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=env, stdout=sink,
+                             stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and len(_finished(uri, "killp")) < 2 and p.poll() is None:
         time.sleep(0.3)
-    assert 2 <= len(_finished(uri, "killp")) < 9, "the sweep did not get going"
+    assert 2 <= len(_finished(uri, "killp")) < 9, \
+        f"the sweep did not get going (exit {p.poll()}):\n{log.read_text()[-3000:]}"
     time.sleep(1.5)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()

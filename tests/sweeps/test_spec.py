@@ -170,7 +170,7 @@ def test_suite_files(tmp_path):
 def test_only_the_missing_result_json_warning_is_dropped():
     import logging
 
-    from sweeps.phase import _mute_missing_result_json
+    from sweeps.tune_logs import _mute_missing_result_json
 
     log = logging.getLogger("ray.tune.analysis.experiment_analysis")
     seen = []

@@ -25,6 +25,7 @@ from sweeps.search import rung_epochs
 from sweeps.spec import validate
 from sweeps.trial import LocalReporter, run_trial
 from tasks import get_task
+from tests.cli_helpers import local_cluster
 from tests.conftest import ROOT
 
 
@@ -188,15 +189,10 @@ def test_driver_killed_long_after_the_last_snapshot_reruns_no_finished_trial(tmp
     trial's end; the trials whose MLflow run ended replay their recorded result instead of
     training again (one start each in the trial start log), and none is lost or doubled."""
     from mlflow.tracking import MlflowClient
-    from ray._common.utils import get_default_ray_temp_dir
-    from ray.cluster_utils import Cluster
 
     from analysis.store import load_runs
 
-    os.makedirs(get_default_ray_temp_dir(), exist_ok=True)
-    cluster = Cluster(initialize_head=True, connect=False,
-                      head_node_args={"num_cpus": 2, "include_dashboard": False,
-                                      "temp_dir": f"/tmp/rs{os.getpid() % 10000}"})
+    cluster = local_cluster(2, "rs")
     try:
         uri = f"sqlite:///{tmp_path / 'central.db'}"
         sweep = tmp_path / "s.yaml"

@@ -6,11 +6,11 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from sweeps.trial import LocalReporter, run_trial
 from tasks import get_task
 from tasks.digits import data_order, split_indices
 
 from ._pairing import assert_paired
+from ._resume import whole_and_resumed, without_timing
 
 SPEC = get_task("digits")
 
@@ -43,11 +43,5 @@ def test_dense_and_cdlinear_cells_of_one_seed_share_split_and_batches():
 
 def test_resumed_run_equals_uninterrupted_one():
     cfg = cfg_of(**{"model.linear": "cdlinear", "model.dropout": 0.1, "train.epochs": 2, "seed": 1})
-    full = LocalReporter(echo=lambda s: None)
-    run_trial("digits", cfg, full)
-    first = LocalReporter(echo=lambda s: None)
-    run_trial("digits", {**cfg, "train.epochs": 1}, first)
-    resumed = LocalReporter(state=first.last_state, echo=lambda s: None)
-    run_trial("digits", cfg, resumed)
-    strip = lambda h: [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in h]
-    assert strip(resumed.history) == strip(full.history[1:])
+    full, resumed = whole_and_resumed("digits", cfg, stop_after=1)
+    assert without_timing(resumed.history) == without_timing(full.history[1:])

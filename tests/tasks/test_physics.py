@@ -15,6 +15,8 @@ from tasks.physics import systems as S
 from tasks.physics.models import FusionMLP, VectorField, rk4_rollout
 from tasks.physics.train import rollout_metrics
 
+from ._resume import whole_and_resumed, without_timing
+
 SPEC = get_task("physics")
 KEYS = ("trajectories", "points", "t_end", "r_min", "r_max", "orbit_noise", "noise", "test_fraction", "seed")
 
@@ -256,13 +258,9 @@ def test_rollout_every_reports_rollouts_on_its_epochs_and_keeps_the_final_metric
 
 def test_resume_from_checkpoint_is_exact():
     cfg = SPEC.resolve(dict(SPEC.smoke, **{"data.system": "pendulum", "model.fusion": "cfu", "train.epochs": 3}))
-    full = LocalReporter(echo=lambda s: None)
-    run_trial("physics", cfg, full)
-    part = LocalReporter(echo=lambda s: None)
-    run_trial("physics", dict(cfg, **{"train.epochs": 2}), part)
-    resumed = LocalReporter(state=part.last_state, echo=lambda s: None)
-    out = run_trial("physics", cfg, resumed)
-    assert out["test_traj_mse"] == full.history[-1]["test_traj_mse"]
+    full, resumed = whole_and_resumed("physics", cfg, stop_after=2)
+    assert resumed.history[-1]["test_traj_mse"] == full.history[-1]["test_traj_mse"]
+    assert without_timing(resumed.history) == without_timing(full.history[2:])
 
 
 # ------------------------------------------------------------ bouncing ball
