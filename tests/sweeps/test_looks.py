@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.cli_helpers import ABLATE, ablate, cli_env, out, write_yaml
 
@@ -51,13 +52,20 @@ def _runs(uri: str, name: str):
     return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("ablate.phase") == "final"]
 
 
-def test_cells_stop_where_their_comparison_is_decided(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
-    f = write_yaml(tmp_path / "looks.yaml", _sweep("looks", tmp_path))
-    r = ablate(["run", f, "--dry-run"], tmp_path)
-    assert r.returncode == 0 and "| 1 | 3 |" in r.stdout and "Pocock" in r.stdout, out(r)
-    r = ablate(["run", f, "--tracking-uri", uri], tmp_path)
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The adaptive launch run once through the CLI, uninterrupted: (its folder, its store)."""
+    tmp = tmp_path_factory.mktemp("looks")
+    uri = f"sqlite:///{tmp / 'a' / 'mlflow.db'}"
+    r = ablate(["run", write_yaml(tmp / "looks.yaml", _sweep("looks", tmp)), "--tracking-uri", uri], tmp)
     assert r.returncode == 0, out(r)[-4000:]
+    return tmp, uri
+
+
+def test_cells_stop_where_their_comparison_is_decided(finished):
+    tmp_path, uri = finished
+    r = ablate(["run", tmp_path / "looks.yaml", "--dry-run"], tmp_path)
+    assert r.returncode == 0 and "| 1 | 3 |" in r.stdout and "Pocock" in r.stdout, out(r)
     t = _table(tmp_path, "looks", uri)
     large, null, small = (t.loc[CELLS[k]] for k in ("large", "null", "small"))
     assert (large["verdict"], large["look"], large["n"]) == ("better", 0, 3)
@@ -74,39 +82,37 @@ def test_cells_stop_where_their_comparison_is_decided(tmp_path):
     assert "Adaptive seeds: group-sequential Welch t" in md and "RCI" in md, md
 
 
-def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path):
-    ref_uri = f"sqlite:///{tmp_path / 'ref' / 'mlflow.db'}"
+def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path, finished):
+    _, ref_uri = finished
     uri = f"sqlite:///{tmp_path / 'kill' / 'mlflow.db'}"
-    ref = write_yaml(tmp_path / "ref.yaml", _sweep("lk", tmp_path))
-    r = ablate(["run", ref, "--tracking-uri", ref_uri, "--no-table"], tmp_path)
-    assert r.returncode == 0, out(r)[-3000:]
-    f = write_yaml(tmp_path / "k.yaml", _sweep("lk", tmp_path, sleep=0.5))
+    f = write_yaml(tmp_path / "k.yaml", _sweep("looks", tmp_path, sleep=0.5))
     env = cli_env(tmp_path)
     from mlflow.tracking import MlflowClient
 
     Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True)
     MlflowClient(uri).search_experiments()    # the schema exists before the test polls the store
-    p = subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"], cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp_path / "driver.log", "w") as log:     # a file: a pipe nobody reads would stall the driver
+        p = subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"], cwd=tmp_path,
+                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300
     in_look2 = []
     while time.time() < deadline and p.poll() is None:
         if Path(uri[len("sqlite:///"):]).exists():
             try:
-                in_look2 = [x for x in _runs(uri, "lk") if x.data.tags.get("ablate.look") == "1"
+                in_look2 = [x for x in _runs(uri, "looks") if x.data.tags.get("ablate.look") == "1"
                             and x.info.status == "FINISHED"]
             except Exception:  # noqa: BLE001 - the store is still being created by the launch
                 in_look2 = []
         if in_look2:
             break
         time.sleep(0.2)
-    assert in_look2, "the second look never started"
+    assert in_look2, f"the second look never started:\n{(tmp_path / 'driver.log').read_text()[-3000:]}"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     r = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table"], tmp_path)
     assert r.returncode == 0, out(r)[-3000:]
-    got, want = _table(tmp_path, "lk", uri), _table(tmp_path, "lk", ref_uri)
+    got, want = _table(tmp_path, "looks", uri), _table(tmp_path, "looks", ref_uri)
     cols = [c for c in want.columns if c != "epoch_s"]            # timings differ, nothing else may
     pd.testing.assert_frame_equal(got[cols], want[cols])
-    keys = [(x.data.tags["ablate.cell"], x.data.params["seed"]) for x in _runs(uri, "lk")]
+    keys = [(x.data.tags["ablate.cell"], x.data.params["seed"]) for x in _runs(uri, "looks")]
     assert len(keys) == len(set(keys)) == int(want["n"].sum()), "a trial was lost or run twice"
