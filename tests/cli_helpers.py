@@ -136,3 +136,34 @@ def local_cluster(num_cpus: int, prefix: str):
     return Cluster(initialize_head=True, connect=False,
                    head_node_args={"num_cpus": num_cpus, "include_dashboard": False,
                                    "temp_dir": f"/tmp/{prefix}{os.getpid() % 10000}"})
+
+
+def wait_for_finished(uri: str, name: str, n: int, proc: subprocess.Popen, log: Path,
+                      timeout: float = 300) -> list:
+    """Poll the store until experiment ``name`` has ``n`` FINISHED final-phase runs
+    (then return them), failing with the driver's log if it exits or times out first.
+    The caller creates the store's schema before the driver starts (two processes
+    creating it at once race in MLflow's migrations)."""
+    from mlflow.tracking import MlflowClient
+
+    c, done = MlflowClient(uri), []
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        exp = c.get_experiment_by_name(name)
+        if exp:
+            done = [r for r in c.search_runs([exp.experiment_id], filter_string="tags.`ablate.phase` = 'final'")
+                    if r.info.status == "FINISHED"]
+            if len(done) >= n:
+                return done
+        time.sleep(0.2)
+    raise AssertionError(f"{len(done)} of {n} runs finished before the driver exited ({proc.poll()}) "
+                         f"or {timeout:.0f} s passed:\n{Path(log).read_text()[-3000:]}")
+
+
+def assert_started_once(starts_log: Path, trial_keys) -> None:
+    """Each of these finished trials started exactly once (the toy task's fault.dir
+    start log has a ``seed=S …`` line per start): a resume reran none of them."""
+    starts = Path(starts_log).read_text().splitlines()
+    for key in trial_keys:
+        seed = key.split("seed=")[1]
+        assert sum(line.startswith(f"seed={seed} ") for line in starts) == 1, f"finished trial {key} was rerun"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli_helpers import local_cluster
+from tests.cli_helpers import assert_started_once, local_cluster, wait_for_finished
 from tests.conftest import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
@@ -113,16 +113,8 @@ def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
         log = open(tmp_path / "driver.log", "w")
         p = subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=tmp_path, env=ENV,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 300
-        done = []
-        while time.time() < deadline and p.poll() is None:
-            exp = c.get_experiment_by_name("resume")
-            if exp:
-                done = [r for r in c.search_runs([exp.experiment_id]) if r.info.status == "FINISHED"]
-                if len(done) >= 2:
-                    break
-            time.sleep(0.5)
-        assert len(done) >= 2, "the sweep did not get going:\n" + (tmp_path / "driver.log").read_text()[-3000:]
+        wait_for_finished(uri, "resume", 2, p, tmp_path / "driver.log")
+        exp = c.get_experiment_by_name("resume")
         time.sleep(1.5)                    # let Tune snapshot its experiment state
         os.killpg(p.pid, signal.SIGKILL)   # the driver dies mid-sweep
         p.wait()
@@ -134,10 +126,7 @@ def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
         runs = runs_of(uri, "resume")
         assert len(runs) == 6 and runs["tags.ablate.trial_key"].is_unique, "lost or duplicated runs"
         assert set(runs["status"]) == {"FINISHED"}
-        starts = (tmp_path / "faults" / "starts.log").read_text().splitlines()
-        for key in finished_before:
-            seed = key.split("seed=")[1]
-            assert sum(line.startswith(f"seed={seed} ") for line in starts) == 1, f"finished trial {key} was rerun"
+        assert_started_once(tmp_path / "faults" / "starts.log", finished_before)
     finally:
         cluster.shutdown()
 
@@ -186,10 +175,7 @@ def test_ctrl_c_leaves_the_launch_resumable_and_says_so(tmp_path):
         runs = runs_of(uri, "intr")
         assert len(runs) == 6 and runs["tags.ablate.trial_key"].is_unique, "lost or duplicated runs"
         assert set(runs["status"]) == {"FINISHED"}
-        starts = (tmp_path / "faults" / "starts.log").read_text().splitlines()
-        for key in finished_before:
-            seed = key.split("seed=")[1]
-            assert sum(line.startswith(f"seed={seed} ") for line in starts) == 1, f"finished trial {key} was rerun"
+        assert_started_once(tmp_path / "faults" / "starts.log", finished_before)
     finally:
         cluster.shutdown()
 

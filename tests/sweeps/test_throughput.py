@@ -25,7 +25,7 @@ from sweeps.search import rung_epochs
 from sweeps.spec import validate
 from sweeps.trial import LocalReporter, run_trial
 from tasks import get_task
-from tests.cli_helpers import local_cluster
+from tests.cli_helpers import assert_started_once, local_cluster, wait_for_finished
 from tests.conftest import ROOT
 
 
@@ -209,16 +209,8 @@ def test_driver_killed_long_after_the_last_snapshot_reruns_no_finished_trial(tmp
         with open(tmp_path / "driver.log", "w") as log:
             p = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True)
-        deadline, done = time.time() + 300, []
-        while time.time() < deadline and p.poll() is None:
-            exp = c.get_experiment_by_name("stale")
-            if exp:
-                done = [r for r in c.search_runs([exp.experiment_id], filter_string="tags.`ablate.phase` = 'final'")
-                        if r.info.status == "FINISHED"]
-                if len(done) >= 2:
-                    break
-            time.sleep(0.2)
-        assert len(done) >= 2, (tmp_path / "driver.log").read_text()[-3000:]
+        wait_for_finished(uri, "stale", 2, p, tmp_path / "driver.log")
+        exp = c.get_experiment_by_name("stale")
         os.killpg(p.pid, signal.SIGKILL)   # no grace: right after the runs ended
         p.wait()
         finished = {r.data.tags["ablate.trial_key"] for r in c.search_runs([exp.experiment_id])
@@ -230,10 +222,7 @@ def test_driver_killed_long_after_the_last_snapshot_reruns_no_finished_trial(tmp
         runs = load_runs("stale", uri, launch=None)
         assert len(runs) == 4 and runs["tags.ablate.trial_key"].is_unique, "lost or duplicated runs"
         assert set(runs["status"]) == {"FINISHED"}
-        starts = (tmp_path / "faults" / "starts.log").read_text().splitlines()
-        for key in finished:
-            seed = key.split("seed=")[1]
-            assert sum(line.startswith(f"seed={seed} ") for line in starts) == 1, f"finished trial {key} was rerun"
+        assert_started_once(tmp_path / "faults" / "starts.log", finished)
         for rid in runs["run_id"]:
             assert [m.step for m in c.get_metric_history(rid, "epoch")] == [1, 2]
     finally:
