@@ -93,10 +93,16 @@ def main(argv=None) -> int:
     return 1 if failures else 0
 
 
-def _renote(out: Path) -> int:
-    lines = out.read_text().splitlines()
+def _table_span(lines: list) -> tuple:
+    """(index of the results table's header line, index just past its last row)."""
     start = next(i for i, line in enumerate(lines) if line.startswith("| family |"))
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return start, end
+
+
+def _renote(out: Path) -> int:
+    lines = out.read_text().splitlines()
+    _, end = _table_span(lines)
     notes = ROOT / "docs" / "benchmarks_notes.md"
     out.write_text("\n".join(lines[:end] + ([""] + [notes.read_text().strip()] if notes.exists() else [])) + "\n")
     print(f"wrote {out}")
@@ -106,16 +112,11 @@ def _renote(out: Path) -> int:
 def _merged(old: str, families: set, table: list, stamp: str):
     """The old document's header (plus ``stamp``) and table, with ``families``' rows replaced by ``table``."""
     lines = old.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| family |"))
+    start, end = _table_span(lines)
     head = [line for line in lines[:start] if not line.startswith(f"- Re-measured {', '.join(sorted(families))} at")]
     while head and not head[-1].strip():
         head.pop()
-    rows, i = [], start + 2
-    while i < len(lines) and lines[i].startswith("|"):
-        fam = lines[i].split("|")[1].strip()
-        if fam not in families:
-            rows.append(lines[i])
-        i += 1
+    rows = [line for line in lines[start + 2:end] if line.split("|")[1].strip() not in families]
     at = max((k for k, line in enumerate(rows) if line.split("|")[1].strip() < min(families)), default=-1) + 1
     return head + [stamp], rows[:at] + table + rows[at:]
 

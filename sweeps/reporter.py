@@ -92,13 +92,11 @@ class TuneReporter:
         import torch
         from ray import tune
 
-        self.checkpointed()
-        ck = tune.get_checkpoint()
-        if ck is None:
-            return None
-        with ck.as_directory() as d:
-            state = torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location="cpu")
-        self._resumed_from = int(state.get("epoch", 0))
+        state, ck = None, tune.get_checkpoint()
+        if ck is not None:
+            with ck.as_directory() as d:
+                state = torch.load(os.path.join(d, "state.pt"), weights_only=False, map_location="cpu")
+            self._resumed_from = int(state.get("epoch", 0))
         self.checkpointed()
         return state
 

@@ -151,16 +151,18 @@ def _open_sqlite(uri: str, db: Path, create: bool) -> str:
         _check_sqlite_file(db)
     from filelock import FileLock, Timeout
 
+    lock = FileLock(str(db) + ".lock")
     try:
-        with FileLock(str(db) + ".lock", timeout=300):
-            check_reachable(uri)
+        lock.acquire(timeout=300)
     except Timeout:
         raise StoreError(f"tracking store {db} stayed locked by another process for 300 s") from None
-    except StoreError:          # a ConnectionError, so an OSError: the store's own failure, not the lock's
-        raise
     except OSError as e:
         raise StoreError(f"cannot lock the tracking store {db} ({e.strerror or e}); "
                          f"is its directory writable?") from None
+    try:
+        check_reachable(uri)     # creates the schema of a new store, under the lock
+    finally:
+        lock.release()
     return uri
 
 
