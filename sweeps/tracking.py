@@ -179,7 +179,10 @@ def _check_sqlite_file(db: Path) -> None:
     if head != b"SQLite format 3\x00":
         raise StoreError(f"tracking store {db} is not a sqlite database (corrupt, or another kind of file)")
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        # mode=rw, not ro: a writer killed mid-transaction (a SIGKILLed driver) leaves a hot
+        # journal, and a read-only connection cannot roll it back ("attempt to write a readonly
+        # database"). rw never creates the file and opens a write-protected one read-only.
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
         try:
             tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
         finally:

@@ -413,6 +413,41 @@ def test_read_only_commands_never_create_a_store(tmp_path):
     assert not db.exists()
 
 
+_KILLED_WRITER = """
+import os, signal, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size=1")          # spill pages into the database file before commit
+con.execute("BEGIN")
+con.execute("create table half_written(x)")
+con.execute("insert into half_written values (randomblob(400000))")
+con.execute("update runs set name = name || '-uncommitted'")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_store_left_mid_transaction_by_a_killed_writer_is_recovered(store, tmp_path):
+    """A driver SIGKILLed inside an MLflow write leaves a hot journal; sqlite rolls it back on
+    the next read-write open. The store check must not refuse such a store as unreadable."""
+    import shutil
+    import sqlite3
+    import sys
+
+    db = tmp_path / "mlflow.db"
+    shutil.copy(Path(store["uri"][len("sqlite:///"):]), db)
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(db)], timeout=60)
+    assert (tmp_path / "mlflow.db-journal").exists(), "the writer did not leave a hot journal"
+    with pytest.raises(sqlite3.OperationalError):      # the condition the check used to trip on
+        sqlite3.connect(f"file:{db}?mode=ro", uri=True).execute("select * from sqlite_master").fetchall()
+    r = ablate(["table", "clitoy", "--format", "csv", "--tracking-uri", f"sqlite:///{db}"], tmp_path)
+    assert r.returncode == 0, out(r)
+    assert [x["model.kind"] for x in _csv(r.stdout)] == ["plain", "fancy", "fancy"]
+    con = sqlite3.connect(db)
+    tables = {t for (t,) in con.execute("select name from sqlite_master where type='table'")}
+    uncommitted = con.execute("select count(*) from runs where name like '%-uncommitted'").fetchone()[0]
+    con.close()
+    assert "half_written" not in tables and uncommitted == 0, "the killed transaction was not rolled back"
+
+
 @pytest.mark.parametrize("delay", [0.05, 0.4, 1.0, 2.0, 3.5, 6.0])
 def test_ctrl_c_at_any_moment_of_start_up_exits_130_cleanly(tmp_path, delay):
     f = write_yaml(tmp_path / "c.yaml", toy_sweep("cc", tmp_path, **{"train.sleep": 1.0, "train.epochs": 5}))
