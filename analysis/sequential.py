@@ -14,13 +14,17 @@ RCI_k = Δ ± t_{df_k}^{-1}(1 − p*_k/2)·SE_k then cover the true Δ at all lo
 ≥ 1 − α_cell (missing it at look k is the centred statistic crossing), so "equivalent" (RCI inside ±min_effect)
 is a valid stop too.
 
+The α split is Bonferroni (α/m per cell) or a group-sequential Holm step-down (Maurer & Bretz 2013; Ye et al.
+2013): at each look a cell is tested at α/(m − r), r the cells already better/worse, repeated within the look until
+no cell crosses; boundaries for every level α/j come from the same null studies and are monotone in j. This keeps
+the family-wise error of false better/worse claims about null cells at α (closed testing); sign errors and
+"equivalent" (always judged at α/m) are checked by simulation (analysis/sequential_sim.py, docs/statistics.md).
+
 Written by hand because neither scipy nor statsmodels has group-sequential boundaries (gsDesign and rpact are R)
 and the t-based ones need the simulation; each look's test and interval is scipy's ttest_ind / ttest_rel.
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ import numpy as np
 from scipy import special, stats
 
 SPENDINGS = ("obrien_fleming", "pocock")
+CORRECTIONS = ("holm", "bonferroni")
 TESTS = ("welch", "paired")
 VERDICTS = ("continue", "better", "worse", "equivalent", "undecided")   # index = the vectorised verdict code
 RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)   # Welch's least favourable ratio at n <= 12 lies in 10..300
@@ -91,15 +96,23 @@ def _calibrate(p: np.ndarray, spent: Sequence[float]) -> Tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _p_bounds(looks, alpha_cell, spending, test, n_sim, seed, ratios=(1.0,)):
+def _p_bounds(looks, alpha_cells, spending, test, n_sim, seed, ratios=(1.0,)):
     """Thresholds under the normal null at every cell/baseline variance ratio in `ratios` (the paired test's null
-    does not depend on it). Common random numbers across ratios."""
+    does not depend on it), one tuple per level in `alpha_cells` (ascending), all from the same null studies.
+    Common random numbers across ratios and levels.
+
+    The thresholds are made monotone in the level (each look's p* at a level is at most its p* at any higher
+    level) by lowering a lower level's p* where needed: lowering thresholds only removes crossings, so each
+    level stays valid, and the Holm step-down's proof needs "crosses at a lower level ⇒ crosses at a higher"."""
     rng, ps = np.random.default_rng(seed), []
     sd = np.sqrt(np.asarray(ratios, float))[:, None] if test != "paired" else 1.0
     for c in np.diff(np.r_[0:n_sim:_CHUNK, n_sim]):
         x, y = rng.standard_normal((c, looks[-1])), rng.standard_normal((c, looks[-1]))
         ps.append(_look_stats(x, y, looks, test, sd=sd)[3].reshape(-1, c, len(looks)))
-    return _calibrate(np.concatenate(ps, axis=1), spend(np.asarray(looks) / looks[-1], alpha_cell, spending))
+    p, frac = np.concatenate(ps, axis=1), np.asarray(looks) / looks[-1]
+    raw = np.array([_calibrate(p, spend(frac, a, spending)) for a in alpha_cells])
+    mono = np.minimum.accumulate(raw[::-1], axis=0)[::-1]
+    return tuple(tuple(float(b) for b in row) for row in mono)
 
 
 @dataclass(frozen=True)
@@ -113,9 +126,12 @@ class Design:
         spending: "obrien_fleming" (default) or "pocock", Lan–DeMets types.
         test: "welch" (default) or "paired" (seed-matched pairs).
         info_fractions: n_k / n_K; alpha_spent: cumulative α_cell spent by each look.
-        p_bounds: nominal two-sided p threshold per look (the look's RCI level is 1 − p*_k).
+        p_bounds: nominal two-sided p threshold per look at α_cell = α/m (the look's RCI level is 1 − p*_k).
         variance_ratios: cell/baseline variance ratios the Welch boundaries hold at (default RATIOS).
         n_sim, seed: null studies per ratio behind p_bounds (default 200000, 0).
+        correction: "bonferroni" (default; every cell at α/m at every look) or "holm" (step-down: with r cells
+            already better/worse, the others are tested at α/(m − r); see `bounds`).
+        level_bounds: for "holm", level_bounds[j − 1] is the per-look p* at level α/j, j = 1..m; else ().
     """
     looks: Tuple[int, ...]
     alpha: float
@@ -129,6 +145,18 @@ class Design:
     variance_ratios: Tuple[float, ...]
     n_sim: int
     seed: int
+    correction: str = "bonferroni"
+    level_bounds: Tuple[Tuple[float, ...], ...] = ()
+
+    def bounds(self, remaining: Optional[int] = None) -> Tuple[float, ...]:
+        """Per-look p* for a cell tested while `remaining` cells (itself included) are not yet better/worse:
+        level α/remaining under Holm, α/m under Bonferroni (and for remaining None)."""
+        if self.correction != "holm" or remaining is None:
+            return self.p_bounds
+        if isinstance(remaining, bool) or not isinstance(remaining, (int, np.integer)) or \
+                not 1 <= remaining <= self.n_cells:
+            raise ValueError(f"remaining must be an integer in [1, {self.n_cells}], got {remaining!r}")
+        return self.level_bounds[int(remaining) - 1]
 
     @property
     def max_trials(self) -> int:
@@ -139,9 +167,8 @@ class Design:
         ratios = f" at variance ratios {'/'.join(f'{r:g}' for r in self.variance_ratios)}" * (self.test == "welch")
         lines = [f"Adaptive seeds: looks at {', '.join(map(str, self.looks))} seeds per arm; at most "
                  f"{self.max_trials} trials ({self.n_cells} cells + baseline) x {self.looks[-1]} seeds.",
-                 f"alpha = {self.alpha:g} family-wise, Bonferroni {self.alpha:g}/{self.n_cells} = {self.alpha_cell:.4g}"
-                 f" per cell; {_NAMES[self.spending]} spending; {self.test} t; boundaries from {self.n_sim} null "
-                 f"studies{ratios} (seed {self.seed}).",
+                 f"alpha = {self.alpha:g} family-wise, {self._split()}; {_NAMES[self.spending]} spending; "
+                 f"{self.test} t; boundaries from {self.n_sim} null studies{ratios} (seed {self.seed}).",
                  "| look | seeds | t | alpha spent | nominal p* | crit abs(t) at df | crit abs(delta)/SD |",
                  "|---|---|---|---|---|---|---|"]
         for k, (n, t, a, p) in enumerate(zip(self.looks, self.info_fractions, self.alpha_spent, self.p_bounds)):
@@ -149,15 +176,27 @@ class Design:
             crit = stats.t.isf(p / 2, df) if p > 0 else math.inf
             se = math.sqrt((2.0 if self.test == "welch" else 1.0) / n)  # SE in SDs (of a run / of a difference)
             lines.append(f"| {k + 1} | {n} | {t:.3f} | {a:.3g} | {p:.3g} | {crit:.2f} (df {df}) | {crit * se:.2f} |")
+        if self.correction == "holm" and self.n_cells > 1:
+            lines.append(f"Holm step-down: once r cells are better/worse, the others are tested at alpha/(m - r); "
+                         f"last-look p* from {self.p_bounds[-1]:.3g} (alpha/{self.n_cells}) to "
+                         f"{self.level_bounds[0][-1]:.3g} (alpha/1).")
         return "\n".join(lines)
+
+    def _split(self) -> str:
+        head = f"{self.alpha:g}/{self.n_cells} = {self.alpha_cell:.4g} per cell"
+        return f"Holm step-down from {head}" if self.correction == "holm" else f"Bonferroni {head}"
 
     def footnote(self) -> str:
         """One line naming the design, for the table."""
         test = {"welch": "Welch", "paired": "paired"}.get(self.test, self.test)
+        if self.correction == "holm" and self.n_cells > 1:
+            split = f"Holm step-down ({self.alpha_cell:.3g} per cell, rising to alpha/(m - r) after r decisions)"
+            level = "the level each cell was tested at (equivalent: always alpha/m)"
+        else:
+            split, level = f"split Bonferroni ({self.alpha_cell:.3g} each)", f"{100 * (1 - self.alpha_cell):.3g}%"
         return (f"Adaptive seeds: group-sequential {test} t, looks at {'/'.join(map(str, self.looks))} seeds, "
-                f"{_NAMES[self.spending]} alpha-spending, alpha = {self.alpha:g} split Bonferroni over "
-                f"{self.n_cells} cells ({self.alpha_cell:.3g} each); intervals are {100 * (1 - self.alpha_cell):.3g}% "
-                f"repeated CIs (Jennison & Turnbull 2000).")
+                f"{_NAMES[self.spending]} alpha-spending, alpha = {self.alpha:g} {split} over {self.n_cells} cells; "
+                f"intervals are repeated CIs (Jennison & Turnbull 2000) at {level}.")
 
 
 def _int(name, v, lo):
@@ -174,10 +213,11 @@ def _choice(name, v, allowed):
 
 def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: str = "obrien_fleming",
          test: str = "welch", variance_ratios: Sequence[float] = RATIOS, n_sim: int = 200_000,
-         seed: int = 0) -> Design:
-    """Boundaries for the planned looks (cached; ~1.7 s for Welch over 7 ratios, 0.3 s paired). With n_sim =
-    200000 the achieved per-cell crossing probability has Monte Carlo SE √(α_cell(1 − α_cell)/n_sim) = 2.2e-4 at
-    α_cell = 0.01 (2 % of it), and the family's Bonferroni sum at most m times that (the cells share p*)."""
+         seed: int = 0, correction: str = "bonferroni") -> Design:
+    """Boundaries for the planned looks (cached; ~1.7 s for Welch over 7 ratios, 0.3 s paired; Holm adds the
+    levels α/1..α/m from the same null studies). With n_sim = 200000 the achieved per-cell crossing probability
+    has Monte Carlo SE √(α_cell(1 − α_cell)/n_sim) = 2.2e-4 at α_cell = 0.01 (2 % of it), and the family's
+    Bonferroni sum at most m times that (the cells share p*)."""
     if isinstance(looks, (str, bytes)) or not isinstance(looks, Sequence) or len(looks) < 2:
         raise ValueError(f"looks must be a list of >= 2 cumulative seed counts, got {looks!r}")
     looks = tuple(_int(f"looks[{i}]", n, 2) for i, n in enumerate(looks))
@@ -187,14 +227,18 @@ def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: s
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
     n_cells, n_sim, seed = _int("n_cells", n_cells, 1), _int("n_sim", n_sim, 1000), _int("seed", seed, 0)
     spending, test = _choice("spending", spending, SPENDINGS), _choice("test", test, TESTS)
+    correction = _choice("correction", correction, CORRECTIONS)
     ratios = tuple(sorted(float(r) for r in variance_ratios)) if isinstance(variance_ratios, Sequence) else ()
     if not ratios or not all(1 <= r < math.inf for r in ratios):
         raise ValueError(f"variance_ratios must be a non-empty list of numbers >= 1, got {variance_ratios!r}")
     ratios = ratios if test == "welch" else (1.0,)
     a_cell, frac = alpha / n_cells, tuple(n / looks[-1] for n in looks)
+    holm = correction == "holm"
+    levels = tuple(alpha / j for j in range(n_cells, 0, -1)) if holm else (a_cell,)   # ascending
+    bounds = _p_bounds(looks, levels, spending, test, n_sim, seed, ratios)
     return Design(looks, float(alpha), n_cells, a_cell, spending, test, frac,
-                  tuple(float(a) for a in spend(frac, a_cell, spending)),
-                  _p_bounds(looks, a_cell, spending, test, n_sim, seed, ratios), ratios, n_sim, seed)
+                  tuple(float(a) for a in spend(frac, a_cell, spending)), bounds[0], ratios, n_sim, seed,
+                  correction, bounds[::-1] if holm else ())
 
 
 @dataclass(frozen=True)
@@ -205,8 +249,9 @@ class LookDecision:
         verdict: "better"/"worse" (boundary crossed), "equivalent" (RCI inside ±min_effect), "continue", or
             "undecided" (last look reached).
         look: 0-based look index; n, n_base: finished seeds (pairs, for paired) used from cell and baseline.
-        delta: mean(cell) − mean(baseline); rci_low, rci_high: the repeated CI (NaN with < 2 seeds per arm).
-        p_nominal: the look's Welch/paired p; p_bound: its threshold p*_k.
+        delta: mean(cell) − mean(baseline); rci_low, rci_high: the repeated CI (NaN with < 2 seeds per arm), at
+            the level the cell was tested at, except for "equivalent", whose RCI is always at α/m.
+        p_nominal: the look's Welch/paired p; p_bound: its threshold p*_k at that level.
         seeds_needed: for "undecided", seeds per arm a fixed design needs to detect delta at alpha_cell with
             the given power (math.inf when delta is 0); None otherwise.
     """
@@ -257,11 +302,15 @@ def _arm(name, values, seeds, n_max):
 
 
 def decide(design: Design, look: int, cell_values, base_values, *, mode: str, min_effect: Optional[float] = None,
-           cell_seeds=None, base_seeds=None, power: float = 0.8) -> LookDecision:
+           cell_seeds=None, base_seeds=None, power: float = 0.8, remaining: Optional[int] = None) -> LookDecision:
     """Verdict for one cell after look `look` (0-based), from all its finished values so far; non-finite values
     are dropped, and fewer seeds than planned (failed runs) are tested at their own df against the planned p*_k.
-    Paired tests use the seeds present in both arms, matched by cell_seeds/base_seeds (else by position)."""
+    Paired tests use the seeds present in both arms, matched by cell_seeds/base_seeds (else by position).
+    remaining: under Holm, the cells not yet better/worse (this one included), which sets the level α/remaining
+    of the better/worse test (default None: α/m). Equivalence is always judged on the α/m interval: the step-down
+    passes on only the α of directional decisions (docs/statistics.md says why)."""
     _check_decide(design, look, mode, min_effect, power)
+    bound, eq_bound = design.bounds(remaining)[look], design.p_bounds[look]
     n_max = design.looks[look]
     xa, ya = _arm("cell_values", cell_values, cell_seeds, n_max), _arm("base_values", base_values, base_seeds, n_max)
     if design.test == "paired":
@@ -269,17 +318,24 @@ def decide(design: Design, look: int, cell_values, base_values, *, mode: str, mi
         x, y = np.array([xa[s] for s in common]), np.array([ya[s] for s in common])
     else:
         x, y = (np.array([v for v in a.values() if np.isfinite(v)]) for a in (xa, ya))
-    bound, last, nan = design.p_bounds[look], look == len(design.looks) - 1, math.nan
+    last, nan = look == len(design.looks) - 1, math.nan
     if min(len(x), len(y)) < 2:                                       # no variance estimate yet: cannot test
         return LookDecision("undecided" if last else "continue", look, len(x), len(y), nan, nan, nan, nan, bound)
     res = stats.ttest_rel(x, y) if design.test == "paired" else stats.ttest_ind(x, y, equal_var=False)
     delta = float(np.mean(x) - np.mean(y))
-    with np.errstate(invalid="ignore", divide="ignore"):              # scipy gives (inf, inf) at level 1
-        lo, hi = (float(v) for v in res.confidence_interval(1.0 - bound)) if bound > 0 else (-math.inf, math.inf)
-    verdict, needed = VERDICTS[int(_verdict(res.pvalue, bound, delta, lo, hi, mode, min_effect))], None
+    lo, hi = _rci(res, bound)
+    elo, ehi = (lo, hi) if eq_bound == bound else _rci(res, eq_bound)
+    verdict, needed = VERDICTS[int(_verdict(res.pvalue, bound, delta, elo, ehi, mode, min_effect))], None
+    if verdict == "equivalent":
+        lo, hi = elo, ehi
     if verdict == "continue" and last:
         verdict, needed = "undecided", _seeds_needed(x, y, design, delta, power)
     return LookDecision(verdict, look, len(x), len(y), delta, lo, hi, float(res.pvalue), bound, needed)
+
+
+def _rci(res, bound):
+    with np.errstate(invalid="ignore", divide="ignore"):              # scipy gives (inf, inf) at level 1
+        return tuple(float(v) for v in res.confidence_interval(1.0 - bound)) if bound > 0 else (-math.inf, math.inf)
 
 
 def _seeds_needed(x, y, design, delta, power):
@@ -320,111 +376,36 @@ def sequential_verdicts(design: Design, cells, base, *, mode: str = "max",
         raise ValueError(f"cells must be (S, m, >={design.looks[-1]}) and base (S, >={design.looks[-1]}), "
                          f"got {cells.shape} and {base.shape}")
     delta, se, df, p = _look_stats(cells, base[:, None, :], design.looks, design.test)
-    bounds = np.asarray(design.p_bounds)
-    with np.errstate(invalid="ignore"):
-        half = stats.t.isf(bounds / 2, df) * se
-    code = _verdict(p, bounds, delta, delta - half, delta + half, mode, min_effect)
-    code[..., -1] = np.where(code[..., -1] == 0, 4, code[..., -1])   # not stopped by the last look: undecided
-    stop = np.argmax(code > 0, axis=-1)
+    code, stop = _step_down(design, delta, se, df, p, mode, min_effect)
     n_cell = np.asarray(design.looks)[stop]
-    return Verdicts(np.asarray(VERDICTS)[np.take_along_axis(code, stop[..., None], -1)[..., 0]], stop, n_cell,
-                    n_cell.max(-1), n_cell.sum(-1) + n_cell.max(-1))
+    return Verdicts(np.asarray(VERDICTS)[code], stop, n_cell, n_cell.max(-1), n_cell.sum(-1) + n_cell.max(-1))
 
 
-@dataclass(frozen=True)
-class Simulation:
-    """Operating characteristics of a design over simulated studies (run-to-run SD 1, mode "max").
-
-    Args:
-        effects_sd: true Δ per cell in SDs; n_studies: studies simulated.
-        false_claim: rate of studies with any false claim ("better"/"worse" when the true Δ is 0 or of the
-            other sign, "equivalent" when |Δ| >= min_effect); false_claim_se: its binomial SE.
-        power: per cell, rate of the correct directional claim (NaN for null cells); equivalent: per cell rate.
-        mean_trials: mean trials per study incl. baseline; max_trials: the most (= the fixed design's).
-    """
-    effects_sd: Tuple[float, ...]
-    n_studies: int
-    false_claim: float
-    false_claim_se: float
-    power: Tuple[float, ...]
-    equivalent: Tuple[float, ...]
-    mean_trials: float
-    max_trials: int
-
-
-def simulate(design: Design, effects_sd: Sequence[float], *, n_studies: int = 2000,
-             min_effect_sd: Optional[float] = None, rho: float = 0.0, seed: int = 1) -> Simulation:
-    """Simulate normal studies, run = cell mean + √rho·(seed's shared effect) + √(1 − rho)·noise (rho > 0 is
-    what pairing by seed exploits), and run the design on them."""
-    eff = np.asarray(effects_sd, float)
-    if eff.shape != (design.n_cells,) or not np.isfinite(eff).all():
-        raise ValueError(f"effects_sd must be {design.n_cells} finite numbers, got {effects_sd!r}")
-    n_studies, seed = _int("n_studies", n_studies, 1), _int("seed", seed, 0)
-    if not (isinstance(rho, (int, float)) and 0 <= rho < 1):
-        raise ValueError(f"rho must be in [0, 1), got {rho!r}")
-    rng, n = np.random.default_rng(seed), design.looks[-1]
-    y = math.sqrt(rho) * rng.standard_normal((n_studies, 1, n)) + \
-        math.sqrt(1 - rho) * rng.standard_normal((n_studies, design.n_cells + 1, n))
-    v = sequential_verdicts(design, y[:, 1:] + eff[:, None], y[:, 0], mode="max", min_effect=min_effect_sd)
-    right = np.where(eff > 0, v.verdict == "better", v.verdict == "worse") & (eff != 0)
-    false = np.isin(v.verdict, ("better", "worse")) & ~right
-    if min_effect_sd:
-        false |= (v.verdict == "equivalent") & (np.abs(eff) >= min_effect_sd)
-    rate = float(false.any(1).mean())
-    return Simulation(tuple(eff.tolist()), n_studies, rate, math.sqrt(rate * (1 - rate) / n_studies),
-                      tuple(np.where(eff != 0, right.mean(0), np.nan).tolist()),
-                      tuple((v.verdict == "equivalent").mean(0).tolist()), float(v.trials.mean()), design.max_trials)
-
-
-def comparators(design: Design) -> Tuple[Design, Design, Design]:
-    """The table's comparators at the same α_cell: the fixed n_K-seed design, naive peeking (nominal α_cell at
-    every look; invalid) and the z-boundary mistake (normal-theory boundaries applied to the Welch t; invalid)."""
-    fixed = dataclasses.replace(design, looks=design.looks[-1:], info_fractions=(1.0,), spending="fixed",
-                                alpha_spent=(design.alpha_cell,), p_bounds=(design.alpha_cell,))
-    naive = dataclasses.replace(design, p_bounds=(design.alpha_cell,) * len(design.looks), spending="naive")
-    z = _p_bounds(design.looks, design.alpha_cell, design.spending, "z", design.n_sim, design.seed)
-    return fixed, naive, dataclasses.replace(design, test="welch_z", p_bounds=z)
-
-
-def table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_effect_sd=1.0, seed=1) -> str:
-    """Markdown table of false-claim rate, power and mean trials: adaptive OBF/Pocock vs fixed vs naive peeking."""
-    scen = [(0.0,) * n_cells, (0.0,) * (n_cells - 2) + (1.0, 2.0), (1.0,) * n_cells, (2.0,) * n_cells]
-    rows = ["| test | design | false claims: null | false claims: 0,..,0,1,2 SD | power 1 SD | power 2 SD "
-            "| trials: null | trials: 1 SD | trials: 2 SD |", "|---" * 9 + "|"]
-    for test, rho in (("welch", 0.0), ("paired", 0.5)):
-        obf, poc = (plan(looks, alpha=alpha, n_cells=n_cells, spending=s, test=test) for s in SPENDINGS)
-        fixed, naive, zmis = comparators(obf)
-        named = [("adaptive OBF", obf), ("adaptive Pocock", poc), (f"fixed {looks[-1]} seeds", fixed),
-                 ("naive peeking", naive)] + [("OBF z-boundaries on t (invalid)", zmis)] * (test == "welch")
-        for name, d in named:
-            s = [simulate(d, e, n_studies=n_studies, min_effect_sd=min_effect_sd, rho=rho, seed=seed + i)
-                 for i, e in enumerate(scen)]
-            tr = [f"{x.mean_trials:.1f} ({round(100 * (x.mean_trials / x.max_trials - 1)):+d} %)"
-                  for x in (s[0], *s[2:])]
-            rows.append(f"| {test}{' (rho 0.5)' * (rho > 0)} | {name} | {s[0].false_claim:.4f} ± "
-                        f"{s[0].false_claim_se:.4f} | {s[1].false_claim:.4f} | {np.mean(s[2].power):.3f} | "
-                        f"{np.mean(s[3].power):.3f} | " + " | ".join(tr) + " |")
-    return (f"{n_studies} simulated studies per scenario, {n_cells} cells + baseline, looks {list(looks)}, "
-            f"alpha = {alpha} (Bonferroni), min_effect = {min_effect_sd} SD, seeds {seed}..{seed + 3}; trials vs "
-            f"the fixed design's {(n_cells + 1) * looks[-1]}.\n\n" + "\n".join(rows))
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m analysis.sequential", description=table.__doc__)
-    ap.add_argument("--looks", type=int, nargs="+", default=[3, 5, 8, 12])
-    ap.add_argument("--cells", type=int, default=5)
-    ap.add_argument("--alpha", type=float, default=0.05)
-    ap.add_argument("--studies", type=int, default=4000)
-    ap.add_argument("--min-effect", type=float, default=1.0, help="equivalence margin, in run-to-run SDs")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--describe", action="store_true", help="first print the plans, as --dry-run would")
-    a = ap.parse_args(argv)
-    if a.describe:
-        for sp in SPENDINGS:
-            print(plan(a.looks, alpha=a.alpha, n_cells=a.cells, spending=sp).describe(), end="\n\n")
-    print(table(tuple(a.looks), alpha=a.alpha, n_cells=a.cells, n_studies=a.studies, min_effect_sd=a.min_effect,
-                seed=a.seed))
-
-
-if __name__ == "__main__":
-    main()
+def _step_down(design, delta, se, df, p, mode, min_effect):
+    """Verdict codes and stop looks (S, m) from per-look statistics (S, m, K), look by look as `replay` does:
+    better/worse at the level of the cells not yet decided (Holm: repeated until no cell crosses), then
+    equivalence on the α/m interval; cells still going after the last look are undecided."""
+    S, m, K = p.shape
+    holm = design.correction == "holm"
+    levels = np.asarray(design.level_bounds if holm else [design.p_bounds], float)   # (j, K): level α/(j + 1)
+    code, stop = np.zeros((S, m), int), np.full((S, m), K - 1)
+    going, decided = np.ones((S, m), bool), np.zeros(S, int)
+    sign = 1.0 if mode == "max" else -1.0
+    for k in range(K):
+        while True:
+            b = levels[np.clip(m - decided, 1, m) - 1, k] if holm else np.full(S, levels[0, k])
+            with np.errstate(invalid="ignore"):
+                cross = going & (p[..., k] <= b[:, None])
+            if not cross.any():
+                break
+            code[cross] = np.where(sign * delta[..., k][cross] > 0, 1, 2)
+            stop[cross], going, decided = k, going & ~cross, decided + cross.sum(1)
+            if not holm:
+                break
+        if min_effect:
+            with np.errstate(invalid="ignore"):
+                half = stats.t.isf(design.p_bounds[k] / 2, df[..., k]) * se[..., k]
+                eq = going & (delta[..., k] - half > -min_effect) & (delta[..., k] + half < min_effect)
+            code[eq], stop[eq], going = 3, k, going & ~eq
+    code[going] = 4
+    return code, stop

@@ -4,7 +4,8 @@ stopped where, shared by the table and by the runner that picks the cells that g
 Method: the design of analysis/sequential.py (Jennison & Turnbull 2000, ch. 7 and 9; Lan & DeMets 1983).
 Look k tests each cell still running on its seeds 0..looks[k]−1 against the baseline's seeds 0..looks[k]−1 with
 ``analysis.sequential.decide``; a cell that stopped (better, worse, equivalent) is never looked at again, so its
-verdict and repeated CI are those of the look it stopped at. Written here because a replay is bookkeeping over
+verdict and repeated CI are those of the look it stopped at. Under the Holm step-down a cell is tested at
+α/(m − r), r the cells already better or worse (at earlier looks, or earlier in this look's step-down). Written here because a replay is bookkeeping over
 decide(), which neither scipy nor statsmodels has a notion of.
 """
 from __future__ import annotations
@@ -65,10 +66,31 @@ def replay(design: Design, cells: Mapping[str, Mapping[int, float]], baseline: M
     for k in range(end + 1):
         n = design.looks[k]
         b = {s: v for s, v in base.items() if s < n}
-        for label, vals in values.items():
-            if label in out and out[label].stopped:
-                continue                                   # stopped cells are not looked at again
-            x = {s: v for s, v in vals.items() if s < n}
-            out[label] = decide(design, k, list(x.values()), list(b.values()), mode=mode, min_effect=min_effect,
-                                cell_seeds=list(x), base_seeds=list(b))
+        going = {label: {s: v for s, v in vals.items() if s < n} for label, vals in values.items()
+                 if not (label in out and out[label].stopped)}      # stopped cells are not looked at again
+        out.update(_look(design, k, going, b, mode, min_effect, _decided(out)))
     return {label: out[label] for label in values}
+
+
+def _decided(out: Mapping[str, LookDecision]) -> int:
+    return sum(d.verdict in ("better", "worse") for d in out.values())
+
+
+def _look(design: Design, k: int, going: Mapping[str, Mapping[int, float]], base: Mapping[int, float],
+          mode: str, min_effect: Optional[float], decided: int) -> Dict[str, LookDecision]:
+    """Decisions of look k for the cells still going. Holm: a cell is tested at α/(m − decided); every
+    better/worse at this look raises the level of the others, which are tested again, until none crosses."""
+    def at(label: str, remaining: int) -> LookDecision:
+        x = going[label]
+        return decide(design, k, list(x.values()), list(base.values()), mode=mode, min_effect=min_effect,
+                      cell_seeds=list(x), base_seeds=list(base), remaining=remaining)
+
+    m, got = design.n_cells, {}
+    while True:
+        remaining = max(1, m - decided)
+        now = {label: at(label, remaining) for label in going if label not in got}
+        crossed = {label: d for label, d in now.items() if d.verdict in ("better", "worse")}
+        if design.correction != "holm" or not crossed or len(got) + len(crossed) == len(going):
+            return {**got, **now}
+        got.update(crossed)
+        decided += len(crossed)

@@ -34,8 +34,9 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 POWER = 0.8
-_METHOD = {"holm": "holm", "bh": "fdr_bh", "none": None}
-_ADJ_NAME = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}
+_METHOD = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None}
+_ADJ_NAME = {"holm": "Holm-adjusted", "bonferroni": "Bonferroni-adjusted", "bh": "Benjamini–Hochberg-adjusted",
+             "none": "unadjusted"}
 
 
 # ---------------------------------------------------------------- validation and quiet numerics
@@ -359,7 +360,7 @@ def compare_to_baseline(cells: Mapping[str, Any], baseline: Any, *, mode: str = 
     p = np.array([raw[k]["p"] for k in family])
     adj = p if correction == "none" or not family else multipletests(p, alpha, method=_METHOD[correction])[1]
     p_adj = dict(zip(family, map(float, adj)))
-    level = alpha if correction == "none" else alpha / max(len(family), 1)   # Holm's / BH's first step
+    level = alpha if correction == "none" else alpha / max(len(family), 1)   # Bonferroni's, Holm's / BH's first step
     comparisons = {k: _finish(r, sizes[k], base.size, p_adj.get(k, np.nan), level, alpha, mode)
                    for k, r in raw.items()}
     return FamilyResult(comparisons, **meta, family_size=len(family), level=level,

@@ -130,6 +130,8 @@ def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> 
     df.attrs["analysis"] = {**DEFAULT_ANALYSIS, **json.loads(_first(df, "tags.ablate.analysis") or "{}")}
     looks = json.loads(_first(df, "tags.ablate.looks") or "null")
     df.attrs["looks"] = [int(n) for n in looks] if looks else None
+    if looks:   # a launch from before the Holm step-down has no such tag: its looks were decided by Bonferroni
+        df.attrs["analysis"]["correction"] = _first(df, "tags.ablate.looks_correction") or "bonferroni"
     tagged = df["tags.ablate.look"] if "tags.ablate.look" in df else [None] * len(df)
     df["look"] = pd.Series([None if v is None or v != v else int(v) for v in tagged], index=df.index, dtype=object)
     df["epoch_s"] = np.nan

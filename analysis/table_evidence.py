@@ -64,7 +64,7 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
     """EVIDENCE plus ``look`` and ``p_bound`` per non-baseline cell from the group-sequential replay.
 
     ci_low / ci_high are the repeated CI of the look the cell stopped at, p_value its nominal p, p_adj and mde
-    nan (the design splits α by Bonferroni and spends it over looks instead), hedges_g the descriptive
+    nan (the design splits α by Bonferroni or Holm's step-down and spends it over looks instead), hedges_g the descriptive
     g of the seeds used there. Args as fixed_evidence, plus looks (planned cumulative seeds) and upto (the
     last look the launch ran: cells still going there are "continue").
     """
@@ -73,7 +73,7 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
 
     others = {c: v for c, v in values.items() if c != baseline}
     design = plan(list(looks), alpha=analysis["alpha"], n_cells=max(1, len(others)), spending=analysis["spending"],
-                  test=analysis["test"])
+                  test=analysis["test"], correction=analysis["correction"])
     base = values.get(baseline, {})
     got = replay(design, others, base, mode=mode, min_effect=analysis["min_effect"],
                  upto_look=upto if upto < len(looks) - 1 else None)

@@ -12,7 +12,7 @@ from typing import Callable, List, Tuple
 
 import pandas as pd
 
-_P_NAME = {"holm": "Holm", "bh": "BH", "none": "unadj."}
+_P_NAME = {"holm": "Holm", "bonferroni": "Bonf.", "bh": "BH", "none": "unadj."}
 
 
 def _finite(x) -> bool:

@@ -20,12 +20,12 @@ from .expand import baseline_cell, cells, final_trials
 from .phase import counts, run_phase
 
 
-def design_of(study):
+def design_of(study, correction=None):
     from analysis.sequential import plan
 
     a = study.analysis
     return plan(study.looks, alpha=a["alpha"], n_cells=max(1, len(cells(study)) - 1), spending=a["spending"],
-                test=a["test"])
+                test=a["test"], correction=correction or a["correction"])
 
 
 def _values(study, uri: str, launch: str):
@@ -69,8 +69,12 @@ def run_looks(study, state: Dict[str, Any], save, storage, uri: str, exp_id: str
     from .callback import MLflowTracker
     from .progress import Progress
 
-    design = design_of(study)
     plan_ = state.setdefault("looks", {})
+    # A launch begun before the Holm step-down existed has planned looks but no correction: it goes on with the
+    # Bonferroni decisions it started with, and its runs say so (the table replays the tag).
+    corr = state.setdefault("looks_correction", "bonferroni" if plan_ else study.analysis["correction"])
+    tags = {**tags, "ablate.looks_correction": corr}
+    design = design_of(study, corr)
     for k, n_k in enumerate(study.looks):
         name = f"look{k}"
         if name in state["done"]:

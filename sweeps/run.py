@@ -141,6 +141,9 @@ def _launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
                  "ablate.paper": str(study.raw.get("paper") or study.task.paper)[:500]})
     if study.looks:
         tags["ablate.looks"] = json.dumps(study.looks)
+        # Marks launches whose looks were decided with analysis.correction; older ones used Bonferroni whatever
+        # it said, and the table must replay what the runner did (analysis/store.py).
+        tags["ablate.looks_correction"] = study.analysis["correction"]
     return tags
 
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 from tasks.schema import TaskSpec
 
-from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS,
+from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS, LOOKS_CORRECTIONS,
                     DEFAULT_CHECKPOINT_S, DISTS, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS, SCHEDULERS, SEARCH_KEYS,
                     SPENDINGS, TESTS, Dist, is_int, is_num, near)
 
@@ -99,6 +99,10 @@ def check_analysis(v, raw, looks, seeds) -> Dict[str, Any]:
     if m is not None and (not is_num(m) or m <= 0):
         v.add("analysis.min_effect", f"{m!r} is not allowed: a number > 0 in metric units (the smallest "
                                         f"difference that matters), or leave it out")
+    if looks and out["correction"] in CORRECTIONS and out["correction"] not in LOOKS_CORRECTIONS:
+        v.add("analysis.correction", f"{out['correction']!r} is not allowed with seeds: {{looks: [...]}}: one of "
+                                     f"{', '.join(LOOKS_CORRECTIONS)} (the group-sequential design keeps the "
+                                     f"family-wise error; {out['correction']} does not)")
     if "spending" in sec and not looks:
         v.add("analysis.spending", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
     if out["test"] == "paired" and len(seeds) < 2:

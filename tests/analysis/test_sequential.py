@@ -11,6 +11,7 @@ from scipy import optimize, stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from analysis import sequential as seq
+from analysis import sequential_sim as sim
 
 LOOKS, ALPHA, M = (3, 5, 8, 12), 0.05, 5
 A_CELL = ALPHA / M
@@ -86,7 +87,7 @@ def test_equal_variance_calibration_is_invalid_when_variances_differ(designs):
 @pytest.mark.parametrize("spending", seq.SPENDINGS)
 def test_plain_z_boundaries_would_be_invalid_at_n3(designs, spending):
     d = designs[spending, "welch"]
-    z_mistake = seq.comparators(d)[2]               # normal-theory boundaries, Welch t referred to the normal
+    z_mistake = sim.comparators(d)[2]               # normal-theory boundaries, Welch t referred to the normal
     assert null_rate(z_mistake)[0] > A_CELL + 3 * se(A_CELL, 100_000)
     assert null_rate(d)[0] <= A_CELL + 3 * se(A_CELL, 100_000)
 
@@ -95,15 +96,15 @@ def test_plain_z_boundaries_would_be_invalid_at_n3(designs, spending):
 def test_family_wise_false_claims_under_global_null(designs, test):
     n, bound = 4000, ALPHA + 3 * se(ALPHA, 4000)
     for sp in seq.SPENDINGS:
-        s = seq.simulate(designs[sp, test], [0.0] * M, n_studies=n, min_effect_sd=1.0, seed=21)
+        s = sim.simulate(designs[sp, test], [0.0] * M, n_studies=n, min_effect_sd=1.0, seed=21)
         assert s.false_claim <= bound, (sp, s.false_claim)
         assert s.false_claim >= (ALPHA / 2 if test == "paired" else ALPHA / 4), (sp, s.false_claim)
-    naive = seq.comparators(designs["obrien_fleming", test])[1]
-    assert seq.simulate(naive, [0.0] * M, n_studies=n, seed=21).false_claim > bound     # why the design exists
+    naive = sim.comparators(designs["obrien_fleming", test])[1]
+    assert sim.simulate(naive, [0.0] * M, n_studies=n, seed=21).false_claim > bound     # why the design exists
 
 
 def test_strong_control_with_some_true_effects(designs):
-    s = seq.simulate(designs["obrien_fleming", "welch"], [0, 0, 0, 1, -2], n_studies=4000, min_effect_sd=1.0,
+    s = sim.simulate(designs["obrien_fleming", "welch"], [0, 0, 0, 1, -2], n_studies=4000, min_effect_sd=1.0,
                      seed=22)
     assert s.false_claim <= ALPHA + 3 * se(ALPHA, 4000)
     assert math.isnan(s.power[0]) and s.power[4] > 0.9
@@ -112,9 +113,9 @@ def test_strong_control_with_some_true_effects(designs):
 @pytest.mark.parametrize("test,rho", [("welch", 0.0), ("paired", 0.5)])
 def test_power_and_trials_against_the_fixed_design(designs, test, rho):
     d = designs["obrien_fleming", test]
-    fixed = seq.comparators(d)[0]
+    fixed = sim.comparators(d)[0]
     for eff, saving in ((1.0, 0.0), (2.0, 0.10)):
-        a, f = (seq.simulate(x, [eff] * M, n_studies=4000, rho=rho, seed=23) for x in (d, fixed))
+        a, f = (sim.simulate(x, [eff] * M, n_studies=4000, rho=rho, seed=23) for x in (d, fixed))
         assert f.mean_trials == fixed.max_trials == 72
         assert np.mean(a.power) >= np.mean(f.power) - 0.05, (eff, a.power, f.power)
         assert a.mean_trials <= (1 - saving) * f.mean_trials, (eff, a.mean_trials)
@@ -123,9 +124,9 @@ def test_power_and_trials_against_the_fixed_design(designs, test, rho):
 def test_equivalence_stops_are_valid_and_happen():
     # long looks so that ±1 SD is reachable; true Δ exactly at the margin is the worst case for "equivalent"
     d = seq.plan((10, 30, 40), n_cells=M, n_sim=50_000)
-    at_margin = seq.simulate(d, [1.0] * M, n_studies=2000, min_effect_sd=1.0, seed=24)
+    at_margin = sim.simulate(d, [1.0] * M, n_studies=2000, min_effect_sd=1.0, seed=24)
     assert at_margin.false_claim <= ALPHA + 3 * se(ALPHA, 2000)
-    null = seq.simulate(d, [0.0] * M, n_studies=2000, min_effect_sd=1.0, seed=25)
+    null = sim.simulate(d, [0.0] * M, n_studies=2000, min_effect_sd=1.0, seed=25)
     assert np.mean(null.equivalent) > 0.5 and null.mean_trials < 0.95 * d.max_trials
 
 
@@ -232,8 +233,8 @@ def test_decide_validates(designs, kwargs, name):
 def test_simulate_and_vectorised_validate(designs):
     d = designs["obrien_fleming", "welch"]
     with pytest.raises(ValueError, match="effects_sd"):
-        seq.simulate(d, [0.0, 1.0])
+        sim.simulate(d, [0.0, 1.0])
     with pytest.raises(ValueError, match="rho"):
-        seq.simulate(d, [0.0] * M, rho=1.0)
+        sim.simulate(d, [0.0] * M, rho=1.0)
     with pytest.raises(ValueError, match="cells"):
         seq.sequential_verdicts(d, np.zeros((3, 2, 8)), np.zeros((3, 8)))

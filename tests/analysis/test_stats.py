@@ -131,7 +131,8 @@ def test_nan_values_are_dropped():
     assert a == b and a.n == 3 and a.n_base == 3
 
 
-@pytest.mark.parametrize("correction,method", [("holm", "holm"), ("bh", "fdr_bh"), ("none", None)])
+@pytest.mark.parametrize("correction,method", [("holm", "holm"), ("bonferroni", "bonferroni"), ("bh", "fdr_bh"),
+                                               ("none", None)])
 def test_corrections_equal_multipletests(correction, method):
     rng = np.random.default_rng(7)
     cells = {f"c{i}": rng.normal(0.3 * i, 1, 4) for i in range(6)}
@@ -142,7 +143,8 @@ def test_corrections_equal_multipletests(correction, method):
     want = p if method is None else multipletests(p, ALPHA, method=method)[1]
     assert [res.comparisons[f"c{i}"].p_adj for i in range(6)] == pytest.approx(want, rel=1e-12)
     assert res.family_size == 6 and res.level == (ALPHA if method is None else ALPHA / 6)
-    name = {"holm": "Holm-adjusted", "bh": "Benjamini–Hochberg-adjusted", "none": "unadjusted"}[correction]
+    name = {"holm": "Holm-adjusted", "bonferroni": "Bonferroni-adjusted", "bh": "Benjamini–Hochberg-adjusted",
+            "none": "unadjusted"}[correction]
     assert res.footnote().startswith(f"Welch t-test vs baseline, {name} over 6 cells, α = 0.05")
     for i in range(6):
         c = res.comparisons[f"c{i}"]
@@ -491,7 +493,7 @@ def test_average_ranks_says_why_no_test():
 # ------------------------------------------------------------------------------------------ input errors
 @pytest.mark.parametrize("kwargs,name", [
     (dict(alpha=0), "alpha"), (dict(alpha=1), "alpha"), (dict(alpha=float("nan")), "alpha"),
-    (dict(alpha=True), "alpha"), (dict(alpha="0.05"), "alpha"), (dict(correction="bonferroni"), "correction"),
+    (dict(alpha=True), "alpha"), (dict(alpha="0.05"), "alpha"), (dict(correction="sidak"), "correction"),
     (dict(test="student"), "test"), (dict(min_effect=0), "min_effect"), (dict(min_effect=-1.0), "min_effect"),
     (dict(min_effect=math.inf), "min_effect"), (dict(min_effect=float("nan")), "min_effect"),
     (dict(min_effect=True), "min_effect"), (dict(mode="maximize"), "mode"),

@@ -35,7 +35,7 @@ VALUES = {BASE: [0.80, 0.82, 0.81, 0.83],
 
 
 def write_runs(uri, name, values, *, baseline=BASE, analysis=None, looks=None, epoch_s=None, peak=None,
-               mode="max", launch="L1"):
+               mode="max", launch="L1", extra_tags=None):
     """One FINISHED run per value (FAILED for None), tagged, with params, the metric and an epoch_seconds
     history, like sweeps/callback.py writes them; seeds are the positions (seed i of every cell)."""
     from mlflow.entities import Metric, Param
@@ -54,7 +54,7 @@ def write_runs(uri, name, values, *, baseline=BASE, analysis=None, looks=None, e
             if looks:
                 tags["ablate.looks"] = json.dumps(looks)
                 tags["ablate.look"] = str(next(k for k, n in enumerate(looks) if seed < n))
-            r = c.create_run(exp, tags=tags)
+            r = c.create_run(exp, tags={**tags, **(extra_tags or {})})
             params = [Param("seed", str(seed))] + [Param(*kv.split("=")) for kv in cell.split(",")]
             metrics = [Metric("epoch_seconds", (epoch_s or default_epoch)(idx, seed, e), now, e + 1) for e in range(3)]
             if v is not None:
@@ -357,6 +357,28 @@ def test_adaptive_table_shows_the_replay(mlflow_store):
     t0 = ablation_table(write_runs(mlflow_store, "tab-seq-part", part, looks=looks))
     assert set(t0.loc[~t0["baseline"], "verdict"]) <= {"continue", "better", "worse", "equivalent"}
     assert "has run 1 of 3 looks" in t0.attrs["footnote"]
+
+
+def test_adaptive_table_replays_the_correction_the_launch_was_decided_with(mlflow_store):
+    """Holm when the runs say so; Bonferroni for a launch without ablate.looks_correction (from before the
+    step-down existed, whose runner used Bonferroni although its analysis said correction: holm)."""
+    looks, rng = [3, 5, 8], np.random.default_rng(9)
+    base = dict(enumerate(rng.normal(0, 1, 8)))
+    cells = {"model.kind=fancy,model.width=2": dict(enumerate(rng.normal(9, 1, 3))),     # decided at look 0
+             "model.kind=fancy,model.width=4": dict(enumerate(rng.normal(2.2, 1, 8)))}
+    vals = {BASE: list(base.values()), **{c: list(v.values()) for c, v in cells.items()}}
+    want = {corr: replay(plan(looks, alpha=0.05, n_cells=2, spending="pocock", correction=corr), cells, base,
+                         mode="max") for corr in ("holm", "bonferroni")}
+    mid = "model.kind=fancy,model.width=4"
+    assert want["holm"][mid].p_bound > want["bonferroni"][mid].p_bound, "the draw must tell the two apart"
+    for name, tag, corr in (("tab-holm", {"ablate.looks_correction": "holm"}, "holm"), ("tab-old", {}, "bonferroni")):
+        t = ablation_table(write_runs(mlflow_store, name, vals, looks=looks, analysis={"spending": "pocock"},
+                                      extra_tags=tag))
+        r = by_cell(t).loc[mid]
+        assert (r["verdict"], r["look"], r["p_bound"]) == (want[corr][mid].verdict, want[corr][mid].look,
+                                                           pytest.approx(want[corr][mid].p_bound)), name
+        assert t.attrs["analysis"]["correction"] == corr
+        assert ("Holm step-down" in t.attrs["footnote"]) == (corr == "holm")
 
 
 def test_histories_are_read_in_bulk_and_match_per_run_reads(mlflow_store):

@@ -77,6 +77,8 @@ CASES = {
     "paired one seed": (lambda w: ["run", _bad(w, analysis={"test": "paired"})], 2, ["analysis.test", "paired"]),
     "spending without looks": (lambda w: ["run", _bad(w, analysis={"spending": "pocock"})], 2,
                                ["analysis.spending", "looks"]),
+    "bh with looks": (lambda w: ["run", _bad(w, seeds={"looks": [2, 3]}, analysis={"correction": "bh"})], 2,
+                      ["analysis.correction", "'bh'", "looks", "holm, bonferroni"]),
     "bad checkpoint": (lambda w: ["run", _bad(w, checkpoint={"every_s": -3})], 2, ["checkpoint.every_s", "-3"]),
     "bad resources": (lambda w: ["run", _bad(w, resources={"cpu": 0})], 2, ["resources.cpu", "> 0"]),
     "bad search key": (lambda w: ["run", _bad(w, search={"trials": 3})], 2, ["search.trials", "trials_per_cell"]),

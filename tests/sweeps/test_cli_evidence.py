@@ -112,18 +112,34 @@ def test_toy_shift_and_noise_are_known_reproducible_and_resumable():
     assert resumed.history[-1]["score"] == pytest.approx(whole.history[-1]["score"], abs=1e-12)
 
 
-def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path):
+def test_bonferroni_correction_through_the_cli(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    sweep = evidence_sweep("bonf", seeds=(0, 1, 2), analysis={"correction": "bonferroni"})
+    sweep["scientific"] = {"model.shift": [0.0, 1.0, 0.05]}
+    sweep["baseline"] = {"model.shift": 0.0}
+    env = cli_env(tmp_path)
+    r = ablate(["run", write_yaml(tmp_path / "bonf.yaml", sweep), "--tracking-uri", uri], tmp_path, env=env)
+    assert r.returncode == 0 and "Bonferroni-adjusted over 2 cells" in r.stdout, out(r)[-3000:]
+    r = ablate(["table", "bonf", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
+    csv = pd.read_csv(io.StringIO(r.stdout)).set_index("model.shift")
+    for shift in (1.0, 0.05):
+        assert csv.loc[shift, "p_adj"] == pytest.approx(min(1.0, 2 * csv.loc[shift, "p_value"]), rel=1e-9)
+
+
+@pytest.mark.parametrize("correction", ["holm", "bonferroni"])
+def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correction):
     """A cell the table says stopped at look k has exactly looks[k] runs in the store: the runner stopped it
-    there (both call analysis.sequential_table.replay)."""
+    there (both call analysis.sequential_table.replay, with the launch's correction)."""
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     looks = [3, 5]
-    sweep = evidence_sweep("adaptive", seeds={"looks": looks}, analysis={"min_effect": 0.2})
+    sweep = evidence_sweep("adaptive", seeds={"looks": looks}, analysis={"min_effect": 0.2, "correction": correction})
     sweep["scientific"] = {"model.shift": [0.0, 1.0, 0.02]}
     sweep["baseline"] = {"model.shift": 0.0}
     env = cli_env(tmp_path)
     r = ablate(["run", write_yaml(tmp_path / "adaptive.yaml", sweep), "--tracking-uri", uri], tmp_path, env=env)
     assert r.returncode == 0, out(r)[-3000:]
     assert "Adaptive seeds: group-sequential Welch t, looks at 3/5 seeds" in r.stdout and "Δ [RCI]" in r.stdout
+    assert ("Holm step-down" in r.stdout) == (correction == "holm"), r.stdout[-2000:]
     r = ablate(["table", "adaptive", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
     csv = pd.read_csv(io.StringIO(r.stdout)).set_index("model.shift")
     assert list(csv.columns[-2:]) == ["look", "p_bound"]

@@ -8,7 +8,7 @@ the seed-to-seed SD (σ = 0.01).  Cells: the baseline (shift 0), a large effect
 cell stops at look 1 as better, the null stops as equivalent before the last
 look, the small one runs to the last look.  The toy's noise is a fixed function
 of (seed, settings) (tasks/toy.py), so this realisation is the same on every
-machine; the design itself is what analysis/sequential.py's Monte Carlo tests
+machine; the design itself is what the Monte Carlo tests of analysis/sequential_sim.py
 check.
 """
 from __future__ import annotations
@@ -66,6 +66,9 @@ def test_cells_stop_where_their_comparison_is_decided(finished):
     tmp_path, uri = finished
     r = ablate(["run", tmp_path / "looks.yaml", "--dry-run"], tmp_path)
     assert r.returncode == 0 and "| 1 | 3 |" in r.stdout and "Pocock" in r.stdout, out(r)
+    assert "Holm step-down from 0.05/3" in r.stdout and "alpha/(m - r)" in r.stdout, out(r)
+    r = ablate(["run", tmp_path / "looks.yaml", "--dry-run", "--set", "analysis.correction=bonferroni"], tmp_path)
+    assert r.returncode == 0 and "Bonferroni 0.05/3" in r.stdout and "Holm" not in r.stdout, out(r)
     t = _table(tmp_path, "looks", uri)
     large, null, small = (t.loc[CELLS[k]] for k in ("large", "null", "small"))
     assert (large["verdict"], large["look"], large["n"]) == ("better", 0, 3)
