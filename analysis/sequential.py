@@ -279,7 +279,22 @@ def _verdict(p, bound, delta, lo, hi, mode, min_effect):
     return np.select([crossed & (sign * delta > 0), crossed & (sign * delta < 0), equiv], [1, 2, 3], 0)
 
 
-def _check_decide(design, look, mode, min_effect, power):
+def conditional_power(p, look: int, design: Design, remaining: Optional[int] = None):
+    """Conditional power under the current trend (stochastic curtailment: Lan, Simon & Halperin 1982; Jennison &
+    Turnbull 2000, ch. 10): the chance that the cell crosses its last-look boundary if the true effect is the one
+    estimated now. Normal approximation on the B-value scale: z_k = Φ⁻¹(1 − p_k/2), t = n_k/n_K, z* the last
+    look's critical value at the cell's level; CP = Φ((z_k/√t − z*)/√(1 − t)) (the crossing in the observed
+    direction). Only ever used to stop a cell, never to claim anything, so it needs no exactness."""
+    return _cp(p, design.looks[look] / design.looks[-1], design.bounds(remaining)[-1])
+
+
+def _cp(p, t, b):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z, zc = stats.norm.isf(np.asarray(p, float) / 2), stats.norm.isf(np.asarray(b, float) / 2)
+        return stats.norm.cdf((z / math.sqrt(t) - zc) / math.sqrt(1 - t)) if t < 1 else np.where(p <= b, 1.0, 0.0)
+
+
+def _check_decide(design, look, mode, min_effect, power, futility=None):
     if not isinstance(design, Design):
         raise ValueError(f"design must be a Design from plan(), got {type(design).__name__}")
     if isinstance(look, bool) or not isinstance(look, (int, np.integer)) or not 0 <= look < len(design.looks):
@@ -289,6 +304,9 @@ def _check_decide(design, look, mode, min_effect, power):
         raise ValueError(f"min_effect must be None or a positive finite number, got {min_effect!r}")
     if not (isinstance(power, float) and 0 < power < 1):
         raise ValueError(f"power must be a float in (0, 1), got {power!r}")
+    if futility is not None and (isinstance(futility, bool) or not isinstance(futility, (int, float))
+                                 or not 0 < futility < 1):
+        raise ValueError(f"futility must be None or a conditional power in (0, 1), got {futility!r}")
 
 
 def _arm(name, values, seeds, n_max):
@@ -302,14 +320,19 @@ def _arm(name, values, seeds, n_max):
 
 
 def decide(design: Design, look: int, cell_values, base_values, *, mode: str, min_effect: Optional[float] = None,
-           cell_seeds=None, base_seeds=None, power: float = 0.8, remaining: Optional[int] = None) -> LookDecision:
+           cell_seeds=None, base_seeds=None, power: float = 0.8, remaining: Optional[int] = None,
+           futility: Optional[float] = None) -> LookDecision:
     """Verdict for one cell after look `look` (0-based), from all its finished values so far; non-finite values
     are dropped, and fewer seeds than planned (failed runs) are tested at their own df against the planned p*_k.
     Paired tests use the seeds present in both arms, matched by cell_seeds/base_seeds (else by position).
     remaining: under Holm, the cells not yet better/worse (this one included), which sets the level α/remaining
     of the better/worse test (default None: α/m). Equivalence is always judged on the α/m interval: the step-down
-    passes on only the α of directional decisions (docs/statistics.md says why)."""
-    _check_decide(design, look, mode, min_effect, power)
+    passes on only the α of directional decisions (docs/statistics.md says why).
+    futility: stop a cell still going at a look between the first and the last as "undecided" when its
+    conditional power under the current trend (`conditional_power`) is below this (default None: never). Never at
+    the first look: its trend (3 seeds by default) is too noisy to give up on a cell. A non-binding futility stop:
+    it only removes chances to cross, so it never raises the error rate."""
+    _check_decide(design, look, mode, min_effect, power, futility)
     bound, eq_bound = design.bounds(remaining)[look], design.p_bounds[look]
     n_max = design.looks[look]
     xa, ya = _arm("cell_values", cell_values, cell_seeds, n_max), _arm("base_values", base_values, base_seeds, n_max)
@@ -328,7 +351,8 @@ def decide(design: Design, look: int, cell_values, base_values, *, mode: str, mi
     verdict, needed = VERDICTS[int(_verdict(res.pvalue, bound, delta, elo, ehi, mode, min_effect))], None
     if verdict == "equivalent":
         lo, hi = elo, ehi
-    if verdict == "continue" and last:
+    if verdict == "continue" and (last or (futility and look > 0 and
+                                            conditional_power(res.pvalue, look, design, remaining) < futility)):
         verdict, needed = "undecided", _seeds_needed(x, y, design, delta, power)
     return LookDecision(verdict, look, len(x), len(y), delta, lo, hi, float(res.pvalue), bound, needed)
 
@@ -367,24 +391,25 @@ class Verdicts:
 
 
 def sequential_verdicts(design: Design, cells, base, *, mode: str = "max",
-                        min_effect: Optional[float] = None) -> Verdicts:
+                        min_effect: Optional[float] = None, futility: Optional[float] = None) -> Verdicts:
     """Run the design on complete data: cells (S, m, >= n_K) and base (S, >= n_K), seeds in run order."""
     cells, base = np.asarray(cells, float), np.asarray(base, float)
-    _check_decide(design, 0, mode, min_effect, 0.8)
+    _check_decide(design, 0, mode, min_effect, 0.8, futility)
     if base.ndim != 2 or cells.ndim != 3 or len(cells) != len(base) or min(cells.shape[2], base.shape[1]) < \
             design.looks[-1]:
         raise ValueError(f"cells must be (S, m, >={design.looks[-1]}) and base (S, >={design.looks[-1]}), "
                          f"got {cells.shape} and {base.shape}")
     delta, se, df, p = _look_stats(cells, base[:, None, :], design.looks, design.test)
-    code, stop = _step_down(design, delta, se, df, p, mode, min_effect)
+    code, stop = _step_down(design, delta, se, df, p, mode, min_effect, futility)
     n_cell = np.asarray(design.looks)[stop]
     return Verdicts(np.asarray(VERDICTS)[code], stop, n_cell, n_cell.max(-1), n_cell.sum(-1) + n_cell.max(-1))
 
 
-def _step_down(design, delta, se, df, p, mode, min_effect):
+def _step_down(design, delta, se, df, p, mode, min_effect, futility=None):
     """Verdict codes and stop looks (S, m) from per-look statistics (S, m, K), look by look as `replay` does:
     better/worse at the level of the cells not yet decided (Holm: repeated until no cell crosses), then
-    equivalence on the α/m interval; cells still going after the last look are undecided."""
+    equivalence on the α/m interval, then futility before the last look; cells still going after the last look
+    are undecided."""
     S, m, K = p.shape
     holm = design.correction == "holm"
     levels = np.asarray(design.level_bounds if holm else [design.p_bounds], float)   # (j, K): level α/(j + 1)
@@ -407,5 +432,9 @@ def _step_down(design, delta, se, df, p, mode, min_effect):
                 half = stats.t.isf(design.p_bounds[k] / 2, df[..., k]) * se[..., k]
                 eq = going & (delta[..., k] - half > -min_effect) & (delta[..., k] + half < min_effect)
             code[eq], stop[eq], going = 3, k, going & ~eq
+        if futility and 0 < k < K - 1:
+            last_b = levels[np.clip(m - decided, 1, m) - 1, -1] if holm else np.full(S, levels[0, -1])
+            fut = going & (_cp(p[..., k], design.looks[k] / design.looks[-1], last_b[:, None]) < futility)
+            code[fut], stop[fut], going = 4, k, going & ~fut
     code[going] = 4
     return code, stop

@@ -42,7 +42,8 @@ class Simulation:
 
 
 def simulate(design: Design, effects_sd: Sequence[float], *, n_studies: int = 2000,
-             min_effect_sd: Optional[float] = None, rho: float = 0.0, seed: int = 1) -> Simulation:
+             min_effect_sd: Optional[float] = None, rho: float = 0.0, seed: int = 1,
+             futility: Optional[float] = None) -> Simulation:
     """Simulate normal studies, run = cell mean + √rho·(seed's shared effect) + √(1 − rho)·noise (rho > 0 is
     what pairing by seed exploits), and run the design on them."""
     eff = np.asarray(effects_sd, float)
@@ -54,7 +55,8 @@ def simulate(design: Design, effects_sd: Sequence[float], *, n_studies: int = 20
     rng, n = np.random.default_rng(seed), design.looks[-1]
     y = math.sqrt(rho) * rng.standard_normal((n_studies, 1, n)) + \
         math.sqrt(1 - rho) * rng.standard_normal((n_studies, design.n_cells + 1, n))
-    v = sequential_verdicts(design, y[:, 1:] + eff[:, None], y[:, 0], mode="max", min_effect=min_effect_sd)
+    v = sequential_verdicts(design, y[:, 1:] + eff[:, None], y[:, 0], mode="max", min_effect=min_effect_sd,
+                            futility=futility)
     right = np.where(eff > 0, v.verdict == "better", v.verdict == "worse") & (eff != 0)
     false = np.isin(v.verdict, ("better", "worse")) & ~right
     if min_effect_sd:
@@ -93,13 +95,17 @@ def table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_eff
             obf, poc = (plan(looks, alpha=alpha, n_cells=n_cells, spending=s, test=test, correction=corr)
                         for s in SPENDINGS)
             fixed, naive, zmis = comparators(obf)
-            named += [(f"adaptive OBF, {corr}", obf), (f"adaptive Pocock, {corr}", poc),
-                      (f"fixed {looks[-1]} seeds, {corr}", fixed)]
+            named += [(f"adaptive OBF, {corr}", obf), (f"adaptive Pocock, {corr}", poc)]
+            if corr == "holm":
+                named += [(f"adaptive OBF, {corr}, futility {FUTILITY:g}", (obf, FUTILITY)),
+                          (f"adaptive Pocock, {corr}, futility {FUTILITY:g}", (poc, FUTILITY))]
+            named += [(f"fixed {looks[-1]} seeds, {corr}", fixed)]
             if corr == "bonferroni":
                 named += [("naive peeking", naive)] + [("OBF z-boundaries on t (invalid)", zmis)] * (test == "welch")
         for name, d in named:
-            s = [simulate(d, e, n_studies=n_studies, min_effect_sd=min_effect_sd, rho=rho, seed=seed + i)
-                 for i, e in enumerate(scen)]
+            d, fut = d if isinstance(d, tuple) else (d, None)
+            s = [simulate(d, e, n_studies=n_studies, min_effect_sd=min_effect_sd, rho=rho, seed=seed + i,
+                          futility=fut) for i, e in enumerate(scen)]
             tr = [f"{x.mean_trials:.1f} ({round(100 * (x.mean_trials / x.max_trials - 1)):+d} %)"
                   for x in (s[0], *s[2:])]
             rows.append(f"| {test}{' (rho 0.5)' * (rho > 0)} | {name} | {s[0].false_claim:.4f} ± "
@@ -109,6 +115,8 @@ def table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_eff
             f"alpha = {alpha}, min_effect = {min_effect_sd} SD, seeds {seed}..{seed + 3}; trials vs "
             f"the fixed design's {(n_cells + 1) * looks[-1]}.\n\n" + "\n".join(rows))
 
+
+FUTILITY = 0.01       # the conditional power of the table's futility rows (docs/statistics.md)
 
 ADVERSARIAL = (("global null", (0.0, 0.0, 0.0, 0.0, 0.0)),
                ("one null behind four sure effects", (8.0, 8.0, -8.0, 8.0, 0.0)),

@@ -38,7 +38,8 @@ def _seed_values(name: str, values: Any) -> Dict[int, float]:
 
 
 def replay(design: Design, cells: Mapping[str, Mapping[int, float]], baseline: Mapping[int, float], *,
-           mode: str, min_effect: Optional[float] = None, upto_look: Optional[int] = None) -> Dict[str, LookDecision]:
+           mode: str, min_effect: Optional[float] = None, upto_look: Optional[int] = None,
+           futility: Optional[float] = None) -> Dict[str, LookDecision]:
     """Each cell's LookDecision: at the look it stopped, or (``upto_look=k``) its state after look k.
 
     Args:
@@ -49,6 +50,7 @@ def replay(design: Design, cells: Mapping[str, Mapping[int, float]], baseline: M
         min_effect: equivalence margin in metric units, or None (no equivalence stop). Default None.
         upto_look: None (default): walk every look, cells never stopped end "undecided" at the last;
             k: stop after look k (0-based), cells still going are "continue" (what the runner asks after look k).
+        futility: conditional power below which a cell stops "undecided" before the last look (default None).
     Returns {cell: LookDecision} in the order of ``cells``; its ``look`` is the look it stopped at (or k).
     """
     if not isinstance(design, Design):
@@ -68,7 +70,7 @@ def replay(design: Design, cells: Mapping[str, Mapping[int, float]], baseline: M
         b = {s: v for s, v in base.items() if s < n}
         going = {label: {s: v for s, v in vals.items() if s < n} for label, vals in values.items()
                  if not (label in out and out[label].stopped)}      # stopped cells are not looked at again
-        out.update(_look(design, k, going, b, mode, min_effect, _decided(out)))
+        out.update(_look(design, k, going, b, mode, min_effect, _decided(out), futility))
     return {label: out[label] for label in values}
 
 
@@ -77,13 +79,13 @@ def _decided(out: Mapping[str, LookDecision]) -> int:
 
 
 def _look(design: Design, k: int, going: Mapping[str, Mapping[int, float]], base: Mapping[int, float],
-          mode: str, min_effect: Optional[float], decided: int) -> Dict[str, LookDecision]:
+          mode: str, min_effect: Optional[float], decided: int, futility: Optional[float]) -> Dict[str, LookDecision]:
     """Decisions of look k for the cells still going. Holm: a cell is tested at α/(m − decided); every
     better/worse at this look raises the level of the others, which are tested again, until none crosses."""
     def at(label: str, remaining: int) -> LookDecision:
         x = going[label]
         return decide(design, k, list(x.values()), list(base.values()), mode=mode, min_effect=min_effect,
-                      cell_seeds=list(x), base_seeds=list(base), remaining=remaining)
+                      cell_seeds=list(x), base_seeds=list(base), remaining=remaining, futility=futility)
 
     m, got = design.n_cells, {}
     while True:

@@ -76,7 +76,7 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
                   test=analysis["test"], correction=analysis["correction"])
     base = values.get(baseline, {})
     got = replay(design, others, base, mode=mode, min_effect=analysis["min_effect"],
-                 upto_look=upto if upto < len(looks) - 1 else None)
+                 upto_look=upto if upto < len(looks) - 1 else None, futility=analysis.get("futility"))
     rows = {}
     for cell, d in got.items():
         n_k = design.looks[d.look]
@@ -93,6 +93,9 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
     rows[baseline] = dict(look=upto)                   # the baseline ran every look any cell reached
     frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*EVIDENCE, "look", "p_bound"])
     foot = design.footnote()
+    if analysis.get("futility"):
+        foot += (f" Futility stops: a cell whose conditional power under the current trend fell below "
+                 f"{analysis['futility']:g} stopped as undecided before the last look.")
     going = [c for c, d in got.items() if d.verdict == "continue"]
     if going:
         foot += (f" The launch has run {upto + 1} of {len(looks)} looks: {len(going)} \"continue\" cell(s) are "

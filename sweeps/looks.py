@@ -53,7 +53,8 @@ def decisions(study, design, uri: str, launch: str, upto_look: int):
     base = baseline_cell(study, cells(study))
     others = {c.id: vals.get(c.id, {}) for c in cells(study) if c.id != base.id}
     return replay(design, others, vals.get(base.id, {}), mode=study.mode,
-                  min_effect=study.analysis["min_effect"], upto_look=upto_look)
+                  min_effect=study.analysis["min_effect"], upto_look=upto_look,
+                  futility=study.analysis.get("futility"))
 
 
 def _cells_of_look(study, design, uri, state, k: int) -> List[str]:

@@ -30,6 +30,12 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
         from .looks import design_of
 
         print(design_of(study).describe())
+        fut = study.analysis.get("futility")
+        if fut and len(study.looks) > 2:
+            print(f"Futility: at looks 2..{len(study.looks) - 1}, a cell whose conditional power under the current "
+                  f"trend is below {fut:g} stops undecided.")
+        elif fut:
+            print("Futility: none possible with two looks (never at the first look, nor at the last).")
         print(f"final phase in looks: look 1 runs every cell on seeds 0..{study.looks[0] - 1}; later looks only the "
               f"cells still undecided (and the baseline); listed below: the most it can take{tuned}")
     else:

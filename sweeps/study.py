@@ -22,7 +22,7 @@ PLOT_KEYS = ("kind", "x", "hue", "metric", "metrics", "x_values", "x_label", "lo
 SEARCH_KEYS = ("trials_per_cell", "scheduler", "metric", "mode", "grace_period", "reduction_factor", "seed")
 RESOURCE_KEYS = ("cpu", "gpu", "workers")
 TRACKING_KEYS = ("uri", "experiment")
-ANALYSIS_KEYS = ("alpha", "correction", "test", "min_effect", "spending")
+ANALYSIS_KEYS = ("alpha", "correction", "test", "min_effect", "spending", "futility")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 LOOKS_CORRECTIONS = ("holm", "bonferroni")   # the group-sequential designs (analysis/sequential.py)
 TESTS = ("welch", "paired")
@@ -33,7 +33,7 @@ DISTS = ("loguniform", "uniform", "int", "choice")
 SCHEDULERS = ("none", "asha")
 MAX_SEED = 2**31 - 1
 DEFAULT_ANALYSIS = {"alpha": 0.05, "correction": "holm", "test": "welch", "min_effect": None,
-                    "spending": "obrien_fleming"}
+                    "spending": "obrien_fleming", "futility": None}
 DEFAULT_CHECKPOINT_S = 10.0
 
 

@@ -103,6 +103,12 @@ def check_analysis(v, raw, looks, seeds) -> Dict[str, Any]:
         v.add("analysis.correction", f"{out['correction']!r} is not allowed with seeds: {{looks: [...]}}: one of "
                                      f"{', '.join(LOOKS_CORRECTIONS)} (the group-sequential design keeps the "
                                      f"family-wise error; {out['correction']} does not)")
+    f = out["futility"]
+    if f is not None and (not is_num(f) or not 0 < f < 1):
+        v.add("analysis.futility", f"{f!r} is not allowed: a conditional power in (0, 1), e.g. 0.01, or leave it "
+                                     f"out (no futility stops)")
+    elif f is not None and not looks:
+        v.add("analysis.futility", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
     if "spending" in sec and not looks:
         v.add("analysis.spending", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
     if out["test"] == "paired" and len(seeds) < 2:

@@ -147,3 +147,29 @@ def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correct
     assert csv.loc[0.02, "verdict"] in ("equivalent", "undecided")
     for shift, row in csv.iterrows():
         assert row["n"] == looks[int(row["look"])], (shift, row.to_dict())
+
+
+def test_futility_stops_a_null_cell_early_through_the_cli(tmp_path):
+    """analysis.futility: the null cell (shift 0, label b; no min_effect, so it cannot stop as equivalent) stops
+    undecided at look 2 of 3 with a conditional power below 0.5; the large ones are better; the store holds
+    exactly the seeds each cell was given."""
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    looks = [3, 5, 8]
+    sweep = evidence_sweep("futile", seeds={"looks": looks}, analysis={"futility": 0.5})
+    sweep["scientific"] = {"model.shift": [0.0, 1.0], "model.label": ["a", "b"]}
+    env = cli_env(tmp_path)
+    f = write_yaml(tmp_path / "futile.yaml", sweep)
+    r = ablate(["run", f, "--dry-run"], tmp_path, env=env)
+    assert r.returncode == 0 and "Futility: at looks 2..2, a cell whose conditional power" in r.stdout, out(r)
+    r = ablate(["run", f, "--tracking-uri", uri], tmp_path, env=env)
+    assert r.returncode == 0, out(r)[-3000:]
+    assert "Futility stops: a cell whose conditional power" in r.stdout, r.stdout[-2000:]
+    r = ablate(["table", "futile", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
+    csv = pd.read_csv(io.StringIO(r.stdout))
+    rows = {(float(a), b): row for a, b, (_, row) in zip(csv["model.shift"], csv["model.label"], csv.iterrows())}
+    assert rows[(1.0, "a")]["verdict"] == rows[(1.0, "b")]["verdict"] == "better"
+    null = rows[(0.0, "b")]
+    assert (null["verdict"], int(null["look"]), null["n"]) == ("undecided", 1, 5), null.to_dict()
+    runs = _store_values(uri, "futile")
+    assert len(runs[(0.0, "b")]) == 5, "the runner gave the stopped cell no more seeds"
+    assert len(runs[(0.0, "a")]) == max(int(rows[k]["n"]) for k in rows if k != (0.0, "a"))
