@@ -138,6 +138,30 @@ def local_cluster(num_cpus: int, prefix: str):
                                    "temp_dir": f"/tmp/{prefix}{os.getpid() % 10000}"})
 
 
+def finished_runs(uri: str, name: str) -> list:
+    """FINISHED final-phase runs of experiment ``name`` in the sqlite store ``uri``, safe to poll while a
+    launch is creating that store: [] until the launch has made it. A plain MlflowClient would create the
+    store itself and run MLflow's schema migrations alongside the launch's, which breaks the launch (it does
+    them under ``<db>.lock``, as `ablate table` waits for)."""
+    from filelock import FileLock, Timeout
+    from mlflow.tracking import MlflowClient
+
+    db = uri[len("sqlite:///"):]
+    if not Path(db).exists():
+        return []
+    try:
+        with FileLock(db + ".lock", timeout=0.1):
+            pass
+    except Timeout:
+        return []
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        return []
+    return [r for r in c.search_runs([exp.experiment_id], max_results=5000)
+            if r.info.status == "FINISHED" and r.data.tags.get("ablate.phase") == "final"]
+
+
 def wait_for_finished(uri: str, name: str, n: int, proc: subprocess.Popen, log: Path,
                       timeout: float = 300) -> list:
     """Poll the store until experiment ``name`` has ``n`` FINISHED final-phase runs

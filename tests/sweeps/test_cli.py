@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import (ABLATE, ROOT, ablate, assert_clean_error, cli_env, out, toy_sweep,
+from tests.cli_helpers import (ABLATE, ROOT, ablate, assert_clean_error, cli_env, finished_runs, out, toy_sweep,
                                write_yaml)
 
 SHIPPED = sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml"))
@@ -295,21 +295,17 @@ def test_the_tuned_cdlinear_sweep_smoke_through_the_cli(tmp_path):
 def _wait_for(pred, timeout=300, every=0.3):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except Exception:  # noqa: BLE001 - a poll of the store while the launch writes it; try again
+            pass
         time.sleep(every)
     return False
 
 
 def _finished(uri, name):
-    from mlflow.tracking import MlflowClient
-
-    c = MlflowClient(uri)
-    exp = c.get_experiment_by_name(name)
-    if exp is None:
-        return []
-    return [x for x in c.search_runs([exp.experiment_id]) if x.info.status == "FINISHED"
-            and x.data.tags.get("ablate.phase") == "final"]
+    return finished_runs(uri, name)
 
 
 def test_suite_ctrl_c_then_resume_runs_the_studies_that_never_started(tmp_path):
@@ -322,6 +318,7 @@ def test_suite_ctrl_c_then_resume_runs_the_studies_that_never_started(tmp_path):
     p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=cli_env(tmp_path),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     assert _wait_for(lambda: len(_finished(uri, "su.first")) >= 2 or p.poll() is not None), "did not start"
+    assert p.poll() is None, f"the driver exited ({p.returncode}) before the Ctrl-C:\n{p.communicate()[0][-3000:]}"
     os.killpg(p.pid, signal.SIGINT)
     text, _ = p.communicate(timeout=180)
     assert p.returncode == 130 and "--resume" in text and "Traceback" not in text, text[-3000:]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.browser import INSTALL_HINT, chromium, external_refs, load_page, parse_tables, ui_nesting
-from tests.cli_helpers import ABLATE, ROOT, ablate, cli_env, free_port, out, toy_sweep, write_yaml
+from tests.cli_helpers import ABLATE, ROOT, ablate, cli_env, finished_runs, free_port, out, toy_sweep, write_yaml
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason=INSTALL_HINT)
 
@@ -117,21 +117,9 @@ def test_make_demo_report_in_chromium_and_the_launch_nested_in_the_mlflow_ui(tmp
 
 
 def _finished(uri, name):
-    """Finished trial runs; [] while the launch has not created its store (the
-    test must not create it: the launch does, under its lock)."""
-    db = uri[len("sqlite:///"):]
-    if not Path(db).exists():
-        return []
-    from filelock import FileLock
-
     try:
-        # The launch creates the schema under this lock; a reader that opened the store meanwhile
-        # would run MLflow's migrations too and break the launch's (as `ablate table` would without it).
-        with FileLock(db + ".lock", timeout=0.1):
-            pass
-        return [x for x in _runs(uri, name)[1] if x.info.status == "FINISHED"
-                and x.data.tags.get("ablate.phase") == "final"]
-    except Exception:  # noqa: BLE001 - the experiment does not exist yet, or the schema is being created
+        return finished_runs(uri, name)
+    except Exception:  # noqa: BLE001 - a read while the launch writes; the poll tries again
         return []
 
 
