@@ -22,32 +22,13 @@ import torch
 from .reporting import DivergedError, Reporter
 
 
-def deterministic_algorithms() -> None:
-    """torch.use_deterministic_algorithms(True, warn_only=True) without its import of torch._inductor.
-
-    The public call also sets torch._inductor.config.deterministic, and importing inductor imports
-    torch._dynamo: 0.9 s in every fresh Tune worker (measured: a first digits trial 1.33 s, of which this is
-    most), for a compiler no task uses. The eager flag is set by the same call torch makes; inductor's flag
-    is set too when inductor is already loaded. Falls back to the public call if torch renames its binding."""
-    import sys
-
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        return
-    inductor = sys.modules.get("torch._inductor.config")
-    if inductor is not None:
-        inductor.deterministic = True
-    setter(True, warn_only=True)
-
-
 def setup_runtime(config: Dict[str, Any]) -> torch.device:
     """Threads, determinism and seeds from the config; returns the device."""
     torch.set_num_threads(int(config.get("train.threads", 1)))
     if config.get("train.deterministic", True):
         # cuBLAS needs this for deterministic matmuls; harmless on CPU.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        deterministic_algorithms()
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     seed_everything(int(config.get("seed", 0)))
     want = config.get("train.device", "auto")
