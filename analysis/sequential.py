@@ -241,6 +241,13 @@ def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: s
                   correction, bounds[::-1] if holm else ())
 
 
+def plan_for(looks: Sequence[int], analysis, n_cells: int) -> Design:
+    """The design of a launch from its analysis settings (the sweep file's `analysis:` section, or the
+    `ablate.analysis` tag): one place for the runner (sweeps/looks.py) and the table (table_evidence.py)."""
+    return plan(list(looks), alpha=analysis["alpha"], n_cells=max(1, n_cells), spending=analysis["spending"],
+                test=analysis["test"], correction=analysis["correction"])
+
+
 @dataclass(frozen=True)
 class LookDecision:
     """One cell's verdict after a look.
@@ -411,29 +418,26 @@ def _step_down(design, delta, se, df, p, mode, min_effect, futility=None):
     equivalence on the α/m interval, then futility before the last look; cells still going after the last look
     are undecided."""
     S, m, K = p.shape
-    holm = design.correction == "holm"
-    levels = np.asarray(design.level_bounds if holm else [design.p_bounds], float)   # (j, K): level α/(j + 1)
+    levels = np.asarray([design.bounds(j) for j in range(1, m + 1)], float)   # row j − 1: j cells remaining
     code, stop = np.zeros((S, m), int), np.full((S, m), K - 1)
     going, decided = np.ones((S, m), bool), np.zeros(S, int)
     sign = 1.0 if mode == "max" else -1.0
     for k in range(K):
         while True:
-            b = levels[np.clip(m - decided, 1, m) - 1, k] if holm else np.full(S, levels[0, k])
+            b = levels[np.clip(m - decided, 1, m) - 1, k]
             with np.errstate(invalid="ignore"):
                 cross = going & (p[..., k] <= b[:, None])
             if not cross.any():
                 break
             code[cross] = np.where(sign * delta[..., k][cross] > 0, 1, 2)
             stop[cross], going, decided = k, going & ~cross, decided + cross.sum(1)
-            if not holm:
-                break
         if min_effect:
             with np.errstate(invalid="ignore"):
                 half = stats.t.isf(design.p_bounds[k] / 2, df[..., k]) * se[..., k]
                 eq = going & (delta[..., k] - half > -min_effect) & (delta[..., k] + half < min_effect)
             code[eq], stop[eq], going = 3, k, going & ~eq
         if futility and 0 < k < K - 1:
-            last_b = levels[np.clip(m - decided, 1, m) - 1, -1] if holm else np.full(S, levels[0, -1])
+            last_b = levels[np.clip(m - decided, 1, m) - 1, -1]
             fut = going & (_cp(p[..., k], design.looks[k] / design.looks[-1], last_b[:, None]) < futility)
             code[fut], stop[fut], going = 4, k, going & ~fut
     code[going] = 4

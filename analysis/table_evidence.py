@@ -68,12 +68,11 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
     g of the seeds used there. Args as fixed_evidence, plus looks (planned cumulative seeds) and upto (the
     last look the launch ran: cells still going there are "continue").
     """
-    from .sequential import plan
+    from .sequential import plan_for
     from .sequential_table import replay
 
     others = {c: v for c, v in values.items() if c != baseline}
-    design = plan(list(looks), alpha=analysis["alpha"], n_cells=max(1, len(others)), spending=analysis["spending"],
-                  test=analysis["test"], correction=analysis["correction"])
+    design = plan_for(looks, analysis, len(others))
     base = values.get(baseline, {})
     got = replay(design, others, base, mode=mode, min_effect=analysis["min_effect"],
                  upto_look=upto if upto < len(looks) - 1 else None, futility=analysis.get("futility"))

@@ -21,11 +21,10 @@ from .phase import counts, run_phase
 
 
 def design_of(study, correction=None):
-    from analysis.sequential import plan
+    from analysis.sequential import plan_for
 
-    a = study.analysis
-    return plan(study.looks, alpha=a["alpha"], n_cells=max(1, len(cells(study)) - 1), spending=a["spending"],
-                test=a["test"], correction=correction or a["correction"])
+    return plan_for(study.looks, {**study.analysis, "correction": correction or study.analysis["correction"]},
+                    len(cells(study)) - 1)
 
 
 def _values(study, uri: str, launch: str):

@@ -165,20 +165,14 @@ def finished_runs(uri: str, name: str) -> list:
 def wait_for_finished(uri: str, name: str, n: int, proc: subprocess.Popen, log: Path,
                       timeout: float = 300) -> list:
     """Poll the store until experiment ``name`` has ``n`` FINISHED final-phase runs
-    (then return them), failing with the driver's log if it exits or times out first.
-    The caller creates the store's schema before the driver starts (two processes
-    creating it at once race in MLflow's migrations)."""
-    from mlflow.tracking import MlflowClient
-
-    c, done = MlflowClient(uri), []
+    (then return them), failing with the driver's log if it exits or times out first
+    (polled with ``finished_runs``, so it never races the launch's schema creation)."""
+    done: list = []
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        exp = c.get_experiment_by_name(name)
-        if exp:
-            done = [r for r in c.search_runs([exp.experiment_id], filter_string="tags.`ablate.phase` = 'final'")
-                    if r.info.status == "FINISHED"]
-            if len(done) >= n:
-                return done
+        done = finished_runs(uri, name)
+        if len(done) >= n:
+            return done
         time.sleep(0.2)
     raise AssertionError(f"{len(done)} of {n} runs finished before the driver exited ({proc.poll()}) "
                          f"or {timeout:.0f} s passed:\n{Path(log).read_text()[-3000:]}")
