@@ -4,7 +4,9 @@ Method (Jennison & Turnbull 2000, "Group Sequential Methods with Applications to
 looks at planned cumulative seed counts n_1 < ... < n_K per arm; each cell gets the Bonferroni share
 α_cell = α/m of the family-wise α and spends it over the looks with a Lan & DeMets (1983) spending function,
 O'Brien–Fleming type α(t) = 2 − 2Φ(z_{1−α/2}/√t) (after O'Brien & Fleming 1979) or Pocock type
-α(t) = α·ln(1 + (e − 1)t) (after Pocock 1977), t = n_k/n_K. The statistic at look k is the Welch (or paired) t
+α(t) = α·ln(1 + (e − 1)t) (after Pocock 1977), or the Hwang, Shih & DeCani (1990) family
+α(t) = α(1 − e^{−γt})/(1 − e^{−γ}) (γ = −4 is gsDesign's default and close to O'Brien–Fleming, γ = 1 close to
+Pocock; the one-parameter trade between power and early stops, J&T ch. 7.3), t = n_k/n_K. The statistic at look k is the Welch (or paired) t
 on all seeds so far, referred to its own df as a nominal two-sided p; the cell crosses if p_k ≤ p*_k. Classical
 boundaries assume a z-statistic with known variance, invalid at n = 3, so the p*_k are found by simulating the
 null (normal data, n_k per arm, cumulative) so that the cumulative crossing probability is at most α(t_k) — for
@@ -33,21 +35,28 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from scipy import special, stats
 
-SPENDINGS = ("obrien_fleming", "pocock")
+SPENDINGS = ("obrien_fleming", "pocock", "hsd")
+HSD_GAMMA = -4.0                                         # gsDesign's default sfHSD parameter
+HSD_RANGE = (-20.0, 20.0)                                # beyond it the family is numerically all-or-nothing
 CORRECTIONS = ("holm", "bonferroni")
 TESTS = ("welch", "paired")
 VERDICTS = ("continue", "better", "worse", "equivalent", "undecided")   # index = the vectorised verdict code
 RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)   # Welch's least favourable ratio at n <= 12 lies in 10..300
 _NAMES = {"obrien_fleming": "Lan-DeMets O'Brien-Fleming-type", "pocock": "Lan-DeMets Pocock-type",
+          "hsd": "Hwang-Shih-DeCani",
           "fixed": "no (fixed design)", "naive": "no (naive peeking, invalid)"}
 _CHUNK = 50_000                                          # null studies simulated at once (bounds the memory)
 
 
-def spend(t, alpha: float, spending: str) -> np.ndarray:
-    """Cumulative α spent at information fraction(s) t in (0, 1] (Lan & DeMets 1983)."""
+def spend(t, alpha: float, spending: str, gamma: Optional[float] = None) -> np.ndarray:
+    """Cumulative α spent at information fraction(s) t in (0, 1] (Lan & DeMets 1983); gamma is the
+    Hwang–Shih–DeCani parameter (spending "hsd" only; default HSD_GAMMA; γ = 0 is its limit α·t)."""
     t = np.asarray(t, float)
     if spending == "obrien_fleming":
         return 2.0 - 2.0 * stats.norm.cdf(stats.norm.isf(alpha / 2) / np.sqrt(t))
+    if spending == "hsd":
+        g = HSD_GAMMA if gamma is None else float(gamma)
+        return alpha * t if g == 0 else alpha * np.expm1(-g * t) / np.expm1(-g)
     return alpha * np.log1p((math.e - 1.0) * t)
 
 
@@ -96,7 +105,7 @@ def _calibrate(p: np.ndarray, spent: Sequence[float]) -> Tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _p_bounds(looks, alpha_cells, spending, test, n_sim, seed, ratios=(1.0,)):
+def _p_bounds(looks, alpha_cells, spending, test, n_sim, seed, ratios=(1.0,), gamma=None):
     """Thresholds under the normal null at every cell/baseline variance ratio in `ratios` (the paired test's null
     does not depend on it), one tuple per level in `alpha_cells` (ascending), all from the same null studies.
     Common random numbers across ratios and levels.
@@ -110,7 +119,7 @@ def _p_bounds(looks, alpha_cells, spending, test, n_sim, seed, ratios=(1.0,)):
         x, y = rng.standard_normal((c, looks[-1])), rng.standard_normal((c, looks[-1]))
         ps.append(_look_stats(x, y, looks, test, sd=sd)[3].reshape(-1, c, len(looks)))
     p, frac = np.concatenate(ps, axis=1), np.asarray(looks) / looks[-1]
-    raw = np.array([_calibrate(p, spend(frac, a, spending)) for a in alpha_cells])
+    raw = np.array([_calibrate(p, spend(frac, a, spending, gamma)) for a in alpha_cells])
     mono = np.minimum.accumulate(raw[::-1], axis=0)[::-1]
     return tuple(tuple(float(b) for b in row) for row in mono)
 
@@ -123,7 +132,7 @@ class Design:
         looks: cumulative seeds per arm at each look, strictly increasing.
         alpha: family-wise error over all cells, looks and claims (default 0.05).
         n_cells: non-baseline cells; alpha_cell = alpha / n_cells (Bonferroni).
-        spending: "obrien_fleming" (default) or "pocock", Lan–DeMets types.
+        spending: "obrien_fleming" (default) or "pocock", Lan–DeMets types, or "hsd" (Hwang–Shih–DeCani).
         test: "welch" (default) or "paired" (seed-matched pairs).
         info_fractions: n_k / n_K; alpha_spent: cumulative α_cell spent by each look.
         p_bounds: nominal two-sided p threshold per look at α_cell = α/m (the look's RCI level is 1 − p*_k).
@@ -132,6 +141,7 @@ class Design:
         correction: "bonferroni" (default; every cell at α/m at every look) or "holm" (step-down: with r cells
             already better/worse, the others are tested at α/(m − r); see `bounds`).
         level_bounds: for "holm", level_bounds[j − 1] is the per-look p* at level α/j, j = 1..m; else ().
+        gamma: the Hwang–Shih–DeCani γ for spending "hsd" (default −4), else None.
     """
     looks: Tuple[int, ...]
     alpha: float
@@ -147,6 +157,7 @@ class Design:
     seed: int
     correction: str = "bonferroni"
     level_bounds: Tuple[Tuple[float, ...], ...] = ()
+    gamma: Optional[float] = None
 
     def bounds(self, remaining: Optional[int] = None) -> Tuple[float, ...]:
         """Per-look p* for a cell tested while `remaining` cells (itself included) are not yet better/worse:
@@ -167,7 +178,7 @@ class Design:
         ratios = f" at variance ratios {'/'.join(f'{r:g}' for r in self.variance_ratios)}" * (self.test == "welch")
         lines = [f"Adaptive seeds: looks at {', '.join(map(str, self.looks))} seeds per arm; at most "
                  f"{self.max_trials} trials ({self.n_cells} cells + baseline) x {self.looks[-1]} seeds.",
-                 f"alpha = {self.alpha:g} family-wise, {self._split()}; {_NAMES[self.spending]} spending; "
+                 f"alpha = {self.alpha:g} family-wise, {self._split()}; {self.spending_name} spending; "
                  f"{self.test} t; boundaries from {self.n_sim} null studies{ratios} (seed {self.seed}).",
                  "| look | seeds | t | alpha spent | nominal p* | crit abs(t) at df | crit abs(delta)/SD |",
                  "|---|---|---|---|---|---|---|"]
@@ -182,6 +193,11 @@ class Design:
                          f"{self.level_bounds[0][-1]:.3g} (alpha/1).")
         return "\n".join(lines)
 
+    @property
+    def spending_name(self) -> str:
+        name = _NAMES.get(self.spending, self.spending)
+        return f"{name} (gamma = {self.gamma:g})" if self.spending == "hsd" else name
+
     def _split(self) -> str:
         head = f"{self.alpha:g}/{self.n_cells} = {self.alpha_cell:.4g} per cell"
         return f"Holm step-down from {head}" if self.correction == "holm" else f"Bonferroni {head}"
@@ -195,7 +211,7 @@ class Design:
         else:
             split, level = f"split Bonferroni ({self.alpha_cell:.3g} each)", f"{100 * (1 - self.alpha_cell):.3g}%"
         return (f"Adaptive seeds: group-sequential {test} t, looks at {'/'.join(map(str, self.looks))} seeds, "
-                f"{_NAMES[self.spending]} alpha-spending, alpha = {self.alpha:g} {split} over {self.n_cells} cells; "
+                f"{self.spending_name} alpha-spending, alpha = {self.alpha:g} {split} over {self.n_cells} cells; "
                 f"intervals are repeated CIs (Jennison & Turnbull 2000) at {level}.")
 
 
@@ -213,7 +229,7 @@ def _choice(name, v, allowed):
 
 def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: str = "obrien_fleming",
          test: str = "welch", variance_ratios: Sequence[float] = RATIOS, n_sim: int = 200_000,
-         seed: int = 0, correction: str = "bonferroni") -> Design:
+         seed: int = 0, correction: str = "bonferroni", gamma: Optional[float] = None) -> Design:
     """Boundaries for the planned looks (cached; ~1.7 s for Welch over 7 ratios, 0.3 s paired; Holm adds the
     levels α/1..α/m from the same null studies). With n_sim = 200000 the achieved per-cell crossing probability
     has Monte Carlo SE √(α_cell(1 − α_cell)/n_sim) = 2.2e-4 at α_cell = 0.01 (2 % of it), and the family's
@@ -227,7 +243,7 @@ def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: s
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
     n_cells, n_sim, seed = _int("n_cells", n_cells, 1), _int("n_sim", n_sim, 1000), _int("seed", seed, 0)
     spending, test = _choice("spending", spending, SPENDINGS), _choice("test", test, TESTS)
-    correction = _choice("correction", correction, CORRECTIONS)
+    correction, gamma = _choice("correction", correction, CORRECTIONS), _gamma(spending, gamma)
     ratios = tuple(sorted(float(r) for r in variance_ratios)) if isinstance(variance_ratios, Sequence) else ()
     if not ratios or not all(1 <= r < math.inf for r in ratios):
         raise ValueError(f"variance_ratios must be a non-empty list of numbers >= 1, got {variance_ratios!r}")
@@ -235,17 +251,29 @@ def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: s
     a_cell, frac = alpha / n_cells, tuple(n / looks[-1] for n in looks)
     holm = correction == "holm"
     levels = tuple(alpha / j for j in range(n_cells, 0, -1)) if holm else (a_cell,)   # ascending
-    bounds = _p_bounds(looks, levels, spending, test, n_sim, seed, ratios)
+    bounds = _p_bounds(looks, levels, spending, test, n_sim, seed, ratios, gamma)
     return Design(looks, float(alpha), n_cells, a_cell, spending, test, frac,
-                  tuple(float(a) for a in spend(frac, a_cell, spending)), bounds[0], ratios, n_sim, seed,
-                  correction, bounds[::-1] if holm else ())
+                  tuple(float(a) for a in spend(frac, a_cell, spending, gamma)), bounds[0], ratios, n_sim, seed,
+                  correction, bounds[::-1] if holm else (), gamma)
+
+
+def _gamma(spending: str, gamma) -> Optional[float]:
+    if spending != "hsd":
+        if gamma is not None:
+            raise ValueError(f"gamma applies to spending='hsd' only, got gamma={gamma!r} with {spending!r}")
+        return None
+    if gamma is None:
+        return HSD_GAMMA
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not HSD_RANGE[0] <= gamma <= HSD_RANGE[1]:
+        raise ValueError(f"gamma must be a number in [{HSD_RANGE[0]:g}, {HSD_RANGE[1]:g}], got {gamma!r}")
+    return float(gamma)
 
 
 def plan_for(looks: Sequence[int], analysis, n_cells: int) -> Design:
     """The design of a launch from its analysis settings (the sweep file's `analysis:` section, or the
     `ablate.analysis` tag): one place for the runner (sweeps/looks.py) and the table (table_evidence.py)."""
     return plan(list(looks), alpha=analysis["alpha"], n_cells=max(1, n_cells), spending=analysis["spending"],
-                test=analysis["test"], correction=analysis["correction"])
+                test=analysis["test"], correction=analysis["correction"], gamma=analysis.get("hsd_gamma"))
 
 
 @dataclass(frozen=True)

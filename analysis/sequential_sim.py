@@ -78,7 +78,7 @@ def comparators(design: Design) -> Tuple[Design, Design, Design]:
     naive = dataclasses.replace(design, p_bounds=(design.alpha_cell,) * K, spending="naive",
                                 level_bounds=tuple((a,) * K for a in per_j) if holm else ())
     levels = tuple(per_j[::-1]) if holm else (design.alpha_cell,)     # ascending
-    z = _p_bounds(design.looks, levels, design.spending, "z", design.n_sim, design.seed)
+    z = _p_bounds(design.looks, levels, design.spending, "z", design.n_sim, design.seed, (1.0,), design.gamma)
     return fixed, naive, dataclasses.replace(design, test="welch_z", p_bounds=z[0],
                                              level_bounds=z[::-1] if holm else ())
 
@@ -117,6 +117,40 @@ def table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_eff
 
 
 FUTILITY = 0.01       # the conditional power of the table's futility rows (docs/statistics.md)
+FRONTIER = (("obrien_fleming", None), *(("hsd", float(g)) for g in (-8, -6, -4, -3.5, -3, -2, -1, 0, 1)),
+            ("pocock", None))
+TARGETS = (-0.05, -0.30, -0.30)   # issue 12: power gap at 1 SD >= -0.05; trials, null and 2 SD, <= -30 %
+
+
+def frontier_table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_effect_sd=1.0, seed=1,
+                   futility=FUTILITY) -> str:
+    """Markdown table: the spending family from O'Brien–Fleming through Hwang–Shih–DeCani γ to Pocock (Holm,
+    futility), power gap to the fixed design at 1 and 2 SD and trials under the null and at 2 SD, and whether
+    all three targets hold; Welch also with the (invalid) equal-variance calibration, to show what the
+    variance-ratio grid costs. Scenario seeds as in `table` (null seed, 1 SD seed + 2, 2 SD seed + 3)."""
+    scen = [(0, (0.0,) * n_cells), (2, (1.0,) * n_cells), (3, (2.0,) * n_cells)]
+    rows = ["| test | spending | power gap 1 SD | power gap 2 SD | false claims: null | trials: null | "
+            "trials: 2 SD | all three targets |", "|---" * 8 + "|"]
+    for test, rho, ratios in (("welch", 0.0, None), ("welch, equal-variance calibration (invalid)", 0.0, (1.0,)),
+                              ("paired (rho 0.5)", 0.5, None), ("paired (rho 0)", 0.0, None)):
+        kw = dict(alpha=alpha, n_cells=n_cells, test=test.split(",")[0].split(" ")[0], correction="holm",
+                  **({"variance_ratios": ratios} if ratios else {}))
+        fixed = comparators(plan(looks, **kw))[0]
+        ref = [simulate(fixed, e, n_studies=n_studies, min_effect_sd=min_effect_sd, rho=rho, seed=seed + i).power
+               for i, e in scen[1:]]
+        for spending, gamma in FRONTIER:
+            d = plan(looks, spending=spending, gamma=gamma, **kw)
+            s = [simulate(d, e, n_studies=n_studies, min_effect_sd=min_effect_sd, rho=rho, seed=seed + i,
+                          futility=futility) for i, e in scen]
+            gap = [float(np.mean(x.power) - np.mean(r)) for x, r in zip(s[1:], ref)]
+            saved = [x.mean_trials / x.max_trials - 1 for x in (s[0], s[2])]
+            ok = gap[0] >= TARGETS[0] and saved[0] <= TARGETS[1] and saved[1] <= TARGETS[2]
+            rows.append(f"| {test} | {d.spending_name} | {gap[0]:+.3f} | {gap[1]:+.3f} | {s[0].false_claim:.4f} | "
+                        f"{100 * saved[0]:+.1f} % | {100 * saved[1]:+.1f} % | {'yes' if ok else 'no'} |")
+    return (f"{n_studies} simulated studies per scenario, {n_cells} cells + baseline, looks {list(looks)}, "
+            f"alpha = {alpha}, holm, futility {futility:g}, min_effect = {min_effect_sd} SD; power gaps against the "
+            f"fixed {looks[-1]}-seed holm design on the same data; targets: gap at 1 SD >= {TARGETS[0]:g}, "
+            f"trials <= {100 * TARGETS[1]:g} % under the null and at 2 SD.\n\n" + "\n".join(rows))
 
 ADVERSARIAL = (("global null", (0.0, 0.0, 0.0, 0.0, 0.0)),
                ("one null behind four sure effects", (8.0, 8.0, -8.0, 8.0, 0.0)),
@@ -153,7 +187,13 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--describe", action="store_true", help="first print the plans, as --dry-run would")
     ap.add_argument("--holm", action="store_true", help="also print the step-down's adversarial error table")
+    ap.add_argument("--frontier", action="store_true",
+                    help="only print the spending-family table (O'Brien-Fleming .. Hwang-Shih-DeCani .. Pocock)")
     a = ap.parse_args(argv)
+    if a.frontier:
+        print(frontier_table(tuple(a.looks), alpha=a.alpha, n_cells=a.cells, n_studies=a.studies,
+                             min_effect_sd=a.min_effect, seed=a.seed))
+        return
     if a.describe:
         for sp in SPENDINGS:
             print(plan(a.looks, alpha=a.alpha, n_cells=a.cells, spending=sp, correction="holm").describe(), end="\n\n")

@@ -22,7 +22,7 @@ import pandas as pd
 # The sweep file's analysis section with its defaults (sweeps/study.py DEFAULT_ANALYSIS; analysis never
 # imports sweeps): used for runs recorded before the tag existed, and to fill keys a tag lacks.
 DEFAULT_ANALYSIS = {"alpha": 0.05, "correction": "holm", "test": "welch", "min_effect": None,
-                    "spending": "obrien_fleming", "futility": None}
+                    "spending": "obrien_fleming", "futility": None, "hsd_gamma": None}
 _BULK = 500        # run ids per bulk history query (sqlite allows 999 bound variables in old builds)
 
 

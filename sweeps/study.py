@@ -22,18 +22,19 @@ PLOT_KEYS = ("kind", "x", "hue", "metric", "metrics", "x_values", "x_label", "lo
 SEARCH_KEYS = ("trials_per_cell", "scheduler", "metric", "mode", "grace_period", "reduction_factor", "seed")
 RESOURCE_KEYS = ("cpu", "gpu", "workers")
 TRACKING_KEYS = ("uri", "experiment")
-ANALYSIS_KEYS = ("alpha", "correction", "test", "min_effect", "spending", "futility")
+ANALYSIS_KEYS = ("alpha", "correction", "test", "min_effect", "spending", "futility", "hsd_gamma")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 LOOKS_CORRECTIONS = ("holm", "bonferroni")   # the group-sequential designs (analysis/sequential.py)
 TESTS = ("welch", "paired")
-SPENDINGS = ("obrien_fleming", "pocock")
+SPENDINGS = ("obrien_fleming", "pocock", "hsd")
+HSD_RANGE = (-20.0, 20.0)                    # analysis/sequential.py HSD_RANGE
 CHECKPOINT_KEYS = ("every_s",)
 SEED_KEYS = ("looks",)
 DISTS = ("loguniform", "uniform", "int", "choice")
 SCHEDULERS = ("none", "asha")
 MAX_SEED = 2**31 - 1
 DEFAULT_ANALYSIS = {"alpha": 0.05, "correction": "holm", "test": "welch", "min_effect": None,
-                    "spending": "obrien_fleming", "futility": None}
+                    "spending": "obrien_fleming", "futility": None, "hsd_gamma": None}
 DEFAULT_CHECKPOINT_S = 10.0
 
 

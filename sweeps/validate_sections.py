@@ -10,7 +10,7 @@ from tasks.schema import TaskSpec
 
 from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS, LOOKS_CORRECTIONS,
                     DEFAULT_CHECKPOINT_S, DISTS, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS, SCHEDULERS, SEARCH_KEYS,
-                    SPENDINGS, TESTS, Dist, is_int, is_num, near)
+                    HSD_RANGE, SPENDINGS, TESTS, Dist, is_int, is_num, near)
 
 
 def check_plot(v, raw, scientific) -> Dict[str, Any]:
@@ -111,9 +111,22 @@ def check_analysis(v, raw, looks, seeds) -> Dict[str, Any]:
         v.add("analysis.futility", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
     if "spending" in sec and not looks:
         v.add("analysis.spending", "applies to adaptive seeds only: use seeds: {looks: [...]} or remove it")
+    _check_hsd_gamma(v, out)
     if out["test"] == "paired" and len(seeds) < 2:
         v.add("analysis.test", "paired needs at least 2 seeds per cell (seed-matched pairs)")
     return out
+
+
+def _check_hsd_gamma(v, out) -> None:
+    g, lo, hi = out["hsd_gamma"], *HSD_RANGE
+    if g is None:
+        return
+    if not is_num(g) or not lo <= g <= hi:
+        v.add("analysis.hsd_gamma", f"{g!r} is not allowed: a number in [{lo:g}, {hi:g}] (the Hwang-Shih-DeCani "
+                                     f"parameter: -4 is close to obrien_fleming, 1 to pocock), or leave it out")
+    elif out["spending"] != "hsd":
+        v.add("analysis.hsd_gamma", f"applies to spending: hsd only (spending is {out['spending']!r}): set "
+                                     f"analysis.spending: hsd or remove it")
 
 
 def check_checkpoint(v, raw) -> Dict[str, Any]:

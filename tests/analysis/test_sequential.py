@@ -3,6 +3,7 @@ by vectorised Monte Carlo with fixed seeds (the calibration uses seed 0; every c
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import numpy as np
@@ -41,6 +42,46 @@ def test_spending_functions_match_closed_forms():
     np.testing.assert_allclose(seq.spend(t, 0.01, "obrien_fleming"), obf, rtol=1e-12)
     np.testing.assert_allclose(seq.spend(t, 0.01, "pocock"), 0.01 * np.log(1 + (np.e - 1) * t), rtol=1e-12)
     assert seq.spend(1.0, 0.01, "obrien_fleming") == pytest.approx(0.01)
+
+
+def test_hwang_shih_decani_family_matches_its_closed_form_and_orders_by_gamma():
+    t = np.array([0.25, 0.5, 0.75, 1.0])
+    for g in (-8.0, -4.0, -1.0, 1.0, 3.0):
+        want = 0.01 * (1 - np.exp(-g * t)) / (1 - np.exp(-g))      # Hwang, Shih & DeCani (1990), eq. (2)
+        np.testing.assert_allclose(seq.spend(t, 0.01, "hsd", g), want, rtol=1e-12)
+    np.testing.assert_allclose(seq.spend(t, 0.01, "hsd", 0.0), 0.01 * t, rtol=1e-12)          # its limit
+    np.testing.assert_allclose(seq.spend(t, 0.01, "hsd", 1e-9), 0.01 * t, rtol=1e-8)
+    np.testing.assert_allclose(seq.spend(t, 0.01, "hsd"), seq.spend(t, 0.01, "hsd", -4.0))   # gsDesign default
+    early = [float(seq.spend(0.25, 0.01, "hsd", g)) for g in (-8, -4, -2, 0, 1, 4)]
+    assert all(a < b for a, b in zip(early, early[1:]))      # larger γ spends more α early
+    # the family spans the Lan-DeMets types: γ = 1 is within 10 % of Pocock's, γ = -4 between OBF and Pocock
+    np.testing.assert_allclose(seq.spend(t, 0.01, "hsd", 1.0), seq.spend(t, 0.01, "pocock"), rtol=0.1)
+    assert np.all(seq.spend(t[:3], 0.01, "obrien_fleming") < seq.spend(t[:3], 0.01, "hsd", -4.0))
+
+
+def test_hsd_gamma_is_validated_and_named():
+    d = seq.plan(LOOKS, alpha=ALPHA, n_cells=M, spending="hsd", gamma=-2, test="paired")
+    assert d.gamma == -2.0 and "Hwang-Shih-DeCani (gamma = -2)" in d.describe() + d.footnote()
+    np.testing.assert_allclose(d.alpha_spent, seq.spend(np.array(LOOKS) / 12, A_CELL, "hsd", -2.0))
+    assert seq.plan(LOOKS, n_cells=M, spending="hsd", test="paired").gamma == seq.HSD_GAMMA
+    assert seq.plan(LOOKS, n_cells=M, test="paired").gamma is None
+    for bad, msg in (({"spending": "pocock", "gamma": 1.0}, "applies to spending='hsd' only"),
+                     ({"spending": "hsd", "gamma": float("nan")}, "gamma must be a number"),
+                     ({"spending": "hsd", "gamma": 25}, "gamma must be a number in [-20, 20]"),
+                     ({"spending": "hsd", "gamma": "-4"}, "gamma must be a number")):
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            seq.plan(LOOKS, n_cells=M, test="paired", **bad)
+
+
+def test_raising_gamma_trades_power_at_1sd_for_trials_at_2sd():
+    # the frontier of docs/statistics.md on other seeds: a sign slip in the family would reverse both orders
+    power, trials = [], []
+    for g in (-8.0, -3.0, 1.0):
+        d = seq.plan(LOOKS, alpha=ALPHA, n_cells=M, spending="hsd", gamma=g, test="paired", correction="holm")
+        power.append(np.mean(sim.simulate(d, [1.0] * M, n_studies=3000, rho=0.5, seed=31).power))
+        trials.append(sim.simulate(d, [2.0] * M, n_studies=3000, rho=0.5, seed=32).mean_trials)
+    assert power[0] - power[1] > 0.015 and power[1] - power[2] > 0.1, power
+    assert trials[0] - trials[1] > 4 and trials[1] - trials[2] > 2, trials
 
 
 @pytest.mark.parametrize("spending", seq.SPENDINGS)
@@ -238,3 +279,21 @@ def test_simulate_and_vectorised_validate(designs):
         sim.simulate(d, [0.0] * M, rho=1.0)
     with pytest.raises(ValueError, match="cells"):
         seq.sequential_verdicts(d, np.zeros((3, 2, 8)), np.zeros((3, 8)))
+
+
+def test_frontier_command_prints_the_whole_family_with_consistent_verdicts():
+    """`python -m analysis.sequential_sim --frontier --looks ...`, as docs/statistics.md tells a user to check
+    their own looks: every test x every spending row, and "all three targets" follows from the row's numbers."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "analysis.sequential_sim", "--frontier", "--studies", "200",
+                        "--looks", "3", "6", "--cells", "2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line.split(" | ") for line in r.stdout.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == 4 * len(sim.FRONTIER), r.stdout
+    assert {row[1] for row in rows} >= {"Hwang-Shih-DeCani (gamma = -3.5)", "Lan-DeMets Pocock-type"}
+    for row in rows:
+        gap1, null, two = float(row[2]), float(row[5].rstrip(" %")), float(row[6].rstrip(" %"))
+        ok = gap1 >= sim.TARGETS[0] and null <= 100 * sim.TARGETS[1] and two <= 100 * sim.TARGETS[2]
+        assert row[7].rstrip(" |") == ("yes" if ok else "no"), row

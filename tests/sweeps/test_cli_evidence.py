@@ -126,13 +126,17 @@ def test_bonferroni_correction_through_the_cli(tmp_path):
         assert csv.loc[shift, "p_adj"] == pytest.approx(min(1.0, 2 * csv.loc[shift, "p_value"]), rel=1e-9)
 
 
-@pytest.mark.parametrize("correction", ["holm", "bonferroni"])
-def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correction):
+@pytest.mark.parametrize("correction,spending", [("holm", {}), ("bonferroni", {}),
+                                                  ("holm", {"spending": "hsd", "hsd_gamma": 1})])
+def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correction, spending):
     """A cell the table says stopped at look k has exactly looks[k] runs in the store: the runner stopped it
-    there (both call analysis.sequential_table.replay, with the launch's correction)."""
+    there (both call analysis.sequential_table.replay, with the launch's correction and spending)."""
+    from analysis import sequential as seq
+
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     looks = [3, 5]
-    sweep = evidence_sweep("adaptive", seeds={"looks": looks}, analysis={"min_effect": 0.2, "correction": correction})
+    sweep = evidence_sweep("adaptive", seeds={"looks": looks},
+                           analysis={"min_effect": 0.2, "correction": correction, **spending})
     sweep["scientific"] = {"model.shift": [0.0, 1.0, 0.02]}
     sweep["baseline"] = {"model.shift": 0.0}
     env = cli_env(tmp_path)
@@ -140,6 +144,7 @@ def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correct
     assert r.returncode == 0, out(r)[-3000:]
     assert "Adaptive seeds: group-sequential Welch t, looks at 3/5 seeds" in r.stdout and "Δ [RCI]" in r.stdout
     assert ("Holm step-down" in r.stdout) == (correction == "holm"), r.stdout[-2000:]
+    assert ("Hwang-Shih-DeCani (gamma = 1) alpha-spending" in r.stdout) == bool(spending), r.stdout[-2000:]
     r = ablate(["table", "adaptive", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
     csv = pd.read_csv(io.StringIO(r.stdout)).set_index("model.shift")
     assert list(csv.columns[-2:]) == ["look", "p_bound"]
@@ -147,6 +152,10 @@ def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correct
     assert csv.loc[0.02, "verdict"] in ("equivalent", "undecided")
     for shift, row in csv.iterrows():
         assert row["n"] == looks[int(row["look"])], (shift, row.to_dict())
+    d = seq.plan(looks, n_cells=2, correction=correction, spending=spending.get("spending", "obrien_fleming"),
+                 gamma=spending.get("hsd_gamma"))                   # the boundaries the launch was decided on
+    k = int(csv.loc[1.0, "look"])
+    assert any(csv.loc[1.0, "p_bound"] == pytest.approx(d.bounds(j)[k], rel=1e-9) for j in (1, 2)), csv.loc[1.0]
 
 
 def test_futility_stops_a_null_cell_early_through_the_cli(tmp_path):

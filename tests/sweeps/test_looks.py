@@ -69,6 +69,9 @@ def test_cells_stop_where_their_comparison_is_decided(finished):
     assert "Holm step-down from 0.05/3" in r.stdout and "alpha/(m - r)" in r.stdout, out(r)
     r = ablate(["run", tmp_path / "looks.yaml", "--dry-run", "--set", "analysis.correction=bonferroni"], tmp_path)
     assert r.returncode == 0 and "Bonferroni 0.05/3" in r.stdout and "Holm" not in r.stdout, out(r)
+    r = ablate(["run", tmp_path / "looks.yaml", "--dry-run", "--set", "analysis.spending=hsd",
+                "--set", "analysis.hsd_gamma=-2"], tmp_path)
+    assert r.returncode == 0 and "Hwang-Shih-DeCani (gamma = -2) spending" in r.stdout, out(r)
     t = _table(tmp_path, "looks", uri)
     large, null, small = (t.loc[CELLS[k]] for k in ("large", "null", "small"))
     assert (large["verdict"], large["look"], large["n"]) == ("better", 0, 3)
