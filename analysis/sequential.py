@@ -5,13 +5,13 @@ looks at planned cumulative seed counts n_1 < ... < n_K per arm; each cell gets 
 α_cell = α/m of the family-wise α and spends it over the looks with a Lan & DeMets (1983) spending function,
 O'Brien–Fleming type α(t) = 2 − 2Φ(z_{1−α/2}/√t) (after O'Brien & Fleming 1979) or Pocock type
 α(t) = α·ln(1 + (e − 1)t) (after Pocock 1977), or the Hwang, Shih & DeCani (1990) family
-α(t) = α(1 − e^{−γt})/(1 − e^{−γ}) (γ = −4 is gsDesign's default and close to O'Brien–Fleming, γ = 1 close to
-Pocock; the one-parameter trade between power and early stops, J&T ch. 7.3), t = n_k/n_K. The statistic at look k is the Welch (or paired) t
-on all seeds so far, referred to its own df as a nominal two-sided p; the cell crosses if p_k ≤ p*_k. Classical
-boundaries assume a z-statistic with known variance, invalid at n = 3, so the p*_k are found by simulating the
-null (normal data, n_k per arm, cumulative) so that the cumulative crossing probability is at most α(t_k) — for
-Welch at every cell/baseline variance ratio in a grid, because Welch's p at n = 3 is conservative at equal
-variances and liberal (2.4× at p = 0.0035) at ratio 100. Repeated confidence intervals (J&T ch. 9)
+α(t) = α(1 − e^{−γt})/(1 − e^{−γ}) (γ = −4, gsDesign's default, is near O'Brien–Fleming, γ = 1 near Pocock:
+one knob between power and early stops, J&T ch. 7.3), t = n_k/n_K. The statistic at look k is the Welch (or
+paired) t on all seeds so far, referred to its own df as a nominal two-sided p; the cell crosses if p_k ≤ p*_k.
+Classical boundaries assume a z-statistic with known variance, invalid at n = 3, so the p*_k are found by
+simulating the null (normal data, n_k per arm, cumulative) so that the cumulative crossing probability is at
+most α(t_k) — for Welch at every cell/baseline variance ratio in a grid, because Welch's p at n = 3 is
+conservative at equal variances and liberal (2.4× at p = 0.0035) at ratio 100. Repeated confidence intervals (J&T ch. 9)
 RCI_k = Δ ± t_{df_k}^{-1}(1 − p*_k/2)·SE_k then cover the true Δ at all looks at once with probability
 ≥ 1 − α_cell (missing it at look k is the centred statistic crossing), so "equivalent" (RCI inside ±min_effect)
 is a valid stop too.
@@ -233,7 +233,8 @@ def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: s
     """Boundaries for the planned looks (cached; ~1.7 s for Welch over 7 ratios, 0.3 s paired; Holm adds the
     levels α/1..α/m from the same null studies). With n_sim = 200000 the achieved per-cell crossing probability
     has Monte Carlo SE √(α_cell(1 − α_cell)/n_sim) = 2.2e-4 at α_cell = 0.01 (2 % of it), and the family's
-    Bonferroni sum at most m times that (the cells share p*)."""
+    Bonferroni sum at most m times that (the cells share p*). gamma: the Hwang–Shih–DeCani γ, spending "hsd" only
+    (default HSD_GAMMA = −4; ValueError with any other spending)."""
     if isinstance(looks, (str, bytes)) or not isinstance(looks, Sequence) or len(looks) < 2:
         raise ValueError(f"looks must be a list of >= 2 cumulative seed counts, got {looks!r}")
     looks = tuple(_int(f"looks[{i}]", n, 2) for i, n in enumerate(looks))

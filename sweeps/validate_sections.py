@@ -10,7 +10,7 @@ from tasks.schema import TaskSpec
 
 from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS, LOOKS_CORRECTIONS,
                     DEFAULT_CHECKPOINT_S, DISTS, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS, SCHEDULERS, SEARCH_KEYS,
-                    HSD_RANGE, SPENDINGS, TESTS, Dist, is_int, is_num, near)
+                    HSD_GAMMA, HSD_RANGE, SPENDINGS, TESTS, Dist, is_int, is_num, near)
 
 
 def check_plot(v, raw, scientific) -> Dict[str, Any]:
@@ -120,6 +120,8 @@ def check_analysis(v, raw, looks, seeds) -> Dict[str, Any]:
 def _check_hsd_gamma(v, out) -> None:
     g, lo, hi = out["hsd_gamma"], *HSD_RANGE
     if g is None:
+        if out["spending"] == "hsd":              # recorded with the launch, so its replay never depends on a default
+            out["hsd_gamma"] = HSD_GAMMA
         return
     if not is_num(g) or not lo <= g <= hi:
         v.add("analysis.hsd_gamma", f"{g!r} is not allowed: a number in [{lo:g}, {hi:g}] (the Hwang-Shih-DeCani "

@@ -209,3 +209,25 @@ def test_search_on_a_metric_reported_every_few_epochs_is_refused_before_launch(t
     load(write(tmp_path, dict(sweep, search={"metric": "test_loss"}), "tl.yaml"))
     load(write(tmp_path, {k: v for k, v in sweep.items() if k != "nuisance"}, "grid.yaml"))
     load(write(tmp_path, dict(sweep, fixed={"data.system": "two_body"}), "two.yaml"))
+
+
+def test_the_sweep_files_analysis_choices_mirror_the_design_modules():
+    # sweeps/study.py keeps its own copies (it must not import scipy to validate a file); a drift would let a
+    # file pass validation that the runner or the table then cannot plan
+    from analysis import sequential as seq
+    from analysis import store
+    from sweeps import study
+
+    assert study.SPENDINGS == seq.SPENDINGS and study.TESTS == seq.TESTS
+    assert study.LOOKS_CORRECTIONS == seq.CORRECTIONS
+    assert (study.HSD_RANGE, study.HSD_GAMMA) == (seq.HSD_RANGE, seq.HSD_GAMMA)
+    assert study.DEFAULT_ANALYSIS == store.DEFAULT_ANALYSIS
+
+
+def test_hsd_spending_records_its_gamma(tmp_path):
+    p = tmp_path / "hsd.yaml"
+    p.write_text(yaml.safe_dump({"name": "hsd", "task": "toy", "metric": {"name": "score", "mode": "max"},
+                                 "baseline": {"model.shift": 0.0}, "seeds": {"looks": [2, 3]},
+                                 "scientific": {"model.shift": [0.0, 1.0]}, "analysis": {"spending": "hsd"}}))
+    assert load(str(p)).analysis["hsd_gamma"] == -4.0        # the launch's tag then replays without a default
+    assert load(str(p), overrides=parse_assignments(["analysis.hsd_gamma=1.5"])).analysis["hsd_gamma"] == 1.5
