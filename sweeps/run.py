@@ -72,7 +72,32 @@ def _phases(study: Study) -> List[str]:
 
 def _new_state(study: Study, suite_launch: Optional[str]) -> Dict[str, Any]:
     return {"launch": time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6], "done": [],
-            "best_nuisance": {}, "sweep_file": study.file, "smoke": study.smoke, "suite_launch": suite_launch}
+            "best_nuisance": {}, "sweep_file": study.file, "smoke": study.smoke, "suite_launch": suite_launch,
+            "design": _design_of(study)}
+
+
+def _design_of(study: Study) -> Dict[str, Any]:
+    """What decides which trials a launch runs beyond its grid: for adaptive seeds the looks and the analysis
+    section (the design), for fixed seeds nothing ({"seeds.looks": None}); JSON-normalised like the state."""
+    if not study.looks:
+        return {"seeds.looks": None}
+    return json.loads(json.dumps({"seeds.looks": list(study.looks),
+                                  **{f"analysis.{k}": v for k, v in study.analysis.items()}}))
+
+
+def _check_same_design(study: Study, state: Dict[str, Any]) -> None:
+    """--resume of an adaptive launch must keep its design: the looks already run were decided under it, and a
+    change (another alpha, spending, looks...) would mix two designs in one launch. Launches from before this
+    check have no record and are not checked; a finished launch runs nothing, so it is not checked either."""
+    if "design" not in state or "final" in state.get("done", []):
+        return
+    was, now = state["design"], _design_of(study)
+    changed = [f"{k} was {was.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(was) | set(now))
+               if now.get(k) != was.get(k)]
+    if changed:
+        raise UsageError(f"--resume: launch {state['launch']} of {study.name!r} was planned with another "
+                         f"adaptive design ({'; '.join(changed)}); restore those values to resume it, or run "
+                         f"without --resume for a new launch")
 
 
 def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
@@ -92,6 +117,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
         state = read_state(study)
         if state is None:
             raise UsageError(f"--resume: no earlier launch of {study.name!r} (no {sfile}); run without --resume")
+        _check_same_design(study, state)
         echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
     else:
         state = _new_state(study, suite_launch)

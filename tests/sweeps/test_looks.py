@@ -115,6 +115,13 @@ def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path, 
     assert in_look2, f"the second look never started:\n{(tmp_path / 'driver.log').read_text()[-3000:]}"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
+    before = len(_runs(uri, "looks"))
+    r = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table", "--set", "analysis.alpha=0.1",
+                "--set", "analysis.spending=hsd"], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in out(r), out(r)[-3000:]
+    assert "analysis.alpha was 0.05, now 0.1; analysis.hsd_gamma was None, now -4.0; analysis.spending was " \
+           "'pocock', now 'hsd'" in out(r), out(r)[-3000:]
+    assert len(_runs(uri, "looks")) == before, "a refused resume ran nothing"
     r = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table"], tmp_path)
     assert r.returncode == 0, out(r)[-3000:]
     got, want = _table(tmp_path, "looks", uri), _table(tmp_path, "looks", ref_uri)

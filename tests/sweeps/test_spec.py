@@ -1,6 +1,8 @@
 """Sweep-file loading, validation and grid expansion (no Ray, no MLflow)."""
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import time
@@ -231,3 +233,23 @@ def test_hsd_spending_records_its_gamma(tmp_path):
                                  "scientific": {"model.shift": [0.0, 1.0]}, "analysis": {"spending": "hsd"}}))
     assert load(str(p)).analysis["hsd_gamma"] == -4.0        # the launch's tag then replays without a default
     assert load(str(p), overrides=parse_assignments(["analysis.hsd_gamma=1.5"])).analysis["hsd_gamma"] == 1.5
+
+
+def test_resume_keeps_the_design_of_an_adaptive_launch(tmp_path):
+    from sweeps.run import UsageError, _check_same_design, _new_state
+
+    p = tmp_path / "a.yaml"
+    p.write_text(yaml.safe_dump({"name": "a", "task": "toy", "metric": {"name": "score", "mode": "max"},
+                                 "baseline": {"model.shift": 0.0}, "seeds": {"looks": [2, 3]},
+                                 "scientific": {"model.shift": [0.0, 1.0]}}))
+    state = json.loads(json.dumps(_new_state(load(str(p)), None)))          # as read back from the state file
+    _check_same_design(load(str(p)), state)                                 # unchanged: resumes
+    for sets, words in ((["seeds={looks: [2, 4]}"], "seeds.looks was [2, 3], now [2, 4]"),
+                        (["analysis.futility=0.01"], "analysis.futility was None, now 0.01"),
+                        (["seeds=[0, 1]"], "seeds.looks was [2, 3], now None")):
+        with pytest.raises(UsageError, match=re.escape(words)):
+            _check_same_design(load(str(p), overrides=parse_assignments(sets)), state)
+    _check_same_design(load(str(p), overrides=parse_assignments(["analysis.alpha=0.1"])),
+                       {k: v for k, v in state.items() if k != "design"})   # launches from before the record
+    _check_same_design(load(str(p), overrides=parse_assignments(["analysis.alpha=0.1"])),
+                       {**state, "done": ["look0", "look1", "final"]})       # finished: nothing would run
