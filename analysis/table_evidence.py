@@ -11,7 +11,7 @@ Pure: per-cell {seed: value} mappings in, plain frames and strings out (no store
 """
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,44 @@ def fixed_evidence(values: Mapping[str, Mapping[Any, float]], baseline: str, ana
                               baseline_seeds=list(base) if test == "paired" else None)
     frame = res.to_frame() if res.comparisons else pd.DataFrame(columns=list(EVIDENCE))
     return frame.reindex(columns=list(EVIDENCE)), res.footnote() + note
+
+
+MIN_SEEDS_FOR_R = 5      # below this a correlation over seeds says nothing (its SE is ~0.5 at 5 seeds)
+
+
+def seed_correlation(values: Mapping[str, Mapping[Any, float]], baseline: str) -> Dict[str, Tuple[float, int]]:
+    """Pearson r, over the seeds each cell shares with the baseline (integer seeds, >= MIN_SEEDS_FOR_R of them),
+    of the cell's and the baseline's values: an estimate of ρ, the share of the run-to-run variance that seed i
+    shares across cells, which a paired test gains from (docs/statistics.md, "How much seed correlation that
+    needs"). Returns {cell: (r, shared seeds)}; cells without variance are left out."""
+    base = values.get(baseline, {})
+    out = {}
+    for cell, v in values.items():
+        shared = sorted(s for s in v if s in base) if cell != baseline and int_seeds(v) and int_seeds(base) else []
+        if len(shared) < MIN_SEEDS_FOR_R:
+            continue
+        x, y = (np.array([d[s] for s in shared], float) for d in (v, base))
+        if x.std() > 0 and y.std() > 0:
+            out[cell] = (float(np.corrcoef(x, y)[0, 1]), len(shared))
+    return out
+
+
+def seed_correlation_note(values: Mapping[str, Mapping[Any, float]], baseline: str, test: str) -> List[str]:
+    """One line under the table with the seed correlation (none with too few shared seeds): a paired design's
+    premise, or, under Welch, what pairing would gain in the next sweep (never a reason to switch the test of
+    this one after seeing it)."""
+    got = seed_correlation(values, baseline)
+    if not got:
+        return []
+    r, n = np.array([v[0] for v in got.values()]), sorted({v[1] for v in got.values()})
+    seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    text = (f"seed correlation with the baseline (Pearson r over {seeds} shared seeds): median {np.median(r):.2f}, "
+            f"{r.min():.2f} to {r.max():.2f} over {len(r)} cell(s)")
+    if test == "paired":
+        return [text + "; pairing gains where r > 0 (at r near 0 it only costs degrees of freedom)"]
+    if np.median(r) >= 0.3:
+        return [text + "; a next sweep with analysis.test: paired would use it (choose the test before the data)"]
+    return [text]
 
 
 def look_reached(looks: Sequence[int], tagged: Sequence[Any], seeds: Sequence[int]) -> int:

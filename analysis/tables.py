@@ -148,15 +148,16 @@ def ablation_table(runs: pd.DataFrame, metric: Optional[str] = None, mode: Optio
         extra = {"epoch_s": "epoch_s", **({"peak_mem_mb": "metrics.peak_mem_mb"} if "metrics.peak_mem_mb" in df
                                           else {})}
         rows = [_row(c, g, axes, col, values.get(c, {}), extra) for c, g in df.groupby("cell", sort=False)]
-        reason = _no_comparison(values, baseline_cell, cells)
+        reason, seed_note = _no_comparison(values, baseline_cell, cells), []
         if reason is None:
             evidence, foot, design = _evidence(df, values, baseline_cell, settings, mode, metric, cells)
+            seed_note = ev.seed_correlation_note(values, baseline_cell, settings["test"])
         else:
             evidence, foot, design = pd.DataFrame(columns=list(ev.EVIDENCE)), reason, "fixed"
         anova = ev.grid_anova(ok, axes, col)
     table = _assemble(rows, evidence, axes, baseline_cell, extra, mode)
     table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell, analysis=settings,
-                       design=design, footnote=foot, anova=anova, notes=_notes(df), values=values,
+                       design=design, footnote=foot, anova=anova, notes=seed_note + _notes(df), values=values,
                        looks=df.attrs.get("looks"))
     return table
 

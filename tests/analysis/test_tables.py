@@ -394,3 +394,28 @@ def test_histories_are_read_in_bulk_and_match_per_run_reads(mlflow_store):
     assert load_runs("tab-hist", mlflow_store, epoch_times=False)["epoch_s"].isna().all()
     with pytest.raises(ValueError, match="metric"):
         load_metric_histories(mlflow_store, [], "")
+
+
+def test_seed_correlation_estimates_the_shared_share_of_the_variance():
+    from analysis import table_evidence as ev
+
+    rng = np.random.default_rng(17)
+    shared = rng.standard_normal(400)                      # seed i's effect, common to every cell
+    vals = {c: {s: float(np.sqrt(0.6) * shared[s] + np.sqrt(0.4) * rng.standard_normal()) for s in range(400)}
+            for c in ("base", "x", "y")}
+    vals["few"] = {s: 1.0 + s for s in range(4)}          # 4 shared seeds: no estimate
+    vals["flat"] = {s: 2.0 for s in range(10)}            # no variance: no estimate
+    r = ev.seed_correlation(vals, "base")
+    assert set(r) == {"x", "y"} and all(n == 400 for _, n in r.values())
+    for c in ("x", "y"):
+        want = stats.pearsonr([vals[c][s] for s in range(400)], [vals["base"][s] for s in range(400)])[0]
+        assert r[c][0] == pytest.approx(want, rel=1e-12) and abs(r[c][0] - 0.6) < 0.1
+    sub = {c: {s: v for s, v in d.items() if s in (1, 3, 5, 7, 9, 11)} for c, d in vals.items()}
+    assert ev.seed_correlation({**sub, "x": {s: vals["x"][s] for s in range(12)}}, "base")["x"][1] == 6
+    paired, welch = ev.seed_correlation_note(vals, "base", "paired"), ev.seed_correlation_note(vals, "base", "welch")
+    assert "over 400 shared seeds" in paired[0] and "pairing gains" in paired[0]
+    assert "analysis.test: paired would use it" in welch[0]
+    noise = {c: {s: float(rng.standard_normal()) for s in range(400)} for c in ("base", "x")}
+    assert "paired would" not in ev.seed_correlation_note(noise, "base", "welch")[0]
+    pooled = {c: {f"l1:{s}": v for s, v in d.items()} for c, d in vals.items()}
+    assert ev.seed_correlation_note(pooled, "base", "welch") == []   # pooled launches repeat seeds

@@ -27,8 +27,9 @@ def evidence_sweep(name: str, seeds=(0, 1, 2, 3, 4, 5), **extra) -> dict:
             "resources": {"cpu": 1}, "max_failures": 0, **extra}
 
 
-def _store_values(uri: str, name: str):
-    """{(shift, label): [values]} of the FINISHED final runs, read with MLflow's own client."""
+def _store_values(uri: str, name: str, by_seed: bool = False):
+    """{(shift, label): [values]} (or {...: {seed: value}}) of the FINISHED final runs, read with MLflow's own
+    client."""
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(uri)
@@ -37,7 +38,10 @@ def _store_values(uri: str, name: str):
     for r in c.search_runs([exp.experiment_id], filter_string="tags.`ablate.phase` = 'final'", max_results=1000):
         if r.info.status == "FINISHED":
             key = (float(r.data.params["model.shift"]), r.data.params["model.label"])
-            vals.setdefault(key, []).append(r.data.metrics["score"])
+            if by_seed:
+                vals.setdefault(key, {})[int(r.data.params["seed"])] = r.data.metrics["score"]
+            else:
+                vals.setdefault(key, []).append(r.data.metrics["score"])
     return vals
 
 
@@ -71,6 +75,13 @@ def test_toy_sweep_verdicts_and_holm_through_the_cli(tmp_path):
     for (shift, _), row in rows.items():
         if shift:
             assert row["ci_low"] < shift < row["ci_high"]
+    # the seed-correlation line: Pearson r of each cell with the baseline over their 6 shared seeds
+    by_seed = _store_values(uri, "evidence", by_seed=True)
+    b = by_seed[(0.0, "a")]
+    r_cells = [np.corrcoef([by_seed[k][s] for s in range(6)], [b[s] for s in range(6)])[0, 1] for k in others]
+    line = next(ln for ln in md.splitlines() if "seed correlation with the baseline" in ln)
+    assert "over 6 shared seeds" in line and f"median {np.median(r_cells):.2f}," in line, line
+    assert f"{min(r_cells):.2f} to {max(r_cells):.2f} over 5 cell(s)" in line, line
 
 
 @pytest.mark.parametrize("analysis, seeds, key", [
