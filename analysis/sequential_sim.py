@@ -133,7 +133,8 @@ def frontier_table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000
             "trials: 2 SD | all three targets |", "|---" * 8 + "|"]
     for label, test, rho, ratios in (("welch", "welch", 0.0, None),
                                      ("welch, equal-variance calibration (invalid)", "welch", 0.0, (1.0,)),
-                                     ("paired (rho 0.5)", "paired", 0.5, None), ("paired (rho 0)", "paired", 0.0, None)):
+                                     ("paired (rho 0.5)", "paired", 0.5, None),
+                                     ("paired (rho 0)", "paired", 0.0, None)):
         kw = dict(alpha=alpha, n_cells=n_cells, test=test, correction="holm",
                   **({"variance_ratios": ratios} if ratios else {}))
         fixed = comparators(plan(looks, **kw))[0]
