@@ -83,6 +83,22 @@ def comparators(design: Design) -> Tuple[Design, Design, Design]:
                                              level_bounds=z[::-1] if holm else ())
 
 
+def expected_line(design: Design, futility: Optional[float] = None, n_studies: int = 2000, seed: int = 0) -> str:
+    """One line for `--dry-run`: mean trials with no effect and with every cell at 1 and 2 SD, and the power at
+    1 SD against the fixed design, simulated with independent normal seeds (no equivalence stops: min_effect
+    is in metric units, the run-to-run SD is not known before the sweep)."""
+    m, got = design.n_cells, []
+    for i, e in enumerate((0.0, 1.0, 2.0)):
+        got.append(simulate(design, [e] * m, n_studies=n_studies, seed=seed + i, futility=futility))
+    fixed = simulate(comparators(design)[0], [1.0] * m, n_studies=n_studies, seed=seed + 1)
+    trials = ", ".join(f"{s.mean_trials:.1f} ({round(100 * (s.mean_trials / s.max_trials - 1)):+d} %) {what}"
+                       for s, what in zip(got, ("with no effect", "with every cell at 1 SD", "at 2 SD")))
+    return (f"Expected ({n_studies} simulated studies, independent normal seeds, no equivalence stops): trials "
+            f"{trials} of at most {design.max_trials}; power at 1 SD {np.mean(got[1].power):.2f} "
+            f"(fixed {design.looks[-1]} seeds: {np.mean(fixed.power):.2f}). Compare designs with "
+            f"`python -m analysis.sequential_sim --frontier --looks {' '.join(map(str, design.looks))} --cells {m}`.")
+
+
 def table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_effect_sd=1.0, seed=1) -> str:
     """Markdown table of false-claim rate, power and mean trials: adaptive OBF/Pocock (Holm step-down and
     Bonferroni) vs the fixed design (same correction) vs naive peeking."""

@@ -29,8 +29,11 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
     if study.looks:
         from .looks import design_of
 
-        print(design_of(study).describe())
-        fut = study.analysis.get("futility")
+        from analysis.sequential_sim import expected_line
+
+        design, fut = design_of(study), study.analysis.get("futility")
+        print(design.describe())
+        print(expected_line(design, fut))
         if fut and len(study.looks) > 2:
             print(f"Futility: at looks 2..{len(study.looks) - 1}, a cell whose conditional power under the current "
                   f"trend is below {fut:g} stops undecided.")

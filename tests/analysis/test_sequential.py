@@ -312,3 +312,15 @@ def test_paired_hsd_minus4_with_holm_and_futility_meets_the_three_targets():
     assert gap >= -0.05, gap
     assert null.mean_trials <= 0.7 * 72 and large.mean_trials <= 0.7 * 72, (null.mean_trials, large.mean_trials)
     assert null.false_claim <= ALPHA + 3 * se(ALPHA, n)
+
+
+def test_dry_run_expectation_line_is_the_simulation():
+    d = seq.plan(LOOKS, alpha=ALPHA, n_cells=3, test="welch", correction="holm")
+    line = sim.expected_line(d, 0.01, n_studies=1500, seed=5)
+    want = [sim.simulate(d, [e] * 3, n_studies=1500, seed=5 + i, futility=0.01).mean_trials for i, e in
+            enumerate((0.0, 1.0, 2.0))]
+    got = [float(x) for x in re.findall(r"(\d+\.\d) \([+-]\d+ %\)", line)]
+    np.testing.assert_allclose(got, want, atol=0.051)
+    assert got[0] < 0.8 * 48 and got[2] < got[1] and "of at most 48" in line      # futility and early stops
+    no_fut = sim.expected_line(d, None, n_studies=1500, seed=5)
+    assert float(re.findall(r"(\d+\.\d) \(", no_fut)[0]) > 47      # without futility a null cell runs to the end

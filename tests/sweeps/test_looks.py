@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import time
@@ -67,6 +68,9 @@ def test_cells_stop_where_their_comparison_is_decided(finished):
     r = ablate(["run", tmp_path / "looks.yaml", "--dry-run"], tmp_path)
     assert r.returncode == 0 and "| 1 | 3 |" in r.stdout and "Pocock" in r.stdout, out(r)
     assert "Holm step-down from 0.05/3" in r.stdout and "alpha/(m - r)" in r.stdout, out(r)
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("Expected (2000 simulated studies"))
+    trials = [float(x) for x in re.findall(r"(\d+\.\d) \([+-]\d+ %\)", line)]
+    assert len(trials) == 3 and trials[0] >= trials[2] and max(trials) <= 48 and "of at most 48" in line, line
     r = ablate(["run", tmp_path / "looks.yaml", "--dry-run", "--set", "analysis.correction=bonferroni"], tmp_path)
     assert r.returncode == 0 and "Bonferroni 0.05/3" in r.stdout and "Holm" not in r.stdout, out(r)
     r = ablate(["run", tmp_path / "looks.yaml", "--dry-run", "--set", "analysis.spending=hsd",
