@@ -27,9 +27,9 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
             print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
     tuned = f" with {', '.join(study.nuisance)} tuned per cell (its best search trial)" if study.nuisance else ""
     if study.looks:
-        from .looks import design_of
-
         from analysis.sequential_sim import expected_line
+
+        from .looks import design_of
 
         design, fut = design_of(study), study.analysis.get("futility")
         print(design.describe())
