@@ -5,8 +5,8 @@ Method: the design of analysis/sequential.py (Jennison & Turnbull 2000, ch. 7 an
 Look k tests each cell still running on its seeds 0..looks[k]−1 against the baseline's seeds 0..looks[k]−1 with
 ``analysis.sequential.decide``; a cell that stopped (better, worse, equivalent) is never looked at again, so its
 verdict and repeated CI are those of the look it stopped at. Under the Holm step-down a cell is tested at
-α/(m − r), r the cells already better or worse (at earlier looks, or earlier in this look's step-down). Written here because a replay is bookkeeping over
-decide(), which neither scipy nor statsmodels has a notion of.
+α/(m − r), r the cells already better or worse (at earlier looks, or earlier in this look's step-down).
+Written here because a replay is bookkeeping over decide(), which neither scipy nor statsmodels has a notion of.
 """
 from __future__ import annotations
 

@@ -102,9 +102,9 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
     """EVIDENCE plus ``look`` and ``p_bound`` per non-baseline cell from the group-sequential replay.
 
     ci_low / ci_high are the repeated CI of the look the cell stopped at, p_value its nominal p, p_adj and mde
-    nan (the design splits α by Bonferroni or Holm's step-down and spends it over looks instead), hedges_g the descriptive
-    g of the seeds used there. Args as fixed_evidence, plus looks (planned cumulative seeds) and upto (the
-    last look the launch ran: cells still going there are "continue").
+    nan (the design splits α by Bonferroni or Holm's step-down and spends it over looks instead), hedges_g the
+    descriptive g of the seeds used there. Args as fixed_evidence, plus looks (planned cumulative seeds) and
+    upto (the last look the launch ran: cells still going there are "continue").
     """
     from .sequential import plan_for
     from .sequential_table import replay
