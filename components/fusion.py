@@ -4,40 +4,48 @@ Paper: "Parameter-Efficient Cross-Layer Feature Fusion via Chebyshev Polynomial
 Unit" (shared/seeds/000_74f9e9f97bcca099.txt).
 
 * Eq. (3): T_0 = 1, T_1 = x, T_{i+1} = 2x ∘ T_i − T_{i−1} (Hadamard products),
-  :func:`chebyshev_terms`; the PU of Sec. IV-C uses plain powers x^i instead,
-  :func:`power_terms`.
+  ``fusion_formula.chebyshev_terms``; the PU of Sec. IV-C uses plain powers
+  x^i instead, ``fusion_formula.power_terms``.
 * Eq. (4): y = f(x) ∘ Σ_{i=0..d} α_i σ(T_i(x)) with d + 1 learnable scalars
   (Sec. III-C), :class:`ChebyshevFusion` / :class:`PolynomialFusion`.
 * Fig. 1(b, c): additive (x + f(x)) and concatenation fusion, the baselines.
 
 Which tensor is which (Sec. III-B): x is the *shortcut* feature (it generates
 the polynomial terms), f(x) the *current-layer* feature (it is gated).  Every
-fusion is called ``fusion(shortcut, current)``.
+fusion is called ``fusion(shortcut, current)``.  The terms and the reference
+formula live in components/fusion_formula.py.
 
-Choices where the paper is silent (constructor arguments of CFU/PU):
+Choices where the paper is silent or where a variant is worth having
+(constructor arguments of CFU/PU).  The defaults are Eq. (4) verbatim:
 
-* ``identity=True``: y = x + f(x) ∘ Σ α_i σ(T_i(x)).  Eq. (4) has no identity
-  path, but the paper's own analysis of polynomial fusion (Eq. 5,
-  y_PF = x + Σ x^i f(x)) keeps x, and Sec. IV-C swaps CFU for the *additive*
-  shortcut of ResNet18/MobileNetV2, whose accuracies stay within ~1 % of the
-  baseline at every order (Tab. IV): CFU perturbs a residual network rather
-  than removing its shortcuts.  ``identity=False`` is Eq. (4) verbatim.
-* ``bound="tanh"``: the shortcut is squashed into (−1, 1) before the recursion.
-  Sec. III-A relies on the [−1, 1] bounds of T_i for "numerical stability" and
-  Sec. IV-C claims the recursion avoids overflow, which holds only on [−1, 1]:
-  outside it T_i grows like (2|x|)^i (T_9(10) ≈ 2.6e11, and σ saturates, so the
-  gradient vanishes or explodes).  tanh is smooth, keeps small activations
-  unchanged to first order and adds no parameter (a learnable scale would
-  break the d + 1 count of Sec. III-C).  "clamp" is the hard alternative,
-  "none" reproduces the unbounded formula.  The identity path uses the raw x.
+* ``identity=False``: y = f(x) ∘ Σ α_i σ(T_i(x)), Eq. (4) as printed.
+  ``identity=True`` adds the shortcut, y = x + f(x) ∘ Σ α_i σ(T_i(x)): Eq. (4)
+  has no identity path, but the paper's own analysis of polynomial fusion
+  (Eq. 5, y_PF = x + Σ x^i f(x)) keeps x, and Sec. IV-C swaps CFU for the
+  *additive* shortcut of ResNet18/MobileNetV2.
+* ``bound="none"``: T_i of x itself, as Eq. (4) is printed.  ``"tanh"``
+  squashes the shortcut into (−1, 1) before the recursion: Sec. III-A relies
+  on the [−1, 1] bounds of T_i for "numerical stability", which hold only on
+  [−1, 1]; outside it T_i grows like (2|x|)^i (T_9(10) ≈ 2.6e11, and σ
+  saturates, so the gradient vanishes or explodes).  tanh is smooth, keeps
+  small activations unchanged to first order and adds no parameter (a
+  learnable scale would break the d + 1 count of Sec. III-C).  ``"clamp"`` is
+  the hard alternative.  The identity path uses the raw x.
+* :data:`FORMS` names the two combinations the sweeps use: ``"eq4"``
+  (identity=False, bound="none", the default, the paper's unit) and
+  ``"bounded_additive"`` (identity=True, bound="tanh"), ablate's default
+  before issue 26, which starts exactly at x + f(x) and stays within ~1 % of a
+  residual network: a different unit (it differs from Eq. 4 by about 3 at
+  the same α), kept as a named variant and an ablation axis of the order
+  sweeps.
 * ``alpha_init="additive"``: α_0 = 1/σ(T_0) and α_{i≥1} = 0 (for softmax all
-  α_i = 1, since the weights sum to one), so Σ α_i σ(T_i) ≡ 1 and the unit is
-  *exactly* x + f(x) at initialisation; the paper calls the α_0 term "a
-  preserved but controllable primary output" (Sec. III-B) and its per-order
-  results stay near the baseline, i.e. CFU starts from, and learns away from,
-  the additive unit.  Every α still receives a gradient at that point.
-  "uniform" (α_i = 1/(d + 1)) is the naive reading, a gate that starts near
-  σ's mean and shrinks f(x).
+  α_i = 1, since the weights sum to one), so the gate Σ α_i σ(T_i) ≡ 1 at
+  initialisation: Eq. (4) then starts as f(x) (the current feature passes
+  unchanged), the identity form as x + f(x); the paper calls the α_0 term "a
+  preserved but controllable primary output" (Sec. III-B).  Every α still
+  receives a gradient at that point.  "uniform" (α_i = 1/(d + 1)) is the
+  naive reading, a gate that starts near σ's mean and shrinks f(x).  The
+  paper gives no initialisation.
 * ``sigma``: "sigmoid" (default, Sec. III-C), "softmax" over the d + 1 terms of
   each element (the other option the paper names; softmax over channels or
   space would make the unit shape-dependent), "tanh" or "identity".
@@ -45,61 +53,30 @@ Choices where the paper is silent (constructor arguments of CFU/PU):
 
 Speed: with an elementwise σ and order ≥ 1 the units run through the
 hand-written autograd Function of components/fusion_kernels.py: same values
-and gradients as :func:`poly_fusion_reference` (tested), ~2.5× faster than
-autograd through it at order 9 on CPU, and it keeps (d + 2)·N values for
-backward instead of ~3(d + 1)·N.  ``fused=False`` or σ = softmax use the
-reference formula.
+and gradients as ``fusion_formula.poly_fusion_reference`` (tested), ~2.5×
+faster than autograd through it at order 9 on CPU, and it keeps (d + 2)·N
+values for backward instead of ~3(d + 1)·N.  ``fused=False`` or σ = softmax
+use the reference formula.
 """
 from __future__ import annotations
 
 import math
-from typing import List, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fusion_kernels import SIGMA_OF_ONE, FusedPolyGate, fused_forward
+from .fusion_formula import SIGMA_OF_ONE, check_order, poly_fusion_reference
+from .fusion_kernels import FusedPolyGate, fused_forward
 from .registry import register
 
-MAX_ORDER = 20
 SIGMAS = ("sigmoid", "softmax", "tanh", "identity")
 BOUNDS = ("tanh", "clamp", "none")
 ALPHA_INITS = ("additive", "uniform")
-
-_ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda z: z}
-_BOUND = {"tanh": torch.tanh, "clamp": lambda x: x.clamp(-1.0, 1.0), "none": lambda x: x}
-
-
-def chebyshev_terms(x: torch.Tensor, order: int) -> List[torch.Tensor]:
-    """Chebyshev terms of Eq. (3) by Hadamard-product recursion.
-
-    Returns a Python list ``[T_0(x), ..., T_order(x)]`` of tensors shaped like
-    ``x`` (T_0 is a ones tensor), differentiable with respect to ``x``.
-    """
-    _check_order(order)
-    terms = [torch.ones_like(x), x]
-    for i in range(1, order):
-        terms.append(2 * x * terms[i] - terms[i - 1])
-    return terms[: order + 1]
-
-
-def power_terms(x: torch.Tensor, order: int) -> List[torch.Tensor]:
-    """Plain powers ``[x^0, ..., x^order]`` (the PU basis), a list like :func:`chebyshev_terms`."""
-    _check_order(order)
-    terms = [torch.ones_like(x)]
-    for _ in range(order):
-        terms.append(terms[-1] * x)
-    return terms
-
-
-_TERMS = {"chebyshev": chebyshev_terms, "power": power_terms}
-
-
-def _check_order(order) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
-        raise ValueError(f"order must be an integer in 0..{MAX_ORDER}, got {order!r}")
-    return order
+# Named combinations of (identity, bound): the paper's Eq. (4) and ablate's earlier default.
+FORMS = {"eq4": {"identity": False, "bound": "none"},
+         "bounded_additive": {"identity": True, "bound": "tanh"}}
 
 
 def _check_choice(name: str, value, allowed) -> str:
@@ -108,22 +85,14 @@ def _check_choice(name: str, value, allowed) -> str:
     return value
 
 
-def poly_fusion_reference(x, f, alpha, basis: str, sigma: str, bound: str, identity: bool):
-    """[x +] f ∘ Σ α_i σ(P_i(bound(x))) with plain autograd ops (the definition)."""
-    z = torch.stack(_TERMS[basis](_BOUND[bound](x), alpha.numel() - 1))
-    s = torch.softmax(z, dim=0) if sigma == "softmax" else _ACT[sigma](z)
-    y = f * torch.tensordot(alpha, s, dims=1)
-    return x + y if identity else y
-
-
 class _PolyFusion(nn.Module):
     basis = "chebyshev"
 
     def __init__(self, order: int = 4, channels: Optional[int] = None, sigma: str = "sigmoid",
-                 bound: str = "tanh", alpha_init: str = "additive", identity: bool = True,
+                 bound: str = "none", alpha_init: str = "additive", identity: bool = False,
                  fused: bool = True) -> None:
         super().__init__()
-        self.order = _check_order(order)
+        self.order = check_order(order)
         self.sigma = _check_choice("sigma", sigma, SIGMAS)
         self.bound = _check_choice("bound", bound, BOUNDS)
         self.alpha_init = _check_choice("alpha_init", alpha_init, ALPHA_INITS)
@@ -166,17 +135,18 @@ class _PolyFusion(nn.Module):
 class ChebyshevFusion(_PolyFusion):
     """Chebyshev Fusion Unit, Eq. (4): y = [x +] f(x) ∘ Σ_{i=0..d} α_i σ(T_i(bound(x))).
 
-    Exactly ``order + 1`` parameters (α).  See the module docstring for why
-    each default was chosen.
+    Exactly ``order + 1`` parameters (α).  The defaults are Eq. (4) verbatim;
+    see the module docstring for each choice (``FORMS`` names the two the
+    sweeps use).
 
     Args:
         order: d, highest Chebyshev order, 0..20 (paper sweeps 1..9; default 4).
         channels: accepted and ignored (uniform fusion signature; CFU is elementwise).
         sigma: "sigmoid" (default), "softmax" (over the d+1 terms), "tanh", "identity".
-        bound: squashing of x before the recursion: "tanh" (default), "clamp", "none".
-        alpha_init: "additive" (default; unit ≡ x + f(x) at init) or "uniform".
-        identity: add the shortcut x to the gated f(x) (default True, Eq. 5);
-            False gives Eq. (4) verbatim.
+        bound: squashing of x before the recursion: "none" (default, Eq. 4), "tanh", "clamp".
+        alpha_init: "additive" (default; the gate ≡ 1 at init) or "uniform".
+        identity: add the shortcut x to the gated f(x) (default False, Eq. 4;
+            True: the identity path of Eq. 5).
         fused: use the hand-written backward (default True; same values).
     """
 

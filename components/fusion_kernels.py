@@ -8,7 +8,7 @@ full-size intermediates per unit and replays ~6 kernels per order in
 backward; at order 9 that costs more than the conv block around it (see
 benchmarks/bench_fusion.py).  No library provides a fused Chebyshev gate, and
 torch.compile needs ~40 s of compilation per shape on CPU.  This module
-computes exactly the same function as ``fusion.poly_fusion_reference`` (tests
+computes exactly the same function as ``fusion_formula.poly_fusion_reference`` (tests
 compare values, gradients and gradcheck) with three tricks:
 
 * chunking: the d rows of one chunk live in a bounded scratch buffer;
@@ -26,10 +26,11 @@ autograd through the reference formula inside backward, so they stay exact.
 """
 from __future__ import annotations
 
-import math
 from typing import Tuple
 
 import torch
+
+from .fusion_formula import SIGMA_OF_ONE, poly_fusion_reference
 
 # Elements per chunk and per CPU thread.  Chunking bounds the scratch to
 # 2 × d × width values (L3-sized) whatever the feature size.  Measured on a
@@ -38,7 +39,6 @@ import torch
 # a loaded machine; hence large chunks.
 CHUNK_PER_THREAD = 1 << 18
 
-SIGMA_OF_ONE = {"sigmoid": 1.0 / (1.0 + math.exp(-1.0)), "tanh": math.tanh(1.0), "identity": 1.0}
 _ACT_OUT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}
 _BOUND_OUT = {"tanh": lambda x, out: torch.tanh(x, out=out),
               "clamp": lambda x, out: torch.clamp(x, -1.0, 1.0, out=out),
@@ -252,7 +252,6 @@ class PolyGateGrad(torch.autograd.Function):
         basis, sigma, bound, identity = ctx.spec
         need = ctx.needs_input_grad
         if torch.is_grad_enabled():
-            from .fusion import poly_fusion_reference  # fusion imports this module
             with torch.enable_grad():
                 # Fresh views: their gradients are the partial derivatives only (f may
                 # depend on x in the caller's graph, as in an HNN); inputs outside any

@@ -11,8 +11,8 @@ from numpy.polynomial import polynomial as nppoly
 
 import components
 import components.fusion_kernels as kernels
-from components.fusion import (AdditiveFusion, ChebyshevFusion, ConcatFusion, PolynomialFusion,
-                               chebyshev_terms, poly_fusion_reference, power_terms)
+from components.fusion import FORMS, AdditiveFusion, ChebyshevFusion, ConcatFusion, PolynomialFusion
+from components.fusion_formula import chebyshev_terms, poly_fusion_reference, power_terms
 
 ORDERS = range(10)  # the paper sweeps orders 1..9; 0 is the degenerate gate
 
@@ -37,13 +37,16 @@ def test_power_terms_match_numpy(order):
         np.testing.assert_allclose(t.numpy(), nppoly.polyval(x, _unit_basis(i)), rtol=1e-12, atol=1e-12)
 
 
+def _sig(z):
+    return 1 / (1 + np.exp(-z))
+
+
 def test_eq4_literally_against_numpy():
     """identity=False, bound='none' is Eq. (4) as printed: y = f ∘ Σ α_i σ(T_i(x)),
     checked against numpy's Chebyshev values (independent of chebyshev_terms)."""
     rng = np.random.default_rng(0)
     x, f, alpha = rng.uniform(-1.3, 1.3, (3, 7)), rng.normal(size=(3, 7)), rng.normal(size=6)
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    expect = f * sum(a * sig(npcheb.chebval(x, _unit_basis(i))) for i, a in enumerate(alpha))
+    expect = f * sum(a * _sig(npcheb.chebval(x, _unit_basis(i))) for i, a in enumerate(alpha))
     for fused in (True, False):
         m = ChebyshevFusion(order=5, bound="none", identity=False, fused=fused).double()
         with torch.no_grad():
@@ -52,16 +55,38 @@ def test_eq4_literally_against_numpy():
         np.testing.assert_allclose(y.detach().numpy(), expect, rtol=1e-10)
 
 
+@pytest.mark.parametrize("cls, values", [(ChebyshevFusion, npcheb.chebval), (PolynomialFusion, nppoly.polyval)])
+def test_default_is_eq4_and_forms_are_the_named_formulas(cls, values):
+    """Issue 26: the constructor's defaults are Eq. (4) verbatim, y = f ∘ Σ α_i σ(P_i(x)),
+    and at the default α init (gate ≡ 1) the unit passes f(x) unchanged; FORMS['bounded_additive']
+    is y = x + f ∘ Σ α_i σ(P_i(tanh x)).  Formulas written here with numpy, inputs beyond [−1, 1]."""
+    rng = np.random.default_rng(1)
+    x, f, alpha = rng.uniform(-2.5, 2.5, (4, 6)), rng.normal(size=(4, 6)), rng.normal(size=5)
+    gate = lambda u: sum(a * _sig(values(u, _unit_basis(i))) for i, a in enumerate(alpha))  # noqa: E731
+    expect = {"eq4": f * gate(x), "bounded_additive": x + f * gate(np.tanh(x))}
+    default = cls(order=4).double()
+    assert (default.identity, default.bound) == (False, "none") and FORMS["eq4"] == dict(identity=False, bound="none")
+    xt, ft = torch.from_numpy(x), torch.from_numpy(f)
+    np.testing.assert_allclose(default(xt, ft).detach().numpy(), f, rtol=1e-6)  # gate ≡ 1 (float32 α_0)
+    for form, want in expect.items():
+        for m in ([default] if form == "eq4" else []) + [cls(order=4, **FORMS[form]).double()]:
+            with torch.no_grad():
+                m.alpha.copy_(torch.from_numpy(alpha))
+            np.testing.assert_allclose(m(xt.requires_grad_(), ft).detach().numpy(), want, rtol=1e-10)
+    assert set(FORMS) == {"eq4", "bounded_additive"}
+
+
 def test_shortcut_makes_the_terms_and_current_is_gated():
     """fusion(shortcut=x, current=f(x)): the output is affine in f(x) (Eq. 4 is linear
     in f), and only the shortcut enters the polynomial."""
     torch.manual_seed(0)
-    m = ChebyshevFusion(order=4).double()
-    with torch.no_grad():
-        m.alpha.normal_()
     x, f = torch.randn(4, 5, dtype=torch.float64), torch.randn(4, 5, dtype=torch.float64)
-    torch.testing.assert_close(m(x, 3 * f) - x, 3 * (m(x, f) - x))
-    assert not torch.allclose(m(3 * x, f) - 3 * x, 3 * (m(x, f) - x))
+    for form, skip in (("eq4", 0), ("bounded_additive", 1)):
+        m = ChebyshevFusion(order=4, **FORMS[form]).double()
+        with torch.no_grad():
+            m.alpha.normal_()
+        torch.testing.assert_close(m(x, 3 * f) - skip * x, 3 * (m(x, f) - skip * x))
+        assert not torch.allclose(m(3 * x, f) - 3 * skip * x, 3 * (m(x, f) - skip * x))
 
 
 @pytest.mark.parametrize("cls", [ChebyshevFusion, PolynomialFusion])
@@ -95,7 +120,7 @@ def test_gradients_reach_every_alpha(cls, sigma, fused):
 @pytest.mark.parametrize("cls", [ChebyshevFusion, PolynomialFusion])
 def test_order9_is_finite_on_inputs_of_magnitude_10(cls, bound):
     torch.manual_seed(0)
-    m = cls(order=9, bound=bound)
+    m = cls(order=9, bound=bound, identity=True)
     with torch.no_grad():
         m.alpha.normal_()
     x = (10 * torch.sign(torch.randn(4, 8, 6, 6))).requires_grad_()
@@ -113,13 +138,14 @@ def test_order9_is_finite_on_inputs_of_magnitude_10(cls, bound):
 @pytest.mark.parametrize("cls", [ChebyshevFusion, PolynomialFusion])
 @pytest.mark.parametrize("sigma", ["sigmoid", "softmax", "tanh", "identity"])
 def test_initialisation_is_exactly_additive(cls, sigma):
-    """Design promise (module docstring): with alpha_init='additive' the unit is
-    x + f(x) at initialisation, for every order and σ; identity=False gives f(x)."""
+    """Design promise (module docstring): with alpha_init='additive' the gate is 1 at
+    initialisation, for every order and σ: the unit is f(x) (Eq. 4, the default) and
+    x + f(x) with identity=True."""
     torch.manual_seed(0)
     x, f = 3 * torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
     for order in ORDERS:
-        torch.testing.assert_close(cls(order=order, sigma=sigma)(x, f), x + f, atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(cls(order=order, sigma=sigma, identity=False)(x, f), f,
+        torch.testing.assert_close(cls(order=order, sigma=sigma)(x, f), f, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(cls(order=order, sigma=sigma, identity=True)(x, f), x + f,
                                    atol=1e-6, rtol=1e-6)
     uniform = cls(order=4, alpha_init="uniform")
     torch.testing.assert_close(uniform.alpha.detach(), torch.full((5,), 0.2))
