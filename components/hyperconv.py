@@ -25,7 +25,18 @@ from .registry import register
 
 IntOrTuple = Union[int, Sequence[int]]
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-_INITS = ("conv_default", "he_normal")
+_INITS = ("he_normal", "conv_default")
+# Keras' he_normal draws from a normal truncated at ±2 standard deviations and divides the
+# scale by this factor (the std of a unit normal truncated to [−2, 2]), so the std is sqrt(2/fan_in).
+_TRUNC_STD = 0.87962566103423978
+
+
+def keras_he_normal_(tensor: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """In place: Keras' ``he_normal`` (VarianceScaling(2, "fan_in", "truncated_normal")),
+    the initialiser of every weight in the authors' hyper-convolution code: a normal of
+    std sqrt(2 / fan_in) / 0.8796 truncated at two of those stds, so the std is sqrt(2 / fan_in)."""
+    std = math.sqrt(2.0 / fan_in) / _TRUNC_STD
+    return nn.init.trunc_normal_(tensor, 0.0, std, -2.0 * std, 2.0 * std)
 
 
 def _is_int(v) -> bool:
@@ -75,7 +86,7 @@ class _HyperConvNd(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple, n_l: int = 4,
                  stride: IntOrTuple = 1, padding: Union[str, IntOrTuple] = "same", dilation: IntOrTuple = 1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 hidden: Sequence[int] = (16, 16), negative_slope: float = 0.1, init: str = "conv_default",
+                 hidden: Sequence[int] = (16, 16), negative_slope: float = 0.1, init: str = "he_normal",
                  device=None, dtype=None):
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = _geometry(
@@ -117,31 +128,46 @@ class _HyperConvNd(nn.Module):
     def reset_parameters(self) -> None:
         """Initialise the hyper-network and bias.
 
-        ``init="he_normal"`` is the authors' Keras code (He-normal 1x1 convs,
-        zero biases); there every hyper-conv is followed by batch norm, so the
-        generated kernel's scale did not matter.  The default
-        ``"conv_default"`` keeps He-normal hidden layers (with nn.Linear's
-        default biases, so a 1x1 kernel's centre point does not zero every hidden
-        unit) and rescales the last layer so the generated kernel has the RMS of
-        nn.ConvNd's default init, 1/sqrt(3*fan_in): a "standard" vs "hyper"
-        ablation then starts at the same activation scale without normalisation.
+        ``init="he_normal"`` (default) is the authors' Keras code: every 1x1
+        conv of the hyper-network and the per-channel bias (their BiasNet, a
+        (1, 1, C) weight, fan-in 1) drawn by :func:`keras_he_normal_`, the
+        hyper-network's biases zero.  With zero biases every layer is
+        positively homogeneous, so the kernel's centre tap is exactly 0 and
+        E[K(p)²] = (2 / dims) (1 + s²)^L |p|² for L hidden layers of leaky
+        ReLU slope s: an RMS of 2.0 for a 5x5 kernel at s = 0.1, whatever the
+        channels.  In the authors' network batch norm follows every
+        hyper-conv, so that scale cancels in the forward pass; it still sets
+        how large Adam's steps are relative to the kernel (the paper credits
+        the smooth, noise-robust kernels to these dynamics, Sec. 3.3, Fig. 6).
+
+        ``init="conv_default"`` (ablate's default before issue 26) keeps
+        He-normal hidden layers (leaky-ReLU gain, untruncated, with
+        nn.Linear's default biases, so a 1x1 kernel's centre point does not
+        zero every hidden unit) and rescales the last layer so the generated
+        kernel has the RMS of nn.ConvNd's default init, 1/sqrt(3 fan_in): a
+        "standard" vs "hyper" ablation without normalisation then starts at
+        the same activation scale, about 100x below "he_normal".
         """
         linears = [m for m in self.hyper if isinstance(m, nn.Linear)]
+        fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
+        if self.init == "he_normal":
+            for lin in linears:
+                keras_he_normal_(lin.weight, lin.in_features)
+                nn.init.zeros_(lin.bias)
+            if self.bias is not None:
+                keras_he_normal_(self.bias, 1)
+            self._cache = None
+            return
         for lin in linears:
             nn.init.kaiming_normal_(lin.weight, a=self.negative_slope, nonlinearity="leaky_relu")
-            if self.init == "he_normal":
-                nn.init.zeros_(lin.bias)
-            else:
-                bound = 1 / math.sqrt(lin.in_features)
-                nn.init.uniform_(lin.bias, -bound, bound)
-        fan_in = (self.in_channels // self.groups) * math.prod(self.kernel_size)
-        if self.init == "conv_default":
-            with torch.no_grad():
-                rms = self.hyper(self.coords).pow(2).mean().sqrt().clamp_min(1e-12)
-                linears[-1].weight.mul_(1 / (math.sqrt(3 * fan_in) * rms))
-                linears[-1].bias.mul_(1 / (math.sqrt(3 * fan_in) * rms))
+            bound = 1 / math.sqrt(lin.in_features)
+            nn.init.uniform_(lin.bias, -bound, bound)
+        with torch.no_grad():
+            rms = self.hyper(self.coords).pow(2).mean().sqrt().clamp_min(1e-12)
+            linears[-1].weight.mul_(1 / (math.sqrt(3 * fan_in) * rms))
+            linears[-1].bias.mul_(1 / (math.sqrt(3 * fan_in) * rms))
         if self.bias is not None:
-            bound = 1 / math.sqrt(fan_in) if self.init == "conv_default" else 0.0
+            bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
         self._cache = None
 
@@ -209,7 +235,8 @@ class HyperConv2d(_HyperConvNd):
             first three fixed"; the authors' code and paper-notes use 16, 16, N_L, which is what
             gives the 388 + 5 C_in C_out count, so that is the default.
         negative_slope=0.1: leaky ReLU slope (Sec. 3.1).
-        init="conv_default": see ``reset_parameters``; "he_normal" is the authors' code.
+        init="he_normal": the authors' Keras initialisation (default); "conv_default": the
+            generated kernel at nn.Conv2d's default scale (see ``reset_parameters``).
         device, dtype: factory kwargs.
     Parameters: sum_j (N_j + 1) N_{j+1} + (N_L + 1) C_out C_in/groups (Eq. 3) [+ C_out bias]
         = 388 + 5 C_in C_out at N_L = 4, groups = 1, no bias.

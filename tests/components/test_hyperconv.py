@@ -104,8 +104,10 @@ def test_same_padding_with_stride_gives_ceil_size():
 
 
 def test_gradcheck_float64():
+    # conv_default: he_normal's zero biases put every hidden unit of the centre tap exactly
+    # on the leaky ReLU's kink, where finite differences and the subgradient disagree.
     torch.manual_seed(0)
-    m = HyperConv2d(2, 2, 3, n_l=2, hidden=(3, 3), stride=2).double()
+    m = HyperConv2d(2, 2, 3, n_l=2, hidden=(3, 3), stride=2, init="conv_default").double()
     x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
     params = tuple(m.parameters())
 
@@ -262,3 +264,41 @@ def test_convert_3x3_unet_to_5x5_hyper_3d_and_standard():
     assert net(x).shape == y0.shape
     std = convert_convs(_unet(), kind="standard")
     assert all(isinstance(m, StandardConv2d) for _, m in _convs(std))
+
+
+@pytest.mark.parametrize("dims, k, hidden, slope", [(2, 5, (16, 16), 0.1), (3, 3, (16, 16), 0.1), (2, 7, (8,), 0.3)])
+def test_he_normal_kernel_statistics_match_the_closed_form(dims, k, hidden, slope):
+    """Default init = the authors' Keras he_normal (issue 26): weights of std sqrt(2/fan_in),
+    truncated at 2/0.8796 of it, zero hidden biases.  Each layer's pre-activation z then has
+    E[z²] = (2/fan_in) E|a|² and a leaky ReLU keeps (1 + s²)/2 of a symmetric z's energy, so at
+    coordinate p the generated kernel has E[K(p)²] = (2/dims) (1 + s²)^L |p|² (L hidden
+    layers), mean 0, and K(0) = 0 exactly (every layer is positively homogeneous)."""
+    torch.manual_seed(0)
+    m = CLS[dims](4, 4, k, n_l=4, hidden=hidden, negative_slope=slope)
+    assert m.init == "he_normal"
+    p2 = m.coords.pow(2).sum(1)
+    rounds, sq, mean = 2000, torch.zeros_like(p2), torch.zeros_like(p2)
+    for _ in range(rounds):
+        m.reset_parameters()
+        w = m.hyper(m.coords).detach()
+        sq, mean = sq + w.pow(2).mean(1), mean + w.mean(1)
+        for lin in (x for x in m.hyper if isinstance(x, nn.Linear)):
+            assert lin.weight.abs().max() <= 2 * (2 / lin.in_features) ** 0.5 / 0.87962566 + 1e-6
+            assert torch.equal(lin.bias, torch.zeros_like(lin.bias))
+    want = (2 / dims) * (1 + slope ** 2) ** (len(hidden) + 1) * p2
+    centre = p2 == 0
+    assert torch.equal(sq[centre], torch.zeros(1))                      # K(0) = 0 in every draw
+    ratio = (sq[~centre].sum() / rounds / want[~centre].sum()).item()
+    assert abs(ratio - 1) < 0.1, ratio                                  # Monte Carlo SE ≈ 0.025
+    assert (mean[~centre] / rounds).abs().max() < 0.1 * want[~centre].max().sqrt()
+
+
+def test_conv_default_init_has_nn_conv_kernel_rms_and_is_100x_smaller():
+    """conv_default: RMS 1/sqrt(3 fan_in) = 0.0204 here; he_normal's expected RMS is
+    sqrt(1.01³ · 4) = 2.03 for a 5x5 kernel (the formula above), one draw varies by ~2x."""
+    torch.manual_seed(0)
+    old = HyperConv2d(32, 32, 5, n_l=4, init="conv_default")
+    fan_in = 32 * 25
+    torch.testing.assert_close(old.kernel().pow(2).mean().sqrt().item(), (3 * fan_in) ** -0.5, rtol=1e-5, atol=0)
+    new = HyperConv2d(32, 32, 5, n_l=4)
+    assert new.kernel().pow(2).mean().sqrt() > 10 * old.kernel().pow(2).mean().sqrt()
