@@ -1,6 +1,6 @@
 """Co-domain Symmetry for Complex-Valued Deep Learning (Singhal, Xing & Yu, CVPR 2022).
 
-components/cds.py: complex-scale equivariant / invariant layers on torch complex tensors.
+components/cds.py: the complex-scale equivariant layers on torch complex tensors.
 
 Implemented (paper section / equation):
   ComplexConv2d            Sec. 3.1, Eq. 1 and Gauss's three-multiplication form (EConv
@@ -10,14 +10,20 @@ Implemented (paper section / equation):
   GTReLU, ComplexScale     Sec. 3.6 (generalised tangent ReLU; its per-channel scaling c)
   MagnitudeMaxPool2d       Sec. 3.3
   EquivariantBatchNorm2d   Sec. 3.4, Eq. 3
-  DivisionLayer, ConjugateLayer, divide, conjugate_multiply   Sec. 3.5, Eqs. 4, 5
-  PrototypeDistance        Sec. 3.7, Eqs. 6-8 (plain / invariant; Euclidean / manifold)
+
+Where the paper is silent and the authors' code (sutkarsh/cds) chose, the choice is an
+argument whose default follows the paper (see docs/reproduction.md, "CDS"):
+  ComplexConv2d(init=)     "fan_in" (He-style, the paper gives no scheme) or the
+                           reference's fan-out scheme with gain 1/sqrt(2)
+  GTReLU(omega_constraint=)  "none" (the paper's omega in R) or the reference's
+                           clamp to [0.5, 2] (its Type-I GTReLU) or relu (its Type-E one)
 
 Every parameter is a REAL tensor (separate real and imaginary parts), so that
 ``module.to(dtype=torch.float64)`` and optimisers' weight decay behave as for any real
 module; inputs are complex64/complex128 and outputs keep the matching complex dtype.
 torch has complex tensors but no complex-scale-equivariant layers, hence these modules.
-Encodings and the CIFARNet model builders live in components/cds_models.py.
+The invariant layers (Secs. 3.5, 3.7) live in components/cds_invariant.py, the colour
+encodings in components/cds_encodings.py and the CIFARNet models in components/cds_models.py.
 """
 from __future__ import annotations
 
@@ -28,16 +34,31 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# ComplexConv2d's initialisation schemes (see its docstring).
+CONV_INITS = ("fan_in", "reference", "reference_ungrouped")
+# GTReLU's constraint on the phase scale omega: none (Sec. 3.6), clamp to [0.5, 2], relu.
+OMEGA_CONSTRAINTS = ("none", "clamp", "relu")
+OMEGA_CLAMP = (0.5, 2.0)
 
-def _check_complex(z: torch.Tensor, ndim: int, who: str) -> None:
+
+def check_complex(z: torch.Tensor, ndim: int, who: str) -> None:
+    """Raise ValueError unless ``z`` is a complex tensor with ``ndim`` dimensions."""
     if not torch.is_tensor(z) or not z.is_complex() or z.dim() != ndim:
         got = f"{z.dtype} tensor of shape {tuple(z.shape)}" if torch.is_tensor(z) else type(z).__name__
         raise ValueError(f"{who} expects a complex {ndim}-D tensor, got {got}")
 
 
-def _positive_int(value, name: str) -> int:
+def positive_int(value, name: str) -> int:
+    """``value`` if it is an int >= 1 (not a bool), else ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def one_of(value, choices, name: str):
+    """``value`` if it is one of ``choices``, else ValueError naming ``name`` and the choices."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
@@ -52,31 +73,21 @@ def safe_angle(z: torch.Tensor) -> torch.Tensor:
     return torch.atan2(im, re)
 
 
-def _complex_param(*shape: int, low: float = 0.0, high: float = 1.0) -> nn.Parameter:
+def complex_param(*shape: int, low: float = 0.0, high: float = 1.0) -> nn.Parameter:
     """Real (2, *shape) parameter, uniform in [low, high): [0] real part, [1] imaginary part."""
     return nn.Parameter(torch.empty(2, *shape).uniform_(low, high))
 
 
-def divide(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-7, relative: bool = False) -> torch.Tensor:
-    """Eq. 4, Div(z1, z2) = |z1|/|z2| exp(i(angle z1 - angle z2)) = z1 conj(z2) / |z2|^2.
+def conv_init_std(init: str, in_channels: int, out_channels: int, kernel_size: int, groups: int = 1) -> float:
+    """Std of each of the real and imaginary weight parts under ``init`` (ComplexConv2d).
 
-    The offset is added to |z2|^2 rather than to |z2| (Eq. 4 as printed): the two agree when
-    |z2| >> eps, and this form stays finite, with finite gradients, at z2 = 0.
-    relative=False: offset eps (the paper's absolute epsilon), which breaks invariance to
-    small |s| by up to eps / (|s| |z2|)^2. relative=True: offset eps * mean |z2|^2 over each
-    sample's (C, H, W), which scales with |s|^2 and so keeps Div exactly s-invariant.
+    fan_in: 1/sqrt(2 k^2 C_in/g); reference: 1/sqrt(2 k^2 C_out/g); reference_ungrouped:
+    1/sqrt(2 k^2 C_out). The gain 1/sqrt(2) per part makes Var(A + iB) = 1/fan.
     """
-    d2 = z2.real ** 2 + z2.imag ** 2
-    if relative:
-        off = eps * d2.mean(dim=tuple(range(1, d2.dim())), keepdim=True) + torch.finfo(d2.dtype).tiny
-    else:
-        off = eps
-    return z1 * z2.conj() / (d2 + off)
-
-
-def conjugate_multiply(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-    """Eq. 5, Conj(z1, z2) = z1 conj(z2): invariant to a common phase, scales with |s|^2."""
-    return z1 * z2.conj()
+    one_of(init, CONV_INITS, "init")
+    fan = {"fan_in": in_channels / groups, "reference": out_channels / groups,
+           "reference_ungrouped": out_channels}[init]
+    return 1.0 / math.sqrt(2.0 * kernel_size ** 2 * fan)
 
 
 class ComplexConv2d(nn.Module):
@@ -89,24 +100,29 @@ class ComplexConv2d(nn.Module):
             ``bias=True`` adds a complex bias (DCN's ComplexConv, not equivariant).
         gauss=True: Gauss's trick, three real convolutions t1 = A*x, t2 = B*y,
             t3 = (A+B)*(x+y), W*z = (t1 - t2) + i(t3 - t2 - t1); False: Eq. 1 with four.
-    Init: both parts N(0, 1/(2 fan_in)), so Var(W) = 1/fan_in (complex He-style scaling).
+        init="fan_in": A and B ~ N(0, std^2) with std from ``conv_init_std``. The paper
+            gives no scheme; "fan_in" (std 1/sqrt(2 k^2 C_in/g), so Var(W) = 1/fan_in,
+            complex He-style) keeps the forward signal's scale. "reference" is the
+            authors' code (gain 1/sqrt(2) over k^2 C_out/g); "reference_ungrouped" its
+            variant without the division by groups, which its 1x1 projection uses.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, groups: int = 1, bias: bool = False, gauss: bool = True):
+                 padding: int = 0, groups: int = 1, bias: bool = False, gauss: bool = True,
+                 init: str = "fan_in"):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("kernel_size", kernel_size), ("stride", stride), ("groups", groups)):
-            _positive_int(v, name)
+            positive_int(v, name)
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups must divide in_channels ({in_channels}) and out_channels "
                              f"({out_channels}), got {groups}")
         self.stride, self.padding, self.groups, self.gauss = stride, padding, groups, bool(gauss)
-        fan_in = in_channels // groups * kernel_size ** 2
+        self.init = one_of(init, CONV_INITS, "init")
         shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
-        std = 1.0 / math.sqrt(2.0 * fan_in)
+        std = conv_init_std(init, in_channels, out_channels, kernel_size, groups)
         self.weight_real = nn.Parameter(torch.randn(shape) * std)
         self.weight_imag = nn.Parameter(torch.randn(shape) * std)
         self.bias = nn.Parameter(torch.zeros(2, out_channels)) if bias else None
@@ -116,7 +132,7 @@ class ComplexConv2d(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, C_in, H, W) complex -> (N, C_out, H', W') complex."""
-        _check_complex(z, 4, "ComplexConv2d")
+        check_complex(z, 4, "ComplexConv2d")
         x, y, a, b = z.real, z.imag, self.weight_real, self.weight_imag
         if self.gauss:
             t1, t2, t3 = self._conv(x, a), self._conv(y, b), self._conv(x + y, a + b)
@@ -148,7 +164,7 @@ class ComplexScale(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.scale = _complex_param(_positive_int(channels, "channels"))
+        self.scale = complex_param(positive_int(channels, "channels"))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, C, *) complex -> same shape."""
@@ -157,7 +173,7 @@ class ComplexScale(nn.Module):
 
 
 class GTReLU(nn.Module):
-    """Generalised tangent ReLU (Sec. 3.6): max(r, |c z|) exp(i w relu(angle(c z))).
+    """Generalised tangent ReLU (Sec. 3.6): max(r, |c z|) exp(i omega relu(angle(c z))).
 
     Args:
         channels: number of channels (dim 1).
@@ -165,20 +181,36 @@ class GTReLU(nn.Module):
             layer positively homogeneous, i.e. equivariant to input magnitude (not to phase:
             wrap it in EquivariantActivation for that).
         scale=True: learn the per-channel complex scaling c (Fig. 4b); False fixes c = 1.
-        phase_scale=True: learn the per-channel output phase scale w (Fig. 4d), init 1;
-            unconstrained (the reference clamps it; the paper does not).
+        phase_scale=True: learn the per-channel output phase scale omega (Fig. 4d), init 1;
+            False fixes omega = 1.
+        omega_constraint="none": omega as learned (Sec. 3.6: omega in R). "clamp": the
+            authors' Type-I GTReLU, clamp(omega, 0.5, 2); "relu": their Type-E (equivariant)
+            one, max(omega, 0). Needs phase_scale=True unless "none".
     angle() is taken in (-pi, pi], so relu keeps the upper half plane and maps the lower
     half onto the positive real axis.
     """
 
-    def __init__(self, channels: int, r: float = 0.0, scale: bool = True, phase_scale: bool = True):
+    def __init__(self, channels: int, r: float = 0.0, scale: bool = True, phase_scale: bool = True,
+                 omega_constraint: str = "none"):
         super().__init__()
-        _positive_int(channels, "channels")
+        positive_int(channels, "channels")
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not (r >= 0 and math.isfinite(r)):
             raise ValueError(f"r must be a finite real number >= 0, got {r!r}")
+        self.omega_constraint = one_of(omega_constraint, OMEGA_CONSTRAINTS, "omega_constraint")
+        if omega_constraint != "none" and not phase_scale:
+            raise ValueError(f"omega_constraint={omega_constraint!r} constrains the learned phase scale "
+                             f"omega; it needs phase_scale=True")
         self.r = float(r)
         self.scale = ComplexScale(channels) if scale else None
         self.phase_scale = nn.Parameter(torch.ones(channels)) if phase_scale else None
+
+    def omega(self) -> torch.Tensor:
+        """(C,) phase scale omega after ``omega_constraint``."""
+        if self.omega_constraint == "clamp":
+            return self.phase_scale.clamp(*OMEGA_CLAMP)
+        if self.omega_constraint == "relu":
+            return F.relu(self.phase_scale)
+        return self.phase_scale
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, C, *) complex -> same shape."""
@@ -189,7 +221,7 @@ class GTReLU(nn.Module):
             mag = mag.clamp_min(self.r)
         phase = F.relu(safe_angle(z))
         if self.phase_scale is not None:
-            phase = phase * self.phase_scale.view(1, -1, *([1] * (z.dim() - 2)))
+            phase = phase * self.omega().view(1, -1, *([1] * (z.dim() - 2)))
         return torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
 
 
@@ -228,15 +260,15 @@ class MagnitudeMaxPool2d(nn.Module):
 
     def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0):
         super().__init__()
-        self.kernel_size = _positive_int(kernel_size, "kernel_size")
-        self.stride = kernel_size if stride is None else _positive_int(stride, "stride")
+        self.kernel_size = positive_int(kernel_size, "kernel_size")
+        self.stride = kernel_size if stride is None else positive_int(stride, "stride")
         if isinstance(padding, bool) or not isinstance(padding, int) or not 0 <= padding <= kernel_size // 2:
             raise ValueError(f"padding must be an integer in 0..kernel_size//2, got {padding!r}")
         self.padding = padding
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) complex -> (N, C, H', W') complex."""
-        _check_complex(z, 4, "MagnitudeMaxPool2d")
+        check_complex(z, 4, "MagnitudeMaxPool2d")
         _, idx = F.max_pool2d(z.abs(), self.kernel_size, self.stride, self.padding, return_indices=True)
         return z.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)
 
@@ -255,7 +287,7 @@ class EquivariantBatchNorm2d(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-6, bn_eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
-        _positive_int(num_features, "num_features")
+        positive_int(num_features, "num_features")
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps!r}")
         self.eps = float(eps)
@@ -263,116 +295,6 @@ class EquivariantBatchNorm2d(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) complex -> same shape."""
-        _check_complex(z, 4, "EquivariantBatchNorm2d")
+        check_complex(z, 4, "EquivariantBatchNorm2d")
         mag = z.abs()
         return self.bn(mag) * (z / mag.clamp_min(self.eps))
-
-
-class _RelativeLayer(nn.Module):
-    """Shared body of the Division / Conjugate layers: z2 = EConv(z1), same spatial size."""
-
-    def __init__(self, channels: int, kernel_size: int, shared_denominator: bool, gauss: bool):
-        super().__init__()
-        _positive_int(channels, "channels")
-        if _positive_int(kernel_size, "kernel_size") % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size}")
-        self.conv = ComplexConv2d(channels, 1 if shared_denominator else channels, kernel_size,
-                                  padding=kernel_size // 2, gauss=gauss)
-
-    def reference(self, z: torch.Tensor) -> torch.Tensor:
-        _check_complex(z, 4, type(self).__name__)
-        return self.conv(z)  # (N, 1 or C, H, W); a single channel broadcasts over C
-
-
-class DivisionLayer(_RelativeLayer):
-    """Type-I invariant layer (Sec. 3.5): Div(z, EConv(z)), invariant to any complex s.
-
-    Args:
-        channels: C.
-        kernel_size=3: the denominator EConv's kernel (odd; zero 'same' padding).
-        shared_denominator=True: one denominator channel for all C (the reference's Type-I
-            setting, 9C complex weights); False: a C -> C EConv.
-        eps=1e-7: Eq. 4's offset (see ``divide``).
-        relative_eps=True: scale the offset with each sample's mean |denominator|^2, so the
-            layer is exactly invariant to a per-sample complex s (the paper's claim); False:
-            the paper's absolute offset (invariance error up to ~1e-3 for |s| = 1/2 in
-            float64 on unit-variance inputs).
-        gauss=True: Gauss's trick in the denominator EConv.
-    """
-
-    def __init__(self, channels: int, kernel_size: int = 3, shared_denominator: bool = True,
-                 eps: float = 1e-7, relative_eps: bool = True, gauss: bool = True):
-        super().__init__(channels, kernel_size, shared_denominator, gauss)
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        self.eps, self.relative_eps = float(eps), bool(relative_eps)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) complex -> same shape, C-scale invariant."""
-        return divide(z, self.reference(z), self.eps, self.relative_eps)
-
-
-class ConjugateLayer(_RelativeLayer):
-    """Phase-invariant layer (Sec. 3.5): z * conj(EConv(z)).
-
-    Args: channels, kernel_size=3 (odd), shared_denominator=False (C -> C EConv, the
-        reference default), gauss=True; as DivisionLayer.
-    """
-
-    def __init__(self, channels: int, kernel_size: int = 3, shared_denominator: bool = False,
-                 gauss: bool = True):
-        super().__init__(channels, kernel_size, shared_denominator, gauss)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) complex -> same shape, phase invariant (scales by |s|^2)."""
-        return conjugate_multiply(z, self.reference(z))
-
-
-class PrototypeDistance(nn.Module):
-    """Class logits L_k = -alpha * d(f, p_k) (Eq. 6), or d(f, p_k * mean_c f) (Eq. 8).
-
-    Args:
-        in_features: C, complex features per sample.
-        num_classes: K prototypes.
-        invariant=False: Eq. 8, prototypes multiplied by the channel mean of f. With the
-            manifold metric the logits are then invariant to any complex s; with the
-            Euclidean one to phase, and they scale with |s|.
-        metric="euclidean": d = sqrt(mean_c |f_c - p_c|^2) (the reference's choice);
-            "manifold": Eq. 7 per channel, (ln|f_c| - ln|p_c|)^2 + arc^2, averaged the same way.
-        eps=1e-6: floor on |.| inside ln for the manifold metric.
-    alpha (learned, init 1) is the temperature; prototypes' real and imaginary parts are
-    initialised uniform in [0, 1) as in the reference.
-    """
-
-    def __init__(self, in_features: int, num_classes: int, invariant: bool = False,
-                 metric: str = "euclidean", eps: float = 1e-6):
-        super().__init__()
-        _positive_int(in_features, "in_features")
-        _positive_int(num_classes, "num_classes")
-        if metric not in ("euclidean", "manifold"):
-            raise ValueError(f"metric must be 'euclidean' or 'manifold', got {metric!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        self.invariant, self.metric, self.eps = bool(invariant), metric, float(eps)
-        self.prototypes = _complex_param(in_features, num_classes)
-        self.alpha = nn.Parameter(torch.ones(()))
-
-    def forward(self, f: torch.Tensor) -> torch.Tensor:
-        """(N, C) or (N, C, 1, 1) complex -> (N, K) real logits."""
-        if f.dim() == 4 and f.shape[2:] == (1, 1):
-            f = f.flatten(1)
-        _check_complex(f, 2, "PrototypeDistance")
-        p = torch.complex(self.prototypes[0], self.prototypes[1])[None]  # (1, C, K)
-        if self.invariant:
-            p = p * f.mean(dim=1)[:, None, None]
-        f = f[:, :, None]
-        if self.metric == "euclidean":
-            d2 = (f - p).abs() ** 2
-        else:
-            dlog = torch.log(f.abs().clamp_min(self.eps)) - torch.log(p.abs().clamp_min(self.eps))
-            d2 = dlog ** 2 + safe_angle(f * p.conj()) ** 2
-        # the clamp keeps sqrt's gradient finite if f hits a prototype exactly
-        return -self.alpha * d2.mean(dim=1).clamp_min(1e-24).sqrt()
-
-
-from . import cds_models  # noqa: E402,F401  (registers encodings and complex models)

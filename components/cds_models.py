@@ -1,19 +1,24 @@
 """Co-domain Symmetry for Complex-Valued Deep Learning (Singhal, Xing & Yu, CVPR 2022).
 
-components/cds_models.py: complex colour encodings (Sec. 4, Eqs. 9, 10) and the CIFARNet
-classifiers of Sec. 5.2 / Fig. 5 / Table 1 (Type I, Type E, and the DCN and real-valued
-baselines). Imported by components/cds.py so that the registrations happen.
+components/cds_models.py: the CIFARNet classifiers of Sec. 5.2 / Fig. 5 / Table 1 (Type I,
+Type E, and the DCN and real-valued baselines).
 
-Registry kinds:
-  encoding       rgb, lab, sliding: (N, 3, H, W) real RGB in [0, 1] -> (N, C, H, W) complex;
-                 ``channels`` gives C (3, 2, 2).
-  complex_model  type_i, type_e, dcn, real: (N, in_channels, H, W) complex -> (N, K) real logits.
+Registry kind ``complex_model``: type_i, type_e, dcn, real: (N, in_channels, H, W) complex
+-> (N, K) real logits.
 
 All four models share the CIFARNet trunk: three 3x3 stride-2 convolutions (zero padding 1),
 a depthwise convolution whose kernel covers the remaining map (the paper's learnable
 replacement for average pooling), then two "fully connected" stages. ``input_size`` sets
 that kernel to ceil(ceil(ceil(input_size/2)/2)/2): 4 for 32 (and for 25..32, e.g. 28).
 The forward pass raises a ValueError for inputs whose spatial size needs another kernel.
+
+Where the paper is silent or its text and the authors' code (sutkarsh/cds) differ, the CDS
+models take the choice as an argument whose default is the paper's reading:
+  init="fan_in" | "reference"            the EConvs' initialisation (ComplexConv2d)
+  omega_constraint="none" | "reference"  GTReLU's omega: clamp [0.5, 2] (I), relu (E)
+  prototype_scale="mean" | "reference"   Type E's invariant head (Eq. 8 / sum_c f / sqrt(2C))
+With all "reference" and copied weights, the models compute what the authors' code does
+(tests/components/test_cds.py re-derives each formula); the parameter counts do not change.
 """
 from __future__ import annotations
 
@@ -23,100 +28,23 @@ from functools import partial
 import torch
 import torch.nn as nn
 
-from .cds import (ComplexConv2d, ComplexScale, CReLU, DivisionLayer, EquivariantActivation,
-                  EquivariantBatchNorm2d, GTReLU, PrototypeDistance, _positive_int)
+from .cds import (ComplexConv2d, ComplexScale, CReLU, EquivariantActivation, EquivariantBatchNorm2d, GTReLU,
+                  one_of, positive_int)
+from .cds_invariant import METRICS, PROTOTYPE_SCALES, DivisionLayer, PrototypeDistance
 from .registry import register
 
-# ----------------------------------------------------------------------------- encodings
+MODEL_INITS = ("fan_in", "reference")
+MODEL_OMEGA_CONSTRAINTS = ("none", "reference")
 
 
-def _check_rgb(rgb: torch.Tensor) -> None:
-    if not torch.is_tensor(rgb) or rgb.dim() != 4 or rgb.shape[1] != 3 or not rgb.is_floating_point():
-        got = f"{rgb.dtype} tensor of shape {tuple(rgb.shape)}" if torch.is_tensor(rgb) else type(rgb).__name__
-        raise ValueError(f"encodings expect a real (N, 3, H, W) RGB tensor in [0, 1], got {got}")
+def _conv_inits(init: str):
+    """(trunk, 1x1 projection) ComplexConv2d schemes for a model-level ``init``.
 
-
-def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
-    """sRGB in [0, 1] -> CIE L*a*b* (D65, 2 deg observer), (N, 3, H, W) -> (N, 3, H, W).
-
-    The same formulas as skimage.color.rgb2lab (sRGB companding, its XYZ matrix and white
-    point), written in torch so that it runs on the input's device and is differentiable;
-    skimage is not a dependency of this project.
+    The reference divides the fan-out by the groups in the trunk and the Division layer
+    but not in its grouped 1x1 projection (64 -> 128, 4 groups: std 1/16, not 1/8).
     """
-    lin = torch.where(rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    m = torch.tensor([[0.412453, 0.357580, 0.180423],
-                      [0.212671, 0.715160, 0.072169],
-                      [0.019334, 0.119193, 0.950227]], dtype=rgb.dtype, device=rgb.device)
-    white = torch.tensor([0.95047, 1.0, 1.08883], dtype=rgb.dtype, device=rgb.device)
-    xyz = torch.einsum("ij,njhw->nihw", m, lin) / white[None, :, None, None]
-    # the clamp keeps the cube root's gradient finite in the branch torch.where discards
-    t = (6.0 / 29.0) ** 3
-    f = torch.where(xyz > t, xyz.clamp_min(t) ** (1.0 / 3.0), xyz / (3 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
-    fx, fy, fz = f.unbind(1)
-    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=1)
-
-
-# Largest |L*| or |a* + i b*| over the sRGB gamut (attained by pure blue, |a+ib| = 133.8).
-# The reference divides LAB by the largest magnitude in the training set; CIFAR/SVHN
-# contain saturated pixels, so this constant plays that role without a data pass.
-LAB_MAX_MAGNITUDE = 133.8042
-
-
-@register("encoding", "rgb")
-class RGBEncoding(nn.Module):
-    """RGB as 3 complex channels with zero imaginary part (the reference's 'rgb' input).
-
-    No arguments; ``channels = 3``.
-    """
-
-    channels = 3
-
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) real -> (N, 3, H, W) complex."""
-        _check_rgb(rgb)
-        return torch.complex(rgb, torch.zeros_like(rgb))
-
-
-@register("encoding", "sliding")
-class SlidingEncoding(nn.Module):
-    """Eq. 9, [R, G, B] -> [R + iG, G + iB]. No arguments; ``channels = 2``."""
-
-    channels = 2
-
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) real -> (N, 2, H, W) complex."""
-        _check_rgb(rgb)
-        r, g, b = rgb.unbind(1)
-        return torch.stack([torch.complex(r, g), torch.complex(g, b)], dim=1)
-
-
-@register("encoding", "lab")
-class LabEncoding(nn.Module):
-    """Eq. 10, [R, G, B] -> [L*, a* + i b*] / scale; ``channels = 2``.
-
-    Args:
-        scale=LAB_MAX_MAGNITUDE (133.8): divisor putting every sRGB colour in the unit disk
-            (see LAB_MAX_MAGNITUDE); a C-scale of the whole input, so invariant models
-            are unaffected by it.
-    """
-
-    channels = 2
-
-    def __init__(self, scale: float = LAB_MAX_MAGNITUDE):
-        super().__init__()
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (scale > 0 and math.isfinite(scale)):
-            raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
-        self.scale = float(scale)
-
-    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) real -> (N, 2, H, W) complex."""
-        _check_rgb(rgb)
-        lab = rgb_to_lab(rgb) / self.scale
-        return torch.stack([torch.complex(lab[:, 0], torch.zeros_like(lab[:, 0])),
-                            torch.complex(lab[:, 1], lab[:, 2])], dim=1)
-
-
-# ------------------------------------------------------------------------------- models
+    one_of(init, MODEL_INITS, "init")
+    return ("fan_in", "fan_in") if init == "fan_in" else ("reference", "reference_ungrouped")
 
 
 def _final_size(n: int) -> int:
@@ -130,9 +58,9 @@ class _CIFARNetBase(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, input_size: int):
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        if _positive_int(input_size, "input_size") < 8:
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.num_classes = positive_int(num_classes, "num_classes")
+        if positive_int(input_size, "input_size") < 8:
             raise ValueError(f"input_size must be an integer >= 8, got {input_size}")
         self.pool_size = _final_size(input_size)
 
@@ -147,12 +75,6 @@ class _CIFARNetBase(nn.Module):
                              f"with input_size matching the data")
 
 
-def _check_metric(metric: str) -> str:
-    if metric not in ("euclidean", "manifold"):
-        raise ValueError(f"metric must be 'euclidean' or 'manifold', got {metric!r}")
-    return metric
-
-
 @register("complex_model", "type_i")
 class TypeICIFARNet(_CIFARNetBase):
     """Type-I CDS CIFARNet (Sec. 5.2, Fig. 5 top): early invariance by a Division layer.
@@ -160,8 +82,8 @@ class TypeICIFARNet(_CIFARNetBase):
     EConv in->16 k3 s2 | Division(16, k3, one shared denominator) | GTReLU(16, r=0) |
     EConv 16->32 k3 s2 g2 | GTReLU | EConv 32->64 k3 s2 g4 | GTReLU | EConv 64->64 depthwise
     (pool) | EConv 64->128 k1 g4 | BatchNorm1d(256) on Re||Im | prototype distance (Eq. 6).
-    24,241 parameters for in_channels=2, num_classes=10 (Table 1). Invariant to any complex
-    scaling of the input (exactly with relative_eps=True).
+    24,241 parameters for in_channels=2, num_classes=10 (Table 1; 47,281 for 100 classes).
+    Invariant to any complex scaling of the input (exactly with relative_eps=True).
 
     Args:
         in_channels: complex input channels (2 for lab/sliding, 3 for rgb).
@@ -170,24 +92,31 @@ class TypeICIFARNet(_CIFARNetBase):
         gauss=True: Gauss's three-multiplication trick in every EConv.
         div_eps=1e-7, relative_eps=True: the Division layer's offset (see DivisionLayer;
             relative_eps=False is the paper's absolute offset).
+        init="fan_in": every EConv He-style by fan-in (the paper names no scheme);
+            "reference": the authors' fan-out scheme (see _conv_inits, ComplexConv2d).
+        omega_constraint="none": GTReLU's omega unconstrained (Sec. 3.6, omega in R);
+            "reference": clamped to [0.5, 2] as in the authors' Type-I GTReLU.
     """
 
     def __init__(self, in_channels: int, num_classes: int = 10, input_size: int = 32,
                  metric: str = "euclidean", gauss: bool = True, div_eps: float = 1e-7,
-                 relative_eps: bool = True):
+                 relative_eps: bool = True, init: str = "fan_in", omega_constraint: str = "none"):
         super().__init__(in_channels, num_classes, input_size)
         if isinstance(div_eps, bool) or not isinstance(div_eps, (int, float)) or not 0 < div_eps < math.inf:
             raise ValueError(f"div_eps must be a finite number > 0, got {div_eps!r}")
-        conv = partial(ComplexConv2d, gauss=gauss)
+        trunk, proj = _conv_inits(init)
+        one_of(omega_constraint, MODEL_OMEGA_CONSTRAINTS, "omega_constraint")
+        act = partial(GTReLU, omega_constraint="clamp" if omega_constraint == "reference" else "none")
+        conv = partial(ComplexConv2d, gauss=gauss, init=trunk)
         k = self.pool_size
-        div = DivisionLayer(16, 3, eps=div_eps, relative_eps=relative_eps, gauss=gauss)
+        div = DivisionLayer(16, 3, eps=div_eps, relative_eps=relative_eps, gauss=gauss, init=trunk)
         self.features = nn.Sequential(
-            conv(in_channels, 16, 3, stride=2, padding=1), div, GTReLU(16),
-            conv(16, 32, 3, stride=2, padding=1, groups=2), GTReLU(32),
-            conv(32, 64, 3, stride=2, padding=1, groups=4), GTReLU(64),
-            conv(64, 64, k, groups=64), conv(64, 128, 1, groups=4))
+            conv(in_channels, 16, 3, stride=2, padding=1), div, act(16),
+            conv(16, 32, 3, stride=2, padding=1, groups=2), act(32),
+            conv(32, 64, 3, stride=2, padding=1, groups=4), act(64),
+            conv(64, 64, k, groups=64), conv(64, 128, 1, groups=4, init=proj))
         self.bn = nn.BatchNorm1d(256)
-        self.head = PrototypeDistance(128, num_classes, invariant=False, metric=_check_metric(metric))
+        self.head = PrototypeDistance(128, num_classes, invariant=False, metric=one_of(metric, METRICS, "metric"))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, H, W) complex -> (N, num_classes) real logits."""
@@ -197,10 +126,11 @@ class TypeICIFARNet(_CIFARNetBase):
         return self.head(torch.complex(re, im))
 
 
-def _eq_act(channels: int) -> nn.Sequential:
+def _eq_act(channels: int, omega_constraint: str) -> nn.Sequential:
     # Type E's "equivariant GTReLU": the per-channel complex scaling c is applied outside
     # E{.} (as in the reference), then E{phase-only GTReLU, r = 0, learned w}: 3C params.
-    return nn.Sequential(ComplexScale(channels), EquivariantActivation(GTReLU(channels, r=0.0, scale=False)))
+    return nn.Sequential(ComplexScale(channels), EquivariantActivation(
+        GTReLU(channels, r=0.0, scale=False, omega_constraint=omega_constraint)))
 
 
 @register("complex_model", "type_e")
@@ -209,26 +139,37 @@ class TypeECIFARNet(_CIFARNetBase):
 
     The Type-I convolutions without the Division layer; each GTReLU becomes ComplexScale +
     E{GTReLU(r=0)}; EquivariantBatchNorm2d(128) after the 1x1 EConv; invariant prototype
-    distance (Eq. 8). 23,697 parameters for in_channels=2, num_classes=10 (Table 1).
+    distance (Eq. 8). 23,697 parameters for in_channels=2, num_classes=10 (Table 1; 46,737
+    for 100 classes).
     Logits are invariant to the input's phase e^{i theta} in any mode. A magnitude change is
     removed only by the equivariant BN's batch statistics (training mode, one scale for the
     whole batch, up to BN's eps); in eval mode BN is affine in |z|, so |s| changes the logits
     (the paper leaves magnitude to input normalisation, Sec. 3). See test_cds.py.
 
-    Args: in_channels, num_classes=10, input_size=32, metric="euclidean", gauss=True; as Type I.
+    Args: in_channels, num_classes=10, input_size=32, metric="euclidean", gauss=True,
+        init="fan_in"; as Type I.
+        omega_constraint="none": omega unconstrained (Sec. 3.6); "reference": relu(omega),
+            as in the authors' equivariant GTReLU.
+        prototype_scale="mean": Eq. 8, prototypes times the channel mean of the features;
+            "reference": times sum_c f / sqrt(2C), the authors' code (8x the mean at C = 128).
     """
 
     def __init__(self, in_channels: int, num_classes: int = 10, input_size: int = 32,
-                 metric: str = "euclidean", gauss: bool = True):
+                 metric: str = "euclidean", gauss: bool = True, init: str = "fan_in",
+                 omega_constraint: str = "none", prototype_scale: str = "mean"):
         super().__init__(in_channels, num_classes, input_size)
-        conv = partial(ComplexConv2d, gauss=gauss)
+        trunk, proj = _conv_inits(init)
+        one_of(omega_constraint, MODEL_OMEGA_CONSTRAINTS, "omega_constraint")
+        act = partial(_eq_act, omega_constraint="relu" if omega_constraint == "reference" else "none")
+        conv = partial(ComplexConv2d, gauss=gauss, init=trunk)
         k = self.pool_size
         self.features = nn.Sequential(
-            conv(in_channels, 16, 3, stride=2, padding=1), _eq_act(16),
-            conv(16, 32, 3, stride=2, padding=1, groups=2), _eq_act(32),
-            conv(32, 64, 3, stride=2, padding=1, groups=4), _eq_act(64),
-            conv(64, 64, k, groups=64), conv(64, 128, 1, groups=4), EquivariantBatchNorm2d(128))
-        self.head = PrototypeDistance(128, num_classes, invariant=True, metric=_check_metric(metric))
+            conv(in_channels, 16, 3, stride=2, padding=1), act(16),
+            conv(16, 32, 3, stride=2, padding=1, groups=2), act(32),
+            conv(32, 64, 3, stride=2, padding=1, groups=4), act(64),
+            conv(64, 64, k, groups=64), conv(64, 128, 1, groups=4, init=proj), EquivariantBatchNorm2d(128))
+        self.head = PrototypeDistance(128, num_classes, invariant=True, metric=one_of(metric, METRICS, "metric"),
+                                      scale=one_of(prototype_scale, PROTOTYPE_SCALES, "prototype_scale"))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, H, W) complex -> (N, num_classes) real logits."""

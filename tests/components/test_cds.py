@@ -2,6 +2,8 @@
 
 A C-scaling is z -> s z with a random complex scalar s; "phase" means |s| = 1.
 Equivariance / invariance is asserted in float64 against the unscaled output.
+The "reference" settings (where the authors' code, sutkarsh/cds, differs from the paper)
+are checked against formulas written here from issue 25's description of that code.
 """
 import cmath
 import math
@@ -11,10 +13,10 @@ import torch
 import torch.nn.functional as F
 
 import components
-from components.cds import (ComplexConv2d, ConjugateLayer, CReLU, DivisionLayer,
-                            EquivariantActivation, EquivariantBatchNorm2d, GTReLU,
-                            MagnitudeMaxPool2d, PrototypeDistance, divide, safe_angle)
-from components.cds_models import LAB_MAX_MAGNITUDE, rgb_to_lab
+from components.cds import (ComplexConv2d, ComplexScale, CReLU, EquivariantActivation, EquivariantBatchNorm2d,
+                            GTReLU, MagnitudeMaxPool2d, safe_angle)
+from components.cds_encodings import LAB_MAX_MAGNITUDE, rgb_to_lab
+from components.cds_invariant import ConjugateLayer, DivisionLayer, PrototypeDistance, divide
 
 C128 = torch.complex128
 
@@ -232,10 +234,20 @@ def test_rgb_to_lab_known_colours_gamut_and_gradient():
 
 # --------------------------------------------------------------------------------- models
 
-@pytest.mark.parametrize("name,cin,count", [("type_i", 2, 24241), ("type_e", 2, 23697),
-                                            ("type_i", 3, 24529), ("dcn", 2, 68266), ("real", 2, 34426)])
-def test_parameter_counts(name, cin, count):
-    m = components.build("complex_model", name, in_channels=cin)
+REFERENCE = {"type_i": dict(init="reference", omega_constraint="reference"),
+             "type_e": dict(init="reference", omega_constraint="reference", prototype_scale="reference")}
+
+
+_COUNTS = [("type_i", 2, 10, 24241), ("type_i", 2, 100, 47281), ("type_e", 2, 10, 23697),
+           ("type_e", 2, 100, 46737), ("type_i", 3, 10, 24529), ("type_e", 3, 10, 23985)]
+
+
+@pytest.mark.parametrize("name,cin,classes,count,kw",
+                         [(*c, {}) for c in _COUNTS] + [(*c, REFERENCE[c[0]]) for c in _COUNTS]
+                         + [("dcn", 2, 10, 68266, {}), ("real", 2, 10, 34426, {})])
+def test_parameter_counts(name, cin, classes, count, kw):
+    """Table 1's sizes (issue 25: the reference's too), under either settings."""
+    m = components.build("complex_model", name, in_channels=cin, num_classes=classes, **kw)
     assert sum(p.numel() for p in m.parameters()) == count
 
 
@@ -305,5 +317,158 @@ def test_input_size_validation():
     (EquivariantActivation, dict(base=3), "base"),
 ])
 def test_layer_arguments_are_validated(ctor, kwargs, arg):
+    with pytest.raises(ValueError, match=arg):
+        ctor(**kwargs)
+
+
+# ------------------------------------------- the authors' code where the paper is silent
+# Each "reference" setting against a formula written here from issue 25's description of
+# sutkarsh/cds (never its code), on the same weights as ablate's layer.
+
+def _ref_std(kernel, fan):
+    # reference: N(0, (gain / sqrt(k^2 c))^2) per part, gain 1/sqrt(2)
+    return (1 / math.sqrt(2)) / math.sqrt(kernel * kernel * fan)
+
+
+def _std_close(w, expect):
+    """Sample std within 4 standard errors of ``expect`` (SE of a std: sigma / sqrt(2n))."""
+    n = w.numel()
+    got = w.detach().double().pow(2).mean().sqrt().item()  # mean 0 is known: RMS estimates sigma
+    assert abs(got / expect - 1) <= 4 / math.sqrt(2 * n), (got, expect, n)
+
+
+@pytest.mark.parametrize("init,fan", [("fan_in", 64 // 4), ("reference", 128 // 4), ("reference_ungrouped", 128)])
+def test_conv_init_std_follows_the_formula(init, fan):
+    torch.manual_seed(0)
+    conv = ComplexConv2d(64, 128, 3, groups=4, init=init)
+    for w in (conv.weight_real, conv.weight_imag):
+        _std_close(w, _ref_std(3, fan))
+
+
+# module path in the model -> (kernel, c) of the reference scheme: c = C_out / groups, except the
+# 1x1 projection, which the reference initialises with C_out (no division by its 4 groups)
+REF_CONVS = {
+    "type_i": {"features.0": (3, 16), "features.1.conv": (3, 1), "features.3": (3, 16), "features.5": (3, 16),
+               "features.7": (4, 1), "features.8": (1, 128)},
+    "type_e": {"features.0": (3, 16), "features.2": (3, 16), "features.4": (3, 16), "features.6": (4, 1),
+               "features.7": (1, 128)},
+}
+
+
+@pytest.mark.parametrize("name", ["type_i", "type_e"])
+def test_reference_init_statistics_per_layer(name):
+    torch.manual_seed(0)
+    ref = components.build("complex_model", name, in_channels=2, init="reference")
+    paper = components.build("complex_model", name, in_channels=2)
+    convs = {n: m for n, m in ref.named_modules() if isinstance(m, ComplexConv2d)}
+    assert set(convs) == set(REF_CONVS[name])
+    for n, (k, c) in REF_CONVS[name].items():
+        _std_close(torch.cat([convs[n].weight_real.flatten(), convs[n].weight_imag.flatten()]), _ref_std(k, c))
+    # the paper default (fan-in) is another scale: the first EConv of 2 inputs is 2.8x wider
+    first = dict(paper.named_modules())["features.0"]
+    _std_close(first.weight_real, 1 / math.sqrt(2 * 9 * 2))
+
+
+def _gtrelu_reference(z, c, omega, clamp):
+    """|c z| exp(i w relu(arg(c z))), w = clamp(omega, 0.5, 2) (Type I) or relu(omega) (Type E)."""
+    u = z * c.view(1, -1, 1, 1)
+    w = omega.clamp(0.5, 2.0) if clamp else omega.clamp_min(0.0)
+    phase = torch.atan2(u.imag, u.real).clamp_min(0.0) * w.view(1, -1, 1, 1)
+    return u.abs() * torch.exp(1j * phase)
+
+
+def test_type_i_gtrelu_reference_clamps_omega():
+    torch.manual_seed(0)
+    model = components.build("complex_model", "type_i", in_channels=2, omega_constraint="reference").double()
+    act = model.features[2]
+    assert isinstance(act, GTReLU) and act.omega_constraint == "clamp"
+    with torch.no_grad():
+        act.phase_scale.copy_(torch.linspace(0.2, 3.0, 16, dtype=torch.float64))
+    z = _z(2, 16, 5, 5)
+    c = torch.complex(act.scale.scale[0], act.scale.scale[1])
+    _close(act(z), _gtrelu_reference(z, c, act.phase_scale, clamp=True), 1e-12)
+    paper = GTReLU(16).double()
+    paper.load_state_dict(act.state_dict())
+    diff = (paper(z) - act(z)).abs().amax(dim=(0, 2, 3))
+    inside = (act.phase_scale >= 0.5) & (act.phase_scale <= 2.0)
+    assert diff[inside].max() < 1e-12 and diff[~inside].min() > 1e-3   # differ exactly outside [0.5, 2]
+
+
+def test_type_e_equivariant_gtrelu_reference_uses_relu_omega():
+    torch.manual_seed(0)
+    model = components.build("complex_model", "type_e", in_channels=2, omega_constraint="reference").double()
+    block = model.features[1]              # ComplexScale, E{GTReLU(r=0, no c)}
+    scale, act = block[0], block[1].base
+    assert isinstance(scale, ComplexScale) and act.omega_constraint == "relu"
+    with torch.no_grad():
+        act.phase_scale.copy_(torch.linspace(-1.0, 2.5, 16, dtype=torch.float64))
+    z = _z(2, 16, 5, 5)
+    c = torch.complex(scale.scale[0], scale.scale[1])
+    u = z * c.view(1, -1, 1, 1)
+    m = u.mean(dim=1, keepdim=True)
+    m_hat = m / m.abs()
+    expect = m_hat * _gtrelu_reference(u * m_hat.conj(), torch.ones(16, dtype=C128), act.phase_scale, clamp=False)
+    _close(block(z), expect, 1e-10)
+    paper = components.build("complex_model", "type_e", in_channels=2).double().features[1]
+    paper.load_state_dict(block.state_dict())
+    diff = (paper(z) - block(z)).abs().amax(dim=(0, 2, 3))
+    assert diff[act.phase_scale >= 0].max() < 1e-12 and diff[act.phase_scale < 0].min() > 1e-3
+    for seed in range(2):                   # relu(omega) keeps the block C-scale equivariant
+        s = _s(seed)
+        _close(block(s * z), s * block(z), 1e-8)
+
+
+def test_reference_prototype_scale_matches_formula_and_is_8x_the_mean():
+    torch.manual_seed(0)
+    C, K = 128, 10
+    head = PrototypeDistance(C, K, invariant=True, scale="reference").double()
+    with torch.no_grad():
+        head.alpha.fill_(1.7)
+    f = _z(6, C)
+    p = torch.complex(head.prototypes[0], head.prototypes[1])           # (C, K)
+    g = f.sum(dim=1) / math.sqrt(2 * C)                                   # sum_c f / sqrt(2C)
+    d = ((f[:, :, None] - p[None] * g[:, None, None]).abs() ** 2).mean(dim=1).sqrt()
+    _close(head(f), -1.7 * d, 1e-12)
+    mean = PrototypeDistance(C, K, invariant=True).double()
+    mean.load_state_dict(head.state_dict())
+    assert (mean(f) - head(f)).abs().max() > 1e-2                          # equal weights, other logits
+    with torch.no_grad():                                                  # same function class: p -> 8 p
+        mean.prototypes.mul_(math.sqrt(C / 2))
+    assert math.sqrt(C / 2) == 8.0
+    _close(mean(f), head(f), 1e-12)
+
+
+def test_type_e_reference_head_equals_mean_head_with_prototypes_times_8():
+    torch.manual_seed(0)
+    z = _z(4, 2, 32, 32)
+    ref = components.build("complex_model", "type_e", in_channels=2, prototype_scale="reference").double()
+    paper = components.build("complex_model", "type_e", in_channels=2).double()
+    paper.load_state_dict(ref.state_dict())
+    ref.eval(), paper.eval()
+    with torch.no_grad():
+        assert (ref(z) - paper(z)).abs().max() > 1e-2
+        paper.head.prototypes.mul_(8.0)
+        _close(ref(z), paper(z), 1e-10)
+
+
+def test_reference_models_keep_their_invariances():
+    torch.manual_seed(0)
+    z = _z(4, 2, 32, 32)
+    m = _warm(components.build("complex_model", "type_i", in_channels=2, **REFERENCE["type_i"]).double(), z)
+    e = _warm(components.build("complex_model", "type_e", in_channels=2, **REFERENCE["type_e"]).double(), z)
+    with torch.no_grad():
+        for seed in range(2):
+            _close(m(_s(seed) * z), m(z), 1e-4)
+            _close(e(_s(seed, phase_only=True) * z), e(z), 1e-4)
+
+
+@pytest.mark.parametrize("ctor,kwargs,arg", [
+    (ComplexConv2d, dict(in_channels=4, out_channels=4, kernel_size=3, init="xavier"), "init"),
+    (GTReLU, dict(channels=4, omega_constraint="abs"), "omega_constraint"),
+    (GTReLU, dict(channels=4, phase_scale=False, omega_constraint="clamp"), "omega_constraint"),
+    (PrototypeDistance, dict(in_features=4, num_classes=3, scale="sum", invariant=True), "scale"),
+    (PrototypeDistance, dict(in_features=4, num_classes=3, scale="reference"), "scale"),
+])
+def test_setting_arguments_are_validated(ctor, kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         ctor(**kwargs)
