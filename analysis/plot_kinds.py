@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .plot_marks import (CI_TEXT, VERDICTS, categorical, t_ci, t_interval, verdict_of,  # noqa: E402
+from .stats import t_ci, t_interval  # noqa: E402
+from .plot_marks import (CI_TEXT, VERDICTS, categorical, verdict_of,  # noqa: E402
                          verdict_legend, y_label)
 
 

@@ -1,11 +1,9 @@
-"""Shared marks of the ablation figures: the verdict markers and their legend, the 95 % t-interval of the
-mean (scipy.stats.t; the error bars and bands of every figure), label sizes measured with matplotlib's TextPath.
+"""Shared marks of the ablation figures: the verdict markers and their legend, label sizes measured with
+matplotlib's TextPath.  The 95 % t-interval of the mean behind every error bar and band is analysis.stats'
+(``t_interval``, ``t_ci``, ``t_half_widths``).
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 
 
@@ -29,35 +27,6 @@ def verdict_of(row) -> str:
         return "baseline"
     v = row.get("verdict")
     return v if isinstance(v, str) and v in VERDICTS else "undecided"
-
-
-def t_interval(vals: np.ndarray, confidence: float = 0.95) -> float:
-    """Half-width of the t interval of the mean (nan below 2 values)."""
-    from scipy import stats
-
-    vals = np.asarray(vals, float)
-    vals = vals[np.isfinite(vals)]
-    if len(vals) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.5 + confidence / 2, len(vals) - 1) * vals.std(ddof=1) / math.sqrt(len(vals)))
-
-
-def t_ci(vals) -> tuple:
-    """seaborn ``errorbar=`` callable: (low, high) of the 95 % t-interval (the mean alone below 2 values)."""
-    vals = np.asarray(vals, float)
-    m, h = float(np.mean(vals)), t_interval(vals)
-    h = 0.0 if not math.isfinite(h) else h
-    return m - h, m + h
-
-
-def half_widths(table: pd.DataFrame) -> np.ndarray:
-    """Each table row's t-interval half-width from its n and std (0 where n < 2)."""
-    from scipy import stats
-
-    n, sd = table["n"].to_numpy(float), table["std"].to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
-    return np.where(n >= 2, h, 0.0)
 
 
 def text_width_in(labels, size: float) -> float:

@@ -40,7 +40,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import plot_kinds  # noqa: E402
-from .plot_marks import (CI_TEXT, VERDICTS, half_widths, axis_label, t_interval, text_width_in, verdict_of,  # noqa: E402
+from .stats import t_half_widths, t_interval  # noqa: E402
+from .plot_marks import (CI_TEXT, VERDICTS, axis_label, text_width_in, verdict_of,  # noqa: E402
                          verdict_legend)
 
 
@@ -95,7 +96,7 @@ def _points(runs: pd.DataFrame, table: pd.DataFrame, metric: str):
     base = table[table["baseline"]]
     extra = []
     if len(base) and math.isfinite(base["mean"].iloc[0]):
-        m, h = base["mean"].iloc[0], half_widths(base)[0]
+        m, h = base["mean"].iloc[0], t_half_widths(base["n"], base["std"])[0]
         extra.append(ax.axhspan(m - h, m + h, color="0.88", zorder=0, label=f"baseline: {CI_TEXT}"))
         ax.axhline(m, color="0.55", lw=1, zorder=1)
     x = np.arange(len(order))
@@ -109,7 +110,7 @@ def _points(runs: pd.DataFrame, table: pd.DataFrame, metric: str):
     from matplotlib.lines import Line2D
 
     extra.append(Line2D([], [], ls="", marker="o", color="0.35", ms=3.5, label="one seed"))
-    half = half_widths(table)
+    half = t_half_widths(table["n"], table["std"])
     seen = []
     for i, (_, r) in enumerate(table.iterrows()):
         if not math.isfinite(r["mean"]):
@@ -129,7 +130,7 @@ def _points(runs: pd.DataFrame, table: pd.DataFrame, metric: str):
 
 def _heatmaps(table: pd.DataFrame, axes, metric: str):
     rows_ax, cols_ax, facets = axes[0], axes[1], axes[2:]
-    table = table.assign(half_widths=half_widths(table), _sym=[VERDICTS[verdict_of(r)][3] for _, r in table.iterrows()])
+    table = table.assign(half_widths=t_half_widths(table["n"], table["std"]), _sym=[VERDICTS[verdict_of(r)][3] for _, r in table.iterrows()])
     groups = list(table.groupby(facets)) if facets else [((), table)]
     fig, axs = plt.subplots(1, len(groups), figsize=(4.2 * len(groups) + 1, 3.9), squeeze=False)
     vmin, vmax = table["mean"].min(), table["mean"].max()

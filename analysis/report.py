@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from . import contract as C
+
 DEFAULT_UI = "http://127.0.0.1:5000"
 NOT_RECORDED = "not recorded"
 
@@ -107,15 +109,15 @@ def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *
         notes.append("no per-epoch history was recorded: no learning curves")
     md = render(table, "md").splitlines()
     last = max(i for i, line in enumerate(md) if line.startswith("|"))
-    tags = lambda k: [v for v in runs.get(f"tags.ablate.{k}", pd.Series(dtype=object)).dropna().unique() if v]
+    tags = lambda k: [v for v in runs.get(C.column(k), pd.Series(dtype=object)).dropna().unique() if v]
     trials = _trials(runs, metric)
     return ReportStudy(
         name=experiment, experiment_id=str(runs["experiment_id"].iloc[0]), launch=str(launch or "all launches"),
-        task=(tags("task") or [NOT_RECORDED])[0], paper=str((tags("paper") or [_paper(sweep_yaml)])[0] or NOT_RECORDED),
+        task=(tags(C.TASK) or [NOT_RECORDED])[0], paper=str((tags(C.PAPER) or [_paper(sweep_yaml)])[0] or NOT_RECORDED),
         metric=metric, mode=mode, table_csv=render(table, "csv"), trials=trials,
         footnotes=tuple(line.strip().strip("_") for line in md[last + 1:] if line.strip()),
-        git_commits=tuple(sorted({*tags("git_commit"), *tags("launch_git_commit"), *tags("resumed_git_commit")})),
-        hosts=tuple(sorted({*tags("hostname"), *tags("driver_host")})), sweep_yaml=sweep_yaml, plot_png=plot_png,
+        git_commits=tuple(sorted({*tags(C.GIT_COMMIT), *tags(C.LAUNCH_GIT_COMMIT), *tags(C.RESUMED_GIT_COMMIT)})),
+        hosts=tuple(sorted({*tags(C.HOSTNAME), *tags(C.DRIVER_HOST)})), sweep_yaml=sweep_yaml, plot_png=plot_png,
         curves_png=curves_png, parent_run_id=parent.info.run_id if parent is not None else None,
         tracking_uri=_public_uri(uri), notes=tuple(notes), **_timing(runs, trials))
 
@@ -125,12 +127,12 @@ def _parent_run(c, runs: pd.DataFrame, launch: str):
     tagged ``ablate.phase=launch`` of this launch; None in older stores."""
     from mlflow.exceptions import MlflowException
 
-    ids = runs["tags.mlflow.parentRunId"].dropna().unique() if "tags.mlflow.parentRunId" in runs else []
+    ids = runs[C.column(C.PARENT_RUN)].dropna().unique() if C.column(C.PARENT_RUN) in runs else []
     try:
         if len(ids):
             return c.get_run(ids[0])
         found = c.search_runs([str(runs["experiment_id"].iloc[0])], max_results=1,
-                              filter_string=f"tags.`ablate.phase` = 'launch' and tags.`ablate.launch` = '{launch}'")
+                              filter_string=f"{C.equals(C.PHASE, C.PHASE_LAUNCH)} and {C.equals(C.LAUNCH, launch)}")
         return found[0] if found else None
     except MlflowException:
         return None
@@ -172,7 +174,7 @@ def _trials(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame({"run_id": runs["run_id"], "cell": runs["cell"], "seed": runs["seed"], "status": runs["status"],
                          "value": pd.to_numeric(col(f"metrics.{metric}"), errors="coerce"), "wall_s": dur,
                          "reason": col("failure_reason"),
-                         "retries": pd.to_numeric(col("tags.ablate.retries"), errors="coerce").fillna(0).astype(int)
+                         "retries": pd.to_numeric(col(C.column(C.RETRIES)), errors="coerce").fillna(0).astype(int)
                          }).reset_index(drop=True)
 
 

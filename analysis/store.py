@@ -19,10 +19,9 @@ from typing import Dict, Iterable, Optional
 import numpy as np
 import pandas as pd
 
-# The sweep file's analysis section with its defaults (sweeps/study.py DEFAULT_ANALYSIS; analysis never
-# imports sweeps): used for runs recorded before the tag existed, and to fill keys a tag lacks.
-DEFAULT_ANALYSIS = {"alpha": 0.05, "correction": "holm", "test": "welch", "min_effect": None,
-                    "spending": "obrien_fleming", "futility": None, "hsd_gamma": None}
+from . import contract as C
+from .contract import DEFAULT_ANALYSIS
+
 _BULK = 500        # run ids per bulk history query (sqlite allows 999 bound variables in old builds)
 
 
@@ -72,18 +71,19 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     if exp is None:
         names = [e.name for e in mlflow.search_experiments() if e.name != "Default"]
         raise LookupError(f"no sweep named {experiment!r} in {tracking_uri}; sweeps there: {', '.join(names) or '(none)'}")
-    filt = f"tags.`ablate.phase` = '{phase}'" if phase else ""
+    filt = C.equals(C.PHASE, phase) if phase else ""
     df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filt, output_format="pandas",
                             max_results=100000)
     if df.empty:
         raise LookupError(f"sweep {experiment!r} has no {phase or ''} runs in {tracking_uri}")
-    if "tags.ablate.launch" not in df:
+    launch_col = C.column(C.LAUNCH)
+    if launch_col not in df:
         raise LookupError(f"sweep {experiment!r} has no runs written by ablate in {tracking_uri}")
-    launches = sorted(df["tags.ablate.launch"].dropna().unique())
+    launches = sorted(df[launch_col].dropna().unique())
     if launch == "latest":
         launch = launches[-1]
     if launch:
-        df = df[df["tags.ablate.launch"] == launch]
+        df = df[df[launch_col] == launch]
         if df.empty:
             raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}; launches: "
                               f"{', '.join(launches[-10:])}{' (latest 10)' if len(launches) > 10 else ''}")
@@ -92,14 +92,14 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
         # object dtype: a missing param (conditional key) must not turn ints into floats
         df[col] = pd.Series([None if v is None or (isinstance(v, float) and v != v) else _num(v)
                              for v in df[col]], index=df.index, dtype=object)
-    for tag in ("cell", "seed"):                 # absent on summary runs
-        if f"tags.ablate.{tag}" not in df:
-            df[f"tags.ablate.{tag}"] = None
-    df["cell"] = df["tags.ablate.cell"]
-    df["seed"] = df["tags.ablate.seed"].map(_num)
-    df["launch"] = df["tags.ablate.launch"]
-    df["n_params"] = pd.to_numeric(df.get("tags.ablate.n_params"), errors="coerce")
-    df["failure_reason"] = df.get("tags.ablate.failure_reason")
+    for tag in (C.CELL, C.SEED):                 # absent on summary runs
+        if C.column(tag) not in df:
+            df[C.column(tag)] = None
+    df["cell"] = df[C.column(C.CELL)]
+    df["seed"] = df[C.column(C.SEED)].map(_num)
+    df["launch"] = df[launch_col]
+    df["n_params"] = pd.to_numeric(df.get(C.column(C.N_PARAMS)), errors="coerce")
+    df["failure_reason"] = df.get(C.column(C.FAILURE_REASON))
     axes = []
     for cell in df["cell"].dropna().unique():
         for k in parse_cell(cell):
@@ -108,31 +108,31 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     for ax in axes:
         # object dtype: a conditional axis is None where it does not apply (not NaN, not 8.0)
         df[ax] = pd.Series([parse_cell(c or "").get(ax) for c in df["cell"]], index=df.index, dtype=object)
-    if "tags.ablate.cell_index" in df:
-        df["cell_index"] = pd.to_numeric(df["tags.ablate.cell_index"], errors="coerce")
+    if C.column(C.CELL_INDEX) in df:
+        df["cell_index"] = pd.to_numeric(df[C.column(C.CELL_INDEX)], errors="coerce")
         df = df.sort_values(["cell_index", "seed"], kind="stable")
     df.attrs["axes"] = axes
-    df.attrs["baseline_cell"] = _first(df, "tags.ablate.baseline_cell")
-    df.attrs["metric"] = _first(df, "tags.ablate.metric")
-    df.attrs["mode"] = _first(df, "tags.ablate.mode") or "max"
+    df.attrs["baseline_cell"] = _first(df, C.column(C.BASELINE_CELL))
+    df.attrs["metric"] = _first(df, C.column(C.METRIC))
+    df.attrs["mode"] = _first(df, C.column(C.MODE)) or "max"
     df.attrs["launch"] = launch
     df.attrs["launches"] = sorted(df["launch"].dropna().unique())
-    smoke = df.get("tags.ablate.smoke")
+    smoke = df.get(C.column(C.SMOKE))
     df.attrs["smoke_launches"] = sorted(df.loc[smoke == "true", "launch"].dropna().unique()) if smoke is not None else []
-    df.attrs["plot"] = json.loads(_first(df, "tags.ablate.plot") or "{}")
-    df.attrs["metric_modes"] = json.loads(_first(df, "tags.ablate.metric_modes") or "{}")
+    df.attrs["plot"] = json.loads(_first(df, C.column(C.PLOT)) or "{}")
+    df.attrs["metric_modes"] = json.loads(_first(df, C.column(C.METRIC_MODES)) or "{}")
     _design_and_cost(df, tracking_uri, epoch_times)
     return df.reset_index(drop=True)
 
 
 def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> None:
     """attrs analysis / looks, and the columns look and epoch_s (median of each run's epoch_seconds history)."""
-    df.attrs["analysis"] = {**DEFAULT_ANALYSIS, **json.loads(_first(df, "tags.ablate.analysis") or "{}")}
-    looks = json.loads(_first(df, "tags.ablate.looks") or "null")
+    df.attrs["analysis"] = {**DEFAULT_ANALYSIS, **json.loads(_first(df, C.column(C.ANALYSIS)) or "{}")}
+    looks = json.loads(_first(df, C.column(C.LOOKS)) or "null")
     df.attrs["looks"] = [int(n) for n in looks] if looks else None
     if looks:   # a launch from before the Holm step-down has no such tag: its looks were decided by Bonferroni
-        df.attrs["analysis"]["correction"] = _first(df, "tags.ablate.looks_correction") or "bonferroni"
-    tagged = df["tags.ablate.look"] if "tags.ablate.look" in df else [None] * len(df)
+        df.attrs["analysis"]["correction"] = _first(df, C.column(C.LOOKS_CORRECTION)) or "bonferroni"
+    tagged = df[C.column(C.LOOK)] if C.column(C.LOOK) in df else [None] * len(df)
     df["look"] = pd.Series([None if v is None or v != v else int(v) for v in tagged], index=df.index, dtype=object)
     df["epoch_s"] = np.nan
     if epoch_times and "metrics.epoch_seconds" in df:

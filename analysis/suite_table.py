@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from .suite_stats import average_ranks, probability_of_improvement
+from .stats import average_ranks, probability_of_improvement
 
 
 @dataclass(frozen=True)

@@ -106,14 +106,13 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
     descriptive g of the seeds used there. Args as fixed_evidence, plus looks (planned cumulative seeds) and
     upto (the last look the launch ran: cells still going there are "continue").
     """
-    from .sequential import plan_for
-    from .sequential_table import replay
+    from .stats import plan_for, replay_looks
 
     others = {c: v for c, v in values.items() if c != baseline}
     design = plan_for(looks, analysis, len(others))
     base = values.get(baseline, {})
-    got = replay(design, others, base, mode=mode, min_effect=analysis["min_effect"],
-                 upto_look=upto if upto < len(looks) - 1 else None, futility=analysis.get("futility"))
+    got = replay_looks(design, others, base, mode=mode, min_effect=analysis["min_effect"],
+                       upto_look=upto if upto < len(looks) - 1 else None, futility=analysis.get("futility"))
     rows = {}
     for cell, d in got.items():
         n_k = design.looks[d.look]
@@ -144,7 +143,7 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
 
 def grid_anova(ok: pd.DataFrame, axes: Sequence[str], col: str):
     """factorial_anova over the axes that vary (≥ 2 of them), else None (one axis: nothing factorial)."""
-    from .suite_stats import factorial_anova
+    from .stats import factorial_anova
 
     varying = [a for a in axes if a in ok and ok[a].nunique(dropna=True) > 1]
     if len(varying) < 2 or ok.empty:

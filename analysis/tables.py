@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import table_evidence as ev
 from . import table_text as text
-from .store import DEFAULT_ANALYSIS
+from .contract import DEFAULT_ANALYSIS
 from .suite_table import render_suite_summary  # noqa: F401  (the CLI's entry point lives beside render)
 
 __all__ = ["ablation_table", "render", "render_suite_csv", "render_suite_summary", "cell_values", "csv_columns"]

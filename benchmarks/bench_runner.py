@@ -2,7 +2,7 @@
 with Ray started once (as on a running cluster; ``ray.init`` is not counted).
 
 * Overhead: 40 trivial trials (the ``toy`` task, one epoch, no work) through the
-  runner (``sweeps.run.launch``: Tune + MLflow tracking + checkpoints; the
+  runner (``sweeps.runner.launch.launch``: Tune + MLflow tracking + checkpoints; the
   launch's summary artifacts off, timed separately) vs bare ``Tuner.fit`` over a
   function trainable that runs the same trials (``run_trial`` with a reporter
   that only calls ``tune.report``), same resources (1 CPU per trial, all CPUs),
@@ -33,7 +33,7 @@ from .common import Result
 
 
 def _study(name: str, n: int, **extra):
-    from sweeps.spec import validate
+    from sweeps.language.validate import validate
 
     raw = {"name": name, "task": "toy", "metric": {"name": "score"}, "seeds": list(range(n)),
            "fixed": {"train.epochs": 1}, "scientific": {"model.kind": ["plain"]}, "max_failures": 0,
@@ -43,7 +43,7 @@ def _study(name: str, n: int, **extra):
 
 def _ours(tmp: Path, name: str, n: int, summary: bool = False) -> float:
     """Seconds for one launch of ``n`` trivial trials through the runner."""
-    from sweeps.run import launch
+    from sweeps.runner.launch import launch
 
     study = _study(name, n, artifacts={"summary": summary})
     t0 = time.perf_counter()
@@ -57,7 +57,7 @@ def _task_trainable(config):
     """What a user would write with bare Tune for the same trials: no tracking, no checkpoints."""
     from ray import tune
 
-    from sweeps.trial import run_trial
+    from sweeps.runner.trial import run_trial
 
     class Bare:
         def report(self, metrics, state=None):
@@ -95,8 +95,8 @@ def _bare(tmp: Path, fn, configs: List[Dict]) -> float:
 
 
 def _loop(n: int) -> float:
-    from sweeps.expand import final_trials
-    from sweeps.trial import LocalReporter, run_trial
+    from sweeps.language.expand import final_trials
+    from sweeps.runner.trial import LocalReporter, run_trial
 
     t0 = time.perf_counter()
     for t in final_trials(_study("loop", n)):
@@ -105,7 +105,7 @@ def _loop(n: int) -> float:
 
 
 def overhead(tmp: Path, quick: bool) -> Tuple[List[Result], Dict[str, float]]:
-    from sweeps.expand import final_trials
+    from sweeps.language.expand import final_trials
 
     n, rounds = (12, 1) if quick else (40, 3)
     configs = [t.config for t in final_trials(_study("cfg", n))]
@@ -144,7 +144,7 @@ def _digits_cfg() -> Dict:
     """Digits MLP settings whose trial takes about 5 s on one thread here (in-process,
     warm): t(E) = a + b·E fitted on 2 and 4 epochs (a: data, the final κ; b: an epoch).
     ``$ABLATE_BENCH_EPOCHS`` fixes E instead (to compare two checkouts at equal work)."""
-    from sweeps.trial import LocalReporter, run_trial
+    from sweeps.runner.trial import LocalReporter, run_trial
     from tasks import get_task
 
     base = {"model.hidden": 2048, "train.threads": 1, "seed": 0}
@@ -160,14 +160,14 @@ def _digits_cfg() -> Dict:
 
 
 def _phase_s(tmp: Path, study, phase: str) -> Tuple[float, float]:
-    """(seconds for one phase through sweeps.phase.run_phase, as launch runs it;
+    """(seconds for one phase through sweeps.runner.phase.run_phase, as launch runs it;
     union / sum of its two trials' run intervals: 0.5 = fully overlapped, 1 = one after the other)."""
     from mlflow.tracking import MlflowClient
 
     from sweeps import tracking
-    from sweeps.callback import MLflowTracker
-    from sweeps.expand import final_trials
-    from sweeps.phase import run_phase, tune_environment
+    from sweeps.runner.tracker import MLflowTracker
+    from sweeps.language.expand import final_trials
+    from sweeps.runner.phase import run_phase, tune_environment
 
     tune_environment()
     uri = f"sqlite:///{tmp}/m.db"
@@ -186,7 +186,7 @@ def _phase_s(tmp: Path, study, phase: str) -> Tuple[float, float]:
 
 
 def concurrency(tmp: Path, quick: bool) -> List[Result]:
-    from sweeps.spec import validate
+    from sweeps.language.validate import validate
 
     fixed = _digits_cfg()
     fixed.pop("seed")
@@ -233,7 +233,7 @@ def _end_intervals(tmp: Path, name: str) -> List[float]:
 
 
 def scale(tmp: Path, quick: bool, at40: Dict[str, float]) -> List[Result]:
-    from sweeps.expand import final_trials
+    from sweeps.language.expand import final_trials
 
     n = 120 if quick else 500
     rss0 = _rss_mb()

@@ -23,9 +23,9 @@ from typing import Callable, List, Tuple
 PARTS: List[Tuple[str, Callable[[str, str], bool]]] = [
     ("driver waiting in ray.wait (workers starting, trials running)",
      lambda f, n: n == "wait" and f.endswith("_private/worker.py")),
-    ("MLflow tracker, trial start", lambda f, n: f.endswith("sweeps/callback.py") and n == "on_trial_start"),
-    ("MLflow tracker, results", lambda f, n: f.endswith("sweeps/callback.py") and n == "on_trial_result"),
-    ("MLflow tracker, trial end", lambda f, n: f.endswith("sweeps/callback.py") and n == "on_trial_complete"),
+    ("MLflow tracker, trial start", lambda f, n: f.endswith("sweeps/runner/tracker.py") and n == "on_trial_start"),
+    ("MLflow tracker, results", lambda f, n: f.endswith("sweeps/runner/tracker.py") and n == "on_trial_result"),
+    ("MLflow tracker, trial end", lambda f, n: f.endswith("sweeps/runner/tracker.py") and n == "on_trial_complete"),
     ("sqlite commits (reads and writes)", lambda f, n: "commit" in n and "sqlite3" in n),
     ("Tune experiment snapshots, calls", lambda f, n: n == "sync_up_experiment_state"),
     ("Tune experiment snapshots, written", lambda f, n: n == "save_to_dir" and f.endswith("tune_controller.py")),
@@ -41,8 +41,8 @@ def profile(trials: int) -> Tuple[float, List[Tuple[str, float, int]]]:
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
     import ray
 
-    from sweeps.run import launch
-    from sweeps.spec import validate
+    from sweeps.runner.launch import launch
+    from sweeps.language.validate import validate
 
     tmp = Path(tempfile.mkdtemp(prefix="ablate-profile-"))
     os.environ["ABLATE_HOME"] = str(tmp)

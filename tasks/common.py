@@ -116,7 +116,7 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
     resumes bit-exactly: after the last epoch always, and after the others
     when the reporter's optional ``wants_checkpoint(epoch)`` says so (the
     sweep's reporter checkpoints by elapsed time and at ASHA's rungs, see
-    sweeps/reporter.py); a reporter without it gets one every epoch.
+    sweeps/runner/trainable.py); a reporter without it gets one every epoch.
     """
     start, last = 0, {}
     rank, world = dist_info()

@@ -153,7 +153,7 @@ class TaskSpec:
         """Defaults + overrides, conditional keys dropped where they don't apply.
 
         Raises KeyError/ValueError for unknown keys or bad values (callers that
-        need file/key-path context validate first, see sweeps.spec).
+        need file/key-path context validate first, see sweeps.language.load).
         """
         cfg = self.defaults()
         for k, v in overrides.items():

@@ -57,8 +57,8 @@ def sweep_runner(ray_local, mlflow_store, tmp_path, monkeypatch):
         from analysis.store import load_runs
 
         if hasattr(sweep, "task") or not cli or kw:
-            from sweeps.run import launch
-            from sweeps.spec import load
+            from sweeps.runner.launch import launch
+            from sweeps.language.load import load
 
             study = sweep if hasattr(sweep, "task") else load(str(sweep), overrides=overrides, smoke=smoke)
             summary = launch(study, tracking_uri=uri, echo=lambda s: None, verbose=0, **kw)

@@ -18,9 +18,7 @@ Everything is pure: arrays in, frozen dataclasses out; nothing here imports ray,
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -31,46 +29,13 @@ from scipy import integrate, special, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from ._checks import choice_arg, finite_values, quiet, unit_arg
 
 POWER = 0.8
 _METHOD = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None}
 _ADJ_NAME = {"holm": "Holm-adjusted", "bonferroni": "Bonferroni-adjusted", "bh": "Benjamini–Hochberg-adjusted",
              "none": "unadjusted"}
-
-
-# ---------------------------------------------------------------- validation and quiet numerics
-def choice_arg(name: str, value: Any, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
-
-
-def unit_arg(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number in (0, 1); got {value!r}")
-    return float(value)
-
-
-def finite_values(name: str, values: Any) -> np.ndarray:
-    """1-D float array with NaN dropped (a failed or unlogged run); ±inf is refused, not averaged."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-D array of numbers; got {values!r}") from None
-    if arr.ndim != 1 or np.isinf(arr).any():
-        raise ValueError(f"{name} must be a 1-D array of finite numbers or NaN; got {values!r}")
-    return arr
-
-
-@contextlib.contextmanager
-def quiet():
-    # scipy warns "Precision loss" whenever one arm is constant although its result is exact; the power
-    # solvers warn on non-convergence, which the callers check (non-finite result -> None / nan).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        yield
 
 
 # ---------------------------------------------------------------- power (noncentral t)
@@ -365,11 +330,3 @@ def compare_to_baseline(cells: Mapping[str, Any], baseline: Any, *, mode: str = 
                    for k, r in raw.items()}
     return FamilyResult(comparisons, **meta, family_size=len(family), level=level,
                         excluded=tuple(k for k in raw if k not in p_adj))
-
-
-if __name__ == "__main__":   # python -m analysis.stats: the minimum-detectable-effect tables of docs/statistics.md
-    for kind in ("welch", "pooled", "paired"):
-        table = mde_table(seeds=(2, 3, 5, 10, 20, 30), alphas=(0.05, 0.01, 0.005), test=kind)
-        print(f"\n{kind}\n| seeds per cell | " + " | ".join(table.columns) + " |\n|---|" + "---|" * len(table.columns))
-        for n, row in table.iterrows():
-            print(f"| {n} | " + " | ".join(f"{v:.2f}" for v in row) + " |")

@@ -1,7 +1,7 @@
 """Replaying a group-sequential (adaptive seeds) launch look by look: the one function that says which cells
 stopped where, shared by the table and by the runner that picks the cells that get more seeds.
 
-Method: the design of analysis/sequential.py (Jennison & Turnbull 2000, ch. 7 and 9; Lan & DeMets 1983).
+Method: the design of analysis/stats/_sequential.py (Jennison & Turnbull 2000, ch. 7 and 9; Lan & DeMets 1983).
 Look k tests each cell still running on its seeds 0..looks[k]−1 against the baseline's seeds 0..looks[k]−1 with
 ``analysis.sequential.decide``; a cell that stopped (better, worse, equivalent) is never looked at again, so its
 verdict and repeated CI are those of the look it stopped at. Under the Holm step-down a cell is tested at
@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
-from .sequential import Design, LookDecision, decide
+from ._sequential import Design, LookDecision, decide
 
 
 def _seed_values(name: str, values: Any) -> Dict[int, float]:
@@ -37,7 +37,7 @@ def _seed_values(name: str, values: Any) -> Dict[int, float]:
     return out
 
 
-def replay(design: Design, cells: Mapping[str, Mapping[int, float]], baseline: Mapping[int, float], *,
+def replay_looks(design: Design, cells: Mapping[str, Mapping[int, float]], baseline: Mapping[int, float], *,
            mode: str, min_effect: Optional[float] = None, upto_look: Optional[int] = None,
            futility: Optional[float] = None) -> Dict[str, LookDecision]:
     """Each cell's LookDecision: at the look it stopped, or (``upto_look=k``) its state after look k.

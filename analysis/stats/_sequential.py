@@ -20,7 +20,7 @@ The α split is Bonferroni (α/m per cell) or a group-sequential Holm step-down 
 2013): at each look a cell is tested at α/(m − r), r the cells already better/worse, repeated within the look until
 no cell crosses; boundaries for every level α/j come from the same null studies and are monotone in j. This keeps
 the family-wise error of false better/worse claims about null cells at α (closed testing); sign errors and
-"equivalent" (always judged at α/m) are checked by simulation (analysis/sequential_sim.py, docs/statistics.md).
+"equivalent" (always judged at α/m) are checked by simulation (analysis/stats/simulate.py, docs/statistics.md).
 
 Written by hand because neither scipy nor statsmodels has group-sequential boundaries (gsDesign and rpact are R)
 and the t-based ones need the simulation; each look's test and interval is scipy's ttest_ind / ttest_rel.
@@ -35,11 +35,9 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from scipy import special, stats
 
-SPENDINGS = ("obrien_fleming", "pocock", "hsd")
-HSD_GAMMA = -4.0                                         # gsDesign's default sfHSD parameter
-HSD_RANGE = (-20.0, 20.0)                                # beyond it the family is numerically all-or-nothing
-CORRECTIONS = ("holm", "bonferroni")
-TESTS = ("welch", "paired")
+from ..contract import HSD_GAMMA, HSD_RANGE, SPENDINGS, TESTS
+from ..contract import LOOKS_CORRECTIONS as CORRECTIONS
+
 VERDICTS = ("continue", "better", "worse", "equivalent", "undecided")   # index = the vectorised verdict code
 RATIOS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)   # Welch's least favourable ratio at n <= 12 lies in 10..300
 _NAMES = {"obrien_fleming": "Lan-DeMets O'Brien-Fleming-type", "pocock": "Lan-DeMets Pocock-type",
@@ -272,7 +270,7 @@ def _gamma(spending: str, gamma) -> Optional[float]:
 
 def plan_for(looks: Sequence[int], analysis, n_cells: int) -> Design:
     """The design of a launch from its analysis settings (the sweep file's `analysis:` section, or the
-    `ablate.analysis` tag): one place for the runner (sweeps/looks.py) and the table (table_evidence.py)."""
+    `ablate.analysis` tag): one place for the runner (sweeps/runner/looks.py) and the table (table_evidence.py)."""
     return plan(list(looks), alpha=analysis["alpha"], n_cells=max(1, n_cells), spending=analysis["spending"],
                 test=analysis["test"], correction=analysis["correction"], gamma=analysis.get("hsd_gamma"))
 

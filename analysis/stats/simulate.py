@@ -1,8 +1,8 @@
-"""Operating characteristics of the adaptive-seeds design (analysis/sequential.py) by Monte Carlo: false-claim rate,
+"""Operating characteristics of the adaptive-seeds design (analysis/stats/_sequential.py) by Monte Carlo: false-claim rate,
 power and mean trials against the fixed design and naive peeking, and the Holm step-down's adversarial table.
 These are the tables of docs/statistics.md; regenerate them with
 
-    python -m analysis.sequential_sim --describe --holm
+    python -m analysis.stats.simulate --describe --holm
 
 Written by hand because the designs are this project's (no library simulates t-based group-sequential boundaries);
 the random numbers are numpy's, the tests scipy's.
@@ -17,7 +17,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .sequential import CORRECTIONS, SPENDINGS, TESTS, Design, _int, _p_bounds, plan, sequential_verdicts
+from ..contract import LOOKS_CORRECTIONS as CORRECTIONS
+from ..contract import SPENDINGS, TESTS
+from ._sequential import Design, _int, _p_bounds, plan, sequential_verdicts
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def expected_line(design: Design, futility: Optional[float] = None, n_studies: i
     return (f"Expected ({n_studies} simulated studies, independent normal seeds, no equivalence stops): trials "
             f"{trials} of at most {design.max_trials}; power at 1 SD {np.mean(got[1].power):.2f} "
             f"(fixed {design.looks[-1]} seeds: {np.mean(fixed.power):.2f}). Compare designs with "
-            f"`python -m analysis.sequential_sim --frontier --looks {' '.join(map(str, design.looks))} --cells {m}`.")
+            f"`python -m analysis.stats.simulate --frontier --looks {' '.join(map(str, design.looks))} --cells {m}`.")
 
 
 def table(looks=(3, 5, 8, 12), *, alpha=0.05, n_cells=5, n_studies=4000, min_effect_sd=1.0, seed=1) -> str:
@@ -196,7 +198,7 @@ def holm_table(looks=(3, 5, 8, 12), *, alpha=0.05, n_studies=20000, min_effect_s
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m analysis.sequential_sim", description=table.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m analysis.stats.simulate", description=table.__doc__)
     ap.add_argument("--looks", type=int, nargs="+", default=[3, 5, 8, 12])
     ap.add_argument("--cells", type=int, default=5)
     ap.add_argument("--alpha", type=float, default=0.05)

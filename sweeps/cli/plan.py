@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .expand import baseline_cell, cells, final_trials
+from ..language.expand import baseline_cell, cells, final_trials
 
 
 def print_plan(study, verbose: bool = False, header: bool = False) -> None:
@@ -27,9 +27,9 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
             print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
     tuned = f" with {', '.join(study.nuisance)} tuned per cell (its best search trial)" if study.nuisance else ""
     if study.looks:
-        from analysis.sequential_sim import expected_line
+        from analysis.stats.simulate import expected_line
 
-        from .looks import design_of
+        from ..runner.looks import design_of
 
         design, fut = design_of(study), study.analysis.get("futility")
         print(design.describe())

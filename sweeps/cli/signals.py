@@ -1,4 +1,4 @@
-"""The ``ablate`` console script: Ctrl-C is handled from the first line on.
+"""Ctrl-C in the ``ablate`` console script, handled from its first line on (sweeps/cli/main.py ``main``).
 
 A SIGINT that lands while Python imports the CLI, torch, Ray or MLflow, or
 while ``ray.init`` runs, must end the process with exit 130 and one line, not
@@ -10,10 +10,13 @@ at once via ``os._exit``.  Inside a Tune run, Tune installs its own handler
 from __future__ import annotations
 
 import os
-import signal
-import sys
 
-RESUME_HINT: list = []      # set by `run` once a launch has state on disk
+RESUME_HINT: list = []      # set by `run` (set_resume_hint) once a launch has state on disk
+
+
+def set_resume_hint(command: str) -> None:
+    """The command that resumes the launch in progress, named by ``interrupted``."""
+    RESUME_HINT[:] = [command]
 
 
 def interrupted(*_args) -> None:
@@ -24,14 +27,3 @@ def interrupted(*_args) -> None:
     except OSError:
         pass
     os._exit(130)
-
-
-def main() -> int:
-    signal.signal(signal.SIGINT, interrupted)
-    from .cli import main as cli_main
-
-    return cli_main()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

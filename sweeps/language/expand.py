@@ -4,7 +4,7 @@ Scientific axes form a full grid; conditional keys (``Param.when``) are dropped
 from cells they do not apply to and the resulting duplicate cells are merged,
 so ``block_size: [4, 8]`` multiplies only the cdlinear cells, never the dense
 baseline.  Every cell is then run once per seed; nuisance values (found by
-the per-cell search, see sweeps/run.py) are merged in per cell.
+the per-cell search, see sweeps/runner/launch.py) are merged in per cell.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from .spec import Study
+from .study import Study
 
 
 @dataclass

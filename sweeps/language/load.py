@@ -1,5 +1,5 @@
 """Sweep files: load a YAML study (or a suite of studies), apply ``--set`` and
-``--smoke``, and validate it completely (sweeps/validate.py) before anything
+``--smoke``, and validate it completely (sweeps/language/validate.py) before anything
 is launched.
 
 A sweep file (see README, "Writing a sweep file")::
@@ -30,11 +30,9 @@ import yaml
 
 from tasks import get_task
 
-from .study import (MAX_SEED, SUITE_KEYS, TOP_KEYS, Dist, Study, SweepError, is_int, is_num,  # noqa: F401
-                    near)
-from .validate import shrink, top_problems, validate  # noqa: F401  (re-exported)
-
-_near, _is_int, _is_num = near, is_int, is_num
+from ..errors import SweepError
+from .study import SUITE_KEYS, TOP_KEYS, Study, near
+from .validate import top_problems, validate
 
 
 def parse_assignments(items: List[str]) -> Dict[str, Any]:
@@ -170,7 +168,7 @@ def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any], warnings: L
                 node = node[p]
             node[parts[-1]] = value
         else:
-            raise SweepError("--set", [(key, f"unknown key; {_near(key, list(task_keys) + list(TOP_KEYS))}"
+            raise SweepError("--set", [(key, f"unknown key; {near(key, list(task_keys) + list(TOP_KEYS))}"
                                             f"--set takes a key of task {raw.get('task')!r} or a sweep-file key "
                                             f"({', '.join(TOP_KEYS)})")])
 

@@ -8,9 +8,11 @@ from typing import Any, Dict, Optional
 
 from tasks.schema import TaskSpec
 
-from .study import (ANALYSIS_KEYS, ARTIFACT_KEYS, CHECKPOINT_KEYS, CORRECTIONS, DEFAULT_ANALYSIS, LOOKS_CORRECTIONS,
-                    DEFAULT_CHECKPOINT_S, DISTS, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS, SCHEDULERS, SEARCH_KEYS,
-                    HSD_GAMMA, HSD_RANGE, SPENDINGS, TESTS, Dist, is_int, is_num, near)
+from analysis.contract import (ANALYSIS_KEYS, CORRECTIONS, DEFAULT_ANALYSIS, HSD_GAMMA, HSD_RANGE,
+                               LOOKS_CORRECTIONS, SPENDINGS, TESTS)
+
+from .study import (ARTIFACT_KEYS, CHECKPOINT_KEYS, DEFAULT_CHECKPOINT_S, DISTS, PLOT_KEYS, PLOT_KINDS, RESOURCE_KEYS,
+                    SCHEDULERS, SEARCH_KEYS, Dist, is_int, is_num, near)
 
 
 def check_plot(v, raw, scientific) -> Dict[str, Any]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
+from analysis.contract import DEFAULT_ANALYSIS
 from tasks.schema import TaskSpec
 
 TOP_KEYS = ("name", "task", "description", "metric", "baseline", "seeds", "fixed", "scientific",
@@ -22,28 +23,12 @@ PLOT_KEYS = ("kind", "x", "hue", "metric", "metrics", "x_values", "x_label", "lo
 SEARCH_KEYS = ("trials_per_cell", "scheduler", "metric", "mode", "grace_period", "reduction_factor", "seed")
 RESOURCE_KEYS = ("cpu", "gpu", "workers")
 TRACKING_KEYS = ("uri", "experiment")
-ANALYSIS_KEYS = ("alpha", "correction", "test", "min_effect", "spending", "futility", "hsd_gamma")
-CORRECTIONS = ("holm", "bonferroni", "bh", "none")
-LOOKS_CORRECTIONS = ("holm", "bonferroni")   # the group-sequential designs (analysis/sequential.py)
-TESTS = ("welch", "paired")
-SPENDINGS = ("obrien_fleming", "pocock", "hsd")
-HSD_RANGE, HSD_GAMMA = (-20.0, 20.0), -4.0     # analysis/sequential.py HSD_RANGE, HSD_GAMMA
 CHECKPOINT_KEYS = ("every_s",)
 SEED_KEYS = ("looks",)
 DISTS = ("loguniform", "uniform", "int", "choice")
 SCHEDULERS = ("none", "asha")
 MAX_SEED = 2**31 - 1
-DEFAULT_ANALYSIS = {"alpha": 0.05, "correction": "holm", "test": "welch", "min_effect": None,
-                    "spending": "obrien_fleming", "futility": None, "hsd_gamma": None}
 DEFAULT_CHECKPOINT_S = 10.0
-
-
-class SweepError(Exception):
-    """One or more problems in a sweep file; ``str()`` lists them one per line."""
-
-    def __init__(self, file: str, problems: List[Tuple[str, str]]):
-        self.file, self.problems = file, problems
-        super().__init__("\n".join(f"{file}: {path}: {msg}" for path, msg in problems))
 
 
 @dataclass

@@ -15,9 +15,11 @@ from typing import Any, Dict, List, Optional, Tuple
 from tasks import available_tasks, get_task
 from tasks.schema import TaskSpec
 
-from .study import MAX_SEED, SEED_KEYS, TOP_KEYS, TRACKING_KEYS, Dist, Study, SweepError, is_int, is_num, near
-from .validate_sections import (check_analysis, check_artifacts, check_checkpoint, check_plot,  # noqa: F401
-                                check_resources, check_search, parse_dist, shrink)
+from ..errors import SweepError
+from .expand import cells, final_trials
+from .sections import (check_analysis, check_artifacts, check_checkpoint, check_plot, check_resources, check_search,
+                       parse_dist, shrink)
+from .study import MAX_SEED, SEED_KEYS, TOP_KEYS, TRACKING_KEYS, Dist, Study, is_int, is_num, near
 
 
 def top_problems(raw: Dict[str, Any], allowed, what: str) -> List[Tuple[str, str]]:
@@ -231,8 +233,6 @@ class _Validator:
     def cells(self, study: Study) -> None:
         """Per-cell checks (conditional keys, component constraints) need the
         expansion; they run even when other keys are wrong (one pass reports all)."""
-        from .expand import cells
-
         res = study.resources
         if not is_num(res["cpu"]) or res["cpu"] <= 0:
             study.resources = {**res, "cpu": 1}
@@ -266,8 +266,6 @@ class _Validator:
     def _paired_seeds(self, study) -> None:
         """A paired test compares seed i of a cell with seed i of the baseline:
         every cell must run the same seeds."""
-        from .expand import final_trials
-
         per_cell: Dict[str, set] = {}
         for t in final_trials(study):
             per_cell.setdefault(t.cell.id, set()).add(t.seed)

@@ -32,7 +32,7 @@ import re
 import socket
 from typing import Optional
 
-from .errors import LaunchError, UsageError
+from ..errors import LaunchError, UsageError
 
 ADDRESS_FORMS = "'auto' (the cluster started on this machine), HOST:PORT of the head's GCS, or 'local'"
 

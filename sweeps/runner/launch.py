@@ -9,30 +9,24 @@ Phases (each one Ray Tune run under ``<storage>/<name>-<launch>-<phase>``):
 * ``final``: the full grid × seeds as an explicit trial list; these runs are
   what tables and plots read (``ablate.phase=final``).
 
-A state file ``<storage>/<name>.ablate.json`` records the launch id, finished
-phases and the chosen nuisance values, so ``--resume`` continues with
-``Tuner.restore`` exactly where a killed driver stopped.
+A state file ``<storage>/<name>.ablate.json`` (sweeps/runner/state.py) records
+the launch id, finished phases and the chosen nuisance values, so ``--resume``
+continues with ``Tuner.restore`` exactly where a killed driver stopped.
 """
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from analysis import contract as C
+
+from ..errors import LaunchError, LaunchInterrupted, SettingError, TrialsFailed, UsageError
+from ..language.expand import baseline_cell, cells, final_trials
+from ..language.study import Study
 from . import tracking
-from .expand import baseline_cell, cells, final_trials
-from .spec import Study
-from .errors import LaunchError, LaunchInterrupted, TrialsFailed, UsageError  # noqa: F401  (re-exported)
-from .parent import PARENT_TAG, end_parent, log_launch_artifacts, open_parent
-from .phase import counts, run_phase, tune_environment
-
-STATE_SUFFIX = ".ablate.json"
-
-
-def _state_path(storage: Path, name: str) -> Path:
-    return storage / f"{name}{STATE_SUFFIX}"
+from .parent import end_parent, log_launch_artifacts, open_parent
+from .phase import counts, tune_environment
+from .state import STATE_SUFFIX, Launch, LaunchState, PhaseRunner, design_of
 
 
 def storage_of(study: Study) -> Any:
@@ -43,8 +37,8 @@ def storage_of(study: Study) -> Any:
     try:
         storage.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise tracking.SettingError(f"cannot create Ray's storage directory {storage} ({e.strerror}); "
-                                    f"set storage: in the sweep file or ABLATE_HOME") from None
+        raise SettingError(f"cannot create Ray's storage directory {storage} ({e.strerror}); "
+                           f"set storage: in the sweep file or ABLATE_HOME") from None
     return storage
 
 
@@ -52,96 +46,77 @@ def state_file(study: Study) -> Path:
     """The launch-state file; it stays with the driver (local) whatever Ray's storage is."""
     remote = "://" in str(study.storage or "")
     state_dir = tracking.ensure_home() if remote else storage_of(study)
-    return _state_path(state_dir, study.name)
+    return state_dir / f"{study.name}{STATE_SUFFIX}"
 
 
-def read_state(study: Study) -> Optional[Dict[str, Any]]:
+def read_state(study: Study) -> Optional[LaunchState]:
     """The recorded state of the study's last launch, or None."""
-    f = state_file(study)
-    if not f.exists():
-        return None
-    try:
-        return json.loads(f.read_text())
-    except (OSError, ValueError) as e:
-        raise tracking.SettingError(f"launch state {f} cannot be read ({e}); delete it to start afresh") from None
+    return LaunchState.read(state_file(study))
 
 
 def _phases(study: Study) -> List[str]:
     return (["search"] if study.nuisance else []) + ["final"]
 
 
-def _new_state(study: Study, suite_launch: Optional[str]) -> Dict[str, Any]:
-    return {"launch": time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6], "done": [],
-            "best_nuisance": {}, "sweep_file": study.file, "smoke": study.smoke, "suite_launch": suite_launch,
-            "design": _design_of(study)}
-
-
-def _design_of(study: Study) -> Dict[str, Any]:
-    """What decides which trials a launch runs beyond its grid: for adaptive seeds the looks and the analysis
-    section (the design), for fixed seeds nothing ({"seeds.looks": None}); JSON-normalised like the state."""
-    if not study.looks:
-        return {"seeds.looks": None}
-    return json.loads(json.dumps({"seeds.looks": list(study.looks),
-                                  **{f"analysis.{k}": v for k, v in study.analysis.items()}}))
-
-
-def _check_same_design(study: Study, state: Dict[str, Any]) -> None:
+def check_same_design(study: Study, state: LaunchState) -> None:
     """--resume of an adaptive launch must keep its design: the looks already run were decided under it, and a
     change (another alpha, spending, looks...) would mix two designs in one launch. Launches from before this
     check have no record and are not checked; a finished launch runs nothing, so it is not checked either."""
-    if "design" not in state or "final" in state.get("done", []):
+    if state.design is None or state.is_done("final"):
         return
-    was, now = state["design"], _design_of(study)
+    was, now = state.design, design_of(study)
     changed = [f"{k} was {was.get(k)!r}, now {now.get(k)!r}" for k in sorted(set(was) | set(now))
                if now.get(k) != was.get(k)]
     if changed:
-        raise UsageError(f"--resume: launch {state['launch']} of {study.name!r} was planned with another "
+        raise UsageError(f"--resume: launch {state.launch} of {study.name!r} was planned with another "
                          f"adaptive design ({'; '.join(changed)}); restore those values to resume it, or run "
                          f"without --resume for a new launch")
 
 
 def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
            resume: bool = False, echo: Callable[[str], None] = print, verbose: int = 1,
-           suite_launch: Optional[str] = None) -> Dict[str, Any]:
+           suite_launch: Optional[str] = None, run_phase: Optional[PhaseRunner] = None) -> Dict[str, Any]:
     """Run the study; returns {"launch", "experiment_id", "uri", "counts", "phases", "complete_before"}.
 
     ``resume`` continues the last launch (UsageError if there is none); a launch
     that had already completed is not run again (``complete_before`` is True).
     ``suite_launch`` ties the launch to a suite run, so a suite ``--resume`` can
-    tell the studies it started from stale ones.
+    tell the studies it started from stale ones.  ``run_phase``: see ``Launch``.
     """
     uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
     tracking.open_store(uri, create=True)               # before any trial starts
     sfile = state_file(study)
     if resume:
-        state = read_state(study)
+        state = LaunchState.read(sfile)
         if state is None:
             raise UsageError(f"--resume: no earlier launch of {study.name!r} (no {sfile}); run without --resume")
-        _check_same_design(study, state)
-        echo(f"resuming launch {state['launch']} of {study.name} (phases done: {state.get('done', [])})")
+        check_same_design(study, state)
+        echo(f"resuming launch {state.launch} of {study.name} (phases done: {state.done})")
     else:
-        state = _new_state(study, suite_launch)
+        state = LaunchState.new(sfile, study, suite_launch)
     exp_id = tracking.ensure_experiment(uri, study.experiment)
     storage = storage_of(study)
-    summary = {"launch": state["launch"], "experiment_id": exp_id, "uri": uri, "phases": {},
-               "storage": str(storage), "complete_before": all(p in state["done"] for p in _phases(study))}
+    summary = {"launch": state.launch, "experiment_id": exp_id, "uri": uri, "phases": {},
+               "storage": str(storage), "complete_before": all(state.is_done(p) for p in _phases(study))}
     if summary["complete_before"]:
-        summary["counts"] = state.get("counts", {})
+        summary["counts"] = state.counts or {}
         return summary
-    save = lambda: sfile.write_text(json.dumps(state, indent=1, default=str))
-    save()
-    tune_environment()
-    from .cluster import connect
+    state.save()
+    if run_phase is None:
+        tune_environment()
+        from .cluster import connect
 
-    connect(address, verbose)
-    _check_fits(study, local=address is None)
-    tags = _launch_tags(study, state["launch"])
+        connect(address, verbose)
+        _check_fits(study, local=address is None)
+    tags = launch_tags(study, state.launch)
     parent = open_parent(study, uri, exp_id, tags, state)
-    save()
+    state.save()
     summary["parent_run_id"] = parent
+    run = Launch(study=study, state=state, storage=storage, uri=uri, experiment_id=exp_id,
+                 tags={**tags, C.PARENT_RUN: parent}, resume=resume, echo=echo, verbose=verbose, summary=summary,
+                 run_phase=run_phase)
     try:
-        _run_phases(study, state, save, storage, uri, exp_id, {**tags, PARENT_TAG: parent}, resume, echo,
-                    verbose, summary)
+        run_phases(run)
     except LaunchInterrupted:
         end_parent(uri, parent, "KILLED")
         raise
@@ -149,63 +124,60 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
         end_parent(uri, parent, "FAILED")
         raise
     summary["counts"] = summary["phases"].get("final", {})
-    state["counts"] = summary["counts"]
-    save()
+    state.counts = summary["counts"]
+    state.save()
     if study.artifacts["summary"]:
-        summary["report"] = log_launch_artifacts(study, uri, parent, state["launch"], echo)
+        summary["report"] = log_launch_artifacts(study, uri, parent, state.launch, echo)
     end_parent(uri, parent, "FINISHED")
     return summary
 
 
-def _launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
+def launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
+    """The tags of every run of the launch (analysis/contract.py names them)."""
+    import json
+
     tags = tracking.base_tags(study.name, launch_id)
     base = baseline_cell(study, cells(study))
-    tags.update({"ablate.metric": study.metric, "ablate.mode": study.mode,
-                 "ablate.baseline_cell": base.id if base else "", "ablate.smoke": str(study.smoke).lower(),
-                 "ablate.plot": json.dumps(study.plot), "ablate.metric_modes": json.dumps(study.task.metrics),
-                 "ablate.analysis": json.dumps(study.analysis), "ablate.task": study.task.name,
-                 "ablate.paper": str(study.raw.get("paper") or study.task.paper)[:500]})
+    tags.update({C.METRIC: study.metric, C.MODE: study.mode, C.BASELINE_CELL: base.id if base else "",
+                 C.SMOKE: str(study.smoke).lower(), C.PLOT: json.dumps(study.plot),
+                 C.METRIC_MODES: json.dumps(study.task.metrics), C.ANALYSIS: json.dumps(study.analysis),
+                 C.TASK: study.task.name, C.PAPER: str(study.raw.get("paper") or study.task.paper)[:500]})
     if study.looks:
-        tags["ablate.looks"] = json.dumps(study.looks)
+        tags[C.LOOKS] = json.dumps(study.looks)
         # Marks launches whose looks were decided with analysis.correction; older ones used Bonferroni whatever
         # it said, and the table must replay what the runner did (analysis/store.py).
-        tags["ablate.looks_correction"] = study.analysis["correction"]
+        tags[C.LOOKS_CORRECTION] = study.analysis["correction"]
     return tags
 
 
-def _run_phases(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary) -> None:
-    from .callback import MLflowTracker
-
-    from .progress import Progress
-
-    tracker = lambda label: [MLflowTracker(uri, exp_id, tags, study.artifacts["checkpoints"]), Progress(label)]
-    if study.nuisance and "search" not in state["done"]:
-        results = run_phase(study, "search", state, storage, tracker("search"), resume, echo, verbose)
+def run_phases(run: Launch) -> None:
+    """The search phase (nuisance axes), then the final phase or its looks; each done phase is recorded."""
+    study, state = run.study, run.state
+    if study.nuisance and not state.is_done("search"):
+        results = run.phase("search", "search")
         from .search import best_per_cell
 
-        state["best_nuisance"] = best_per_cell(results, study.search["metric"], study.search["mode"],
-                                               list(study.nuisance))
-        missing = [c.id for c in cells(study) if c.id not in state["best_nuisance"]]
+        state.best_nuisance = best_per_cell(results, study.search["metric"], study.search["mode"],
+                                            list(study.nuisance))
+        missing = [c.id for c in cells(study) if c.id not in state.best_nuisance]
         if missing:
             raise TrialsFailed(f"{study.name}: the nuisance search produced no usable trial for cells "
                                f"{', '.join(missing)} (every search trial failed or reported no "
                                f"{study.search['metric']}); see the failed search runs in MLflow experiment "
                                f"{study.experiment!r}")
-        state["done"].append("search")
-        save()
-        summary["phases"]["search"] = counts(results)
-        for cid, vals in state["best_nuisance"].items():
-            echo(f"best nuisance for [{cid}]: {vals}")
-    if "final" not in state["done"] and study.looks:
+        state.mark_done("search")
+        run.summary["phases"]["search"] = counts(results)
+        for cid, vals in state.best_nuisance.items():
+            run.echo(f"best nuisance for [{cid}]: {vals}")
+    if not state.is_done("final") and study.looks:
         from .looks import run_looks
 
-        run_looks(study, state, save, storage, uri, exp_id, tags, resume, echo, verbose, summary)
-    elif "final" not in state["done"]:
-        trials = final_trials(study, state.get("best_nuisance"))
-        results = run_phase(study, "final", state, storage, tracker("final"), resume, echo, verbose, trials=trials)
-        state["done"].append("final")
-        save()
-        summary["phases"]["final"] = counts(results)
+        run_looks(run)
+    elif not state.is_done("final"):
+        trials = final_trials(study, state.best_nuisance)
+        results = run.phase("final", "final", trials=trials)
+        state.mark_done("final")
+        run.summary["phases"]["final"] = counts(results)
 
 
 def _check_fits(study: Study, local: bool) -> None:
@@ -224,6 +196,6 @@ def _check_fits(study: Study, local: bool) -> None:
         short.append(f"{need_gpu:g} GPUs (cluster has {have.get('GPU', 0):g})")
     if short and local:
         raise LaunchError(f"{study.file}: resources: one trial needs {' and '.join(short)}; lower "
-                              f"resources.cpu/gpu/workers or pass --address of a larger cluster")
+                          f"resources.cpu/gpu/workers or pass --address of a larger cluster")
 
 

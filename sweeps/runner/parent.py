@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import TYPE_CHECKING, Callable, Dict
 
 import yaml
 
+from analysis import contract as C
+
+from ..language.study import Study
 from . import tracking
-from .spec import Study
 
-PARENT_TAG = "mlflow.parentRunId"
+if TYPE_CHECKING:
+    from .state import LaunchState
 
 
-def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state: Dict[str, Any]) -> str:
-    """The launch's parent run id: created on a new launch, reopened on a resume."""
+def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state: "LaunchState") -> str:
+    """The launch's parent run id: created on a new launch, reopened on a resume (recorded in ``state``)."""
     c = tracking.client(uri)
-    rid = state.get("parent_run_id")
+    rid = state.parent_run_id
     if rid:
         try:
             run = c.get_run(rid)
@@ -34,12 +37,12 @@ def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state
             return rid
         except Exception:  # noqa: BLE001 - a store that lost the parent gets a new one below
             pass
-    run = c.create_run(exp_id, tags={**tags, "ablate.phase": "launch"}, run_name=f"launch:{tags['ablate.launch']}")
+    run = c.create_run(exp_id, tags={**tags, C.PHASE: C.PHASE_LAUNCH}, run_name=f"launch:{tags[C.LAUNCH]}")
     rid = run.info.run_id
     with tempfile.TemporaryDirectory() as d:
         Path(d, "sweep.yaml").write_text(sweep_as_run(study))
         c.log_artifacts(rid, d)
-    state["parent_run_id"] = rid
+    state.parent_run_id = rid
     return rid
 
 

@@ -3,14 +3,14 @@ fit, and read back which trials ended and how.
 
 The trial list of a ``final`` phase (or of one look of an adaptive design) is
 an explicit ``grid_search`` over trial dicts; a ``search`` phase uses the
-per-cell Optuna searcher and ASHA (sweeps/search.py).  A phase that Tune left
+per-cell Optuna searcher and ASHA (sweeps/runner/search.py).  A phase that Tune left
 with unfinished trials (Ctrl-C, SIGTERM) raises LaunchInterrupted, so it is
 never marked done.
 
 What a phase costs per trial and what it keeps across faults (issue 13,
 docs/reliability.md, docs/benchmarks_notes.md):
 
-* Trial checkpoints follow ``checkpoint.every_s`` (sweeps/reporter.py), and
+* Trial checkpoints follow ``checkpoint.every_s`` (sweeps/runner/trainable.py), and
   Tune keeps the last two (``num_to_keep=2``).  With one, Tune forces a full
   experiment snapshot after every checkpoint of every trial, so that its state
   never names a deleted checkpoint; with two it forces one only after a trial's
@@ -20,7 +20,7 @@ docs/reliability.md, docs/benchmarks_notes.md):
   costs about 250 µs per trial it lists (130 ms at 500 trials, profiled), so
   this keeps it near 5 % of the driver's time in a phase of any size.
   ``--resume`` needs no fresher one to rerun no finished trial: trials whose
-  MLflow run ended replay their recorded result (sweeps/reporter.py
+  MLflow run ended replay their recorded result (sweeps/runner/trainable.py
   ``trainable``).
 * Grid phases hand Tune a grid of indices and pick each trial's dict with
   ``tune.sample_from`` (``_Pick``): Tune's grid expansion is O(n²) in the size
@@ -36,11 +36,11 @@ import math
 import os
 from typing import Any, Dict, List, Optional
 
-from .errors import LaunchInterrupted
-from .expand import TrialSpec, cells
-from .reporter import trainable
-from .spec import Study
-from .tracking import FAILURE_KEY
+from ..errors import LaunchInterrupted
+from ..language.expand import TrialSpec, cells
+from ..language.study import Study
+from .state import Launch
+from .trainable import FAILURE_KEY, trainable
 from .tune_logs import quiet_tune_logs
 
 SNAPSHOT_MIN_S = 1.0          # seconds between Tune's experiment snapshots, at least ...
@@ -143,7 +143,7 @@ def _trainable(res: Dict[str, Any], replay: Dict[str, Dict[str, Any]]):
 
 def _replays(callbacks) -> Dict[str, Dict[str, Any]]:
     """Recorded outcomes of this launch's ended runs, from the MLflow tracker among the callbacks."""
-    from .callback import MLflowTracker
+    from .tracker import MLflowTracker
 
     out: Dict[str, Dict[str, Any]] = {}
     for cb in callbacks:
@@ -169,26 +169,26 @@ def counts(results: List[Dict[str, Any]]) -> Dict[str, int]:
             "failed": sum(bool(r["failed"]) for r in results)}
 
 
-def run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, callback, resume: bool,
-              echo, verbose: int, trials: Optional[List[TrialSpec]] = None,
+def run_phase(run: Launch, phase: str, callbacks: List[Any], trials: Optional[List[TrialSpec]] = None,
               look: Optional[int] = None) -> List[Dict[str, Any]]:
-    """Run one phase; returns one dict per trial (cell, params, failed, metric, epochs).
+    """Run one phase of the launch ``run`` as one Ray Tune run; returns one dict per trial (cell, params, failed,
+    metric, epochs).
 
     ``phase``: "search", "final", or "look<k>" (k-th look of an adaptive design);
-    ``trials``: the TrialSpecs of a non-search phase; ``look``: tagged on its runs;
-    ``callback``: one Tune callback or a list of them (all are passed to Tune)."""
+    ``callbacks``: the Tune callbacks (tracker, progress); ``trials``: the TrialSpecs of a non-search phase;
+    ``look``: tagged on its runs."""
     from ray.tune import Tuner
 
-    name = f"{study.name}-{state['launch']}-{phase}"
+    study, storage, state = run.study, run.storage, run.state
+    name = f"{study.name}-{state.launch}-{phase}"
     path = f"{storage}/{name}"
     res = study.resources
-    callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback]
-    fn = _trainable(res, _replays(callbacks) if resume else {})
-    if resume and Tuner.can_restore(str(path)):
-        echo(f"restoring Tune run {path}")
+    fn = _trainable(res, _replays(callbacks) if run.resume else {})
+    if run.resume and Tuner.can_restore(str(path)):
+        run.echo(f"restoring Tune run {path}")
         tuner = Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=True)
     else:
-        tuner = _new_tuner(study, phase, name, storage, fn, callbacks, verbose, trials, look)
+        tuner = _new_tuner(study, phase, name, storage, fn, callbacks, run.verbose, trials, look)
     n = study.search["trials_per_cell"] * len(cells(study)) if phase == "search" else len(trials)
     settings = {"TUNE_GLOBAL_CHECKPOINT_S": f"{snapshot_period(n):g}"}
     if phase == "search":
@@ -200,7 +200,7 @@ def run_phase(study: Study, phase: str, state: Dict[str, Any], storage: Any, cal
         raise LaunchInterrupted(
             f"{study.name}: {phase} phase interrupted"
             + (f" with {left} of {len(grid)} trials not finished" if left else "")
-            + f" (launch {state['launch']}); finished trials are kept: rerun the same command with --resume "
+            + f" (launch {state.launch}); finished trials are kept: rerun the same command with --resume "
               f"to run the rest")
     out = []
     for r in grid:

@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from ray.tune import Callback
 
-from .tracking import FAILURE_KEY
+from .trainable import FAILURE_KEY
 
 
 def _fmt(s: float) -> str:

@@ -14,7 +14,9 @@ import json
 import sys
 from typing import Any, Dict, Optional, Tuple
 
-from .errors import EXIT_FAILED, UsageError
+from analysis import contract as C
+
+from ..errors import EXIT_FAILED, UsageError
 
 
 class _StopAt(Exception):
@@ -34,7 +36,7 @@ def _get_run(c, run_id: str, uri: str):
 
 def _recorded(c, run) -> Tuple[Optional[str], Optional[int], Optional[float]]:
     """(metric, step, value) of the run's last recorded study metric."""
-    metric = run.data.tags.get("ablate.metric")
+    metric = run.data.tags.get(C.METRIC)
     if not metric:
         return None, None, None
     hist = c.get_metric_history(run.info.run_id, metric)
@@ -50,40 +52,43 @@ def _reached_epoch(c, run) -> int:
 
 
 def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
-    from . import tracking
     from tasks import get_task
+
+    from . import tracking
 
     uri = tracking.open_store(tracking.resolve_uri(tracking_uri, create=False), create=False)
     c = tracking.client(uri)
     run = _get_run(c, run_id, uri)
     tags = run.data.tags
-    phase = tags.get("ablate.phase")
-    if phase in ("summary", "launch"):
-        raise UsageError(f"--from-run {run_id} is the {phase} run of launch {tags.get('ablate.launch')}, not a "
+    phase = tags.get(C.PHASE)
+    if phase in ("summary", C.PHASE_LAUNCH):
+        raise UsageError(f"--from-run {run_id} is the {phase} run of launch {tags.get(C.LAUNCH)}, not a "
                          f"trial; pass the id of one of its trial runs (`ablate report` lists them)")
-    if "ablate.task" not in tags:
+    if C.TASK not in tags:
         raise UsageError(f"--from-run {run_id} is not a trial run of ablate (it has no ablate.task tag)")
     try:
-        task = get_task(tags["ablate.task"])
+        task = get_task(tags[C.TASK])
         config = task.resolve(dict(run.data.params))
     except (KeyError, ValueError) as e:
         raise UsageError(f"--from-run {run_id}: its recorded config does not fit task "
-                         f"{tags['ablate.task']!r} of this checkout ({str(e).strip(chr(34))[:300]})") from None
+                         f"{tags[C.TASK]!r} of this checkout ({str(e).strip(chr(34))[:300]})") from None
     return _rerun_and_compare(c, run, task, config)
 
 
 def _rerun_and_compare(c, run, task, config: Dict[str, Any]) -> int:
-    from .trial import DivergedError, run_trial
+    from tasks.reporting import DivergedError
+
+    from .trial import run_trial
 
     rid, status, tags = run.info.run_id, run.info.status, run.data.tags
     metric, step, recorded = _recorded(c, run)
     epochs = int(config.get("train.epochs", 0) or 0)
     reached = _reached_epoch(c, run)
     stop_at = reached if status != "FAILED" and 0 < reached < epochs else None
-    print(f"rerunning run {rid} ({tags.get('ablate.cell')}, seed {config['seed']}, {status}) in-process",
+    print(f"rerunning run {rid} ({tags.get(C.CELL)}, seed {config['seed']}, {status}) in-process",
           file=sys.stderr)
     if stop_at:
-        why = "was stopped early by ASHA" if tags.get("ablate.stopped_early") == "true" else f"is {status}"
+        why = "was stopped early by ASHA" if tags.get(C.STOPPED_EARLY) == "true" else f"is {status}"
         print(f"run {rid} {why} at epoch {stop_at} of {epochs}: rerunning to epoch {stop_at} and comparing there",
               file=sys.stderr)
     reporter = _StoppingReporter(stop_at)
@@ -92,9 +97,9 @@ def _rerun_and_compare(c, run, task, config: Dict[str, Any]) -> int:
     except _StopAt:
         pass
     except DivergedError as e:
-        return _compare_failure(tags.get("ablate.failure_reason"), str(e), status)
+        return _compare_failure(tags.get(C.FAILURE_REASON), str(e), status)
     if status == "FAILED":
-        print(f"recorded FAILED ({(tags.get('ablate.failure_reason') or '').splitlines()[:1]}), "
+        print(f"recorded FAILED ({(tags.get(C.FAILURE_REASON) or '').splitlines()[:1]}), "
               f"the rerun finished -> DIFFERENT")
         return EXIT_FAILED
     final = reporter.at(step) if step is not None else (reporter.history[-1] if reporter.history else {})

@@ -21,7 +21,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from .spec import Dist
+from ..language.study import Dist
 
 
 def tune_space(nuisance: Dict[str, Dist]) -> Dict[str, Any]:

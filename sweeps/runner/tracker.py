@@ -1,4 +1,4 @@
-"""The Tune callback that mirrors trials into MLflow (see sweeps/tracking.py
+"""The Tune callback that mirrors trials into MLflow (see sweeps/runner/tracking.py
 for why it is not MLflowLoggerCallback).  Module-level so that Tune can pickle
 it into its experiment state and ``Tuner.restore`` brings it back.
 
@@ -26,10 +26,30 @@ from typing import Any, Dict, List, Optional
 from mlflow.entities import Metric, Param, RunTag
 from ray.tune import Callback
 
-from .reporter import REPLAY_KEY, RESUMED_KEY, TIME_KEY, same_params
-from .tracking import FAILURE_KEY, INFO_KEY, _metrics_of, client, git_commit
+from analysis import contract as C
+
+from .trainable import FAILURE_KEY, INFO_KEY, REPLAY_KEY, RESUMED_KEY, TIME_KEY, same_params
+from .tracking import client, git_commit
 
 ENDED = ("FINISHED", "FAILED", "KILLED")
+# Keys Tune adds to every result; everything else numeric is a task metric.
+TUNE_AUTO_KEYS = {
+    "time_this_iter_s", "done", "training_iteration", "timestamp", "time_total_s", "pid", "hostname",
+    "node_ip", "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "trial_id",
+    "date", "config", "experiment_tag", "should_checkpoint", "episodes_total", "timesteps_total",
+    "timesteps_since_restore", "episode_reward_mean", "experiment_id",
+}
+
+
+def metrics_of(result: Dict[str, Any]) -> Dict[str, float]:
+    """The task's metrics in a Tune result: every number that is not Tune's or ablate's own."""
+    out = {}
+    for k, v in result.items():
+        if k in TUNE_AUTO_KEYS or k.startswith("ablate_") or isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out[k] = float(v)
+    return out
 
 
 class MLflowTracker(Callback):
@@ -67,9 +87,9 @@ class MLflowTracker(Callback):
         # A resume may run newer code than the launch: runs created from here on
         # carry the commit they run, and runs continued here say so, so no trial
         # claims a commit it did not (entirely) run.
-        launched, now = self.base_tags.get("ablate.git_commit"), git_commit()
+        launched, now = self.base_tags.get(C.GIT_COMMIT), git_commit()
         if launched and now != launched:
-            self.base_tags = {**self.base_tags, "ablate.git_commit": now, "ablate.launch_git_commit": launched}
+            self.base_tags = {**self.base_tags, C.GIT_COMMIT: now, C.LAUNCH_GIT_COMMIT: launched}
         self._resumed_commit = now
 
     @property
@@ -94,14 +114,14 @@ class MLflowTracker(Callback):
         Loaded on every launch, not only after a restore: a driver killed before
         Tune's first snapshot is resumed with a fresh Tuner and a fresh tracker."""
         if self._known is None:
-            launch = self.base_tags.get("ablate.launch")
-            flt = f"tags.`ablate.launch` = '{launch}'" if launch else ""
+            launch = self.base_tags.get(C.LAUNCH)
+            flt = C.equals(C.LAUNCH, launch) if launch else ""
             self._known, token = {}, None
             while True:
                 page = self.c.search_runs([self.experiment_id], filter_string=flt, max_results=50000,
                                           page_token=token)
                 for r in page:                        # newest first: the newest run of a key wins
-                    self._known.setdefault(r.data.tags.get("ablate.trial_key"), r)
+                    self._known.setdefault(r.data.tags.get(C.TRIAL_KEY), r)
                 token = page.token
                 if not token:
                     break
@@ -113,16 +133,16 @@ class MLflowTracker(Callback):
         for good: FINISHED, or FAILED by its own divergence (a trial that errored is
         retried by ``--resume``, as Tune's ``resume_errored`` always did).
 
-        ``--resume`` hands this to the trainable (sweeps/reporter.py): a trial
+        ``--resume`` hands this to the trainable (sweeps/runner/trainable.py): a trial
         that Tune's last snapshot still lists as running, but whose run ended
         after it, replays its recorded result instead of training again."""
         out = {}
         for k, r in self.existing().items():
-            diverged = r.info.status == "FAILED" and r.data.tags.get("ablate.failure_kind") == "diverged"
+            diverged = r.info.status == "FAILED" and r.data.tags.get(C.FAILURE_KIND) == C.FAILURE_DIVERGED
             if r.info.status != "FINISHED" and not diverged:
                 continue
             out[k] = {"params": dict(r.data.params), "metrics": dict(r.data.metrics),
-                      "failure": r.data.tags.get("ablate.failure_reason", "trial failed") if diverged else None}
+                      "failure": r.data.tags.get(C.FAILURE_REASON, "trial failed") if diverged else None}
         self._replay = out
         return out
 
@@ -148,14 +168,13 @@ class MLflowTracker(Callback):
                 self._reopen.add(k)
             commit = self._resumed_commit or git_commit()
             self._resumed_commit = commit
-            if run.data.tags.get("ablate.git_commit") != commit:
-                self._later.setdefault(k, {})["ablate.resumed_git_commit"] = commit
+            if run.data.tags.get(C.GIT_COMMIT) != commit:
+                self._later.setdefault(k, {})[C.RESUMED_GIT_COMMIT] = commit
         else:
             seed = spec["params"].get("seed")
-            tags = {**self.base_tags, "ablate.trial_key": k, "ablate.cell": spec["cell"],
-                    "ablate.phase": spec["phase"], "ablate.seed": str(seed), "ablate.task": spec["task"],
-                    "ablate.trial_id": trial.trial_id,
-                    "ablate.cell_index": str(spec.get("cell_index", -1))}
+            tags = {**self.base_tags, C.TRIAL_KEY: k, C.CELL: spec["cell"], C.PHASE: spec["phase"],
+                    C.SEED: str(seed), C.TASK: spec["task"], C.TRIAL_ID: trial.trial_id,
+                    C.CELL_INDEX: str(spec.get("cell_index", -1))}
             rid = self.w.create(self.experiment_id, f"{spec['phase']}:{spec['cell']}:seed={seed}", tags,
                                 {p: str(v) for p, v in sorted(spec["params"].items())})
             self._step[k] = 0
@@ -186,10 +205,10 @@ class MLflowTracker(Callback):
         self.run_id(trial)
         tags = {}
         if k not in self._tagged and isinstance(result.get(INFO_KEY), dict):
-            tags = {f"ablate.{n}": str(v) for n, v in result[INFO_KEY].items()}
+            tags = {f"{C.ANNOTATION_PREFIX}{n}": str(v) for n, v in result[INFO_KEY].items()}
             self._tagged.add(k)
         if RESUMED_KEY in result:                    # every retried or resumed attempt says where it began
-            tags["ablate.resumed_from_epoch"] = str(result[RESUMED_KEY])
+            tags[C.RESUMED_FROM_EPOCH] = str(result[RESUMED_KEY])
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         if FAILURE_KEY in result or step <= self._step.get(k, 0):
             # a failure marker, or an epoch logged before a restore (a resumed trial
@@ -197,7 +216,7 @@ class MLflowTracker(Callback):
             self._write(trial, tags=tags)
             return
         ts = int(float(result.get(TIME_KEY, result.get("timestamp", 0))) * 1000)
-        metrics = [Metric(n, v, ts, step) for n, v in _metrics_of(result).items()]
+        metrics = [Metric(n, v, ts, step) for n, v in metrics_of(result).items()]
         epochs = int(trial.config["trial"]["params"].get("train.epochs", 0) or 0)
         if epochs and step >= epochs:
             # the last epoch: its metrics and the run's end in one transaction (the trial
@@ -210,8 +229,8 @@ class MLflowTracker(Callback):
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         rid = self.run_id(trial)
-        n = int(self.c.get_run(rid).data.tags.get("ablate.retries", "0")) + 1
-        self._write(trial, tags={"ablate.retries": str(n)})
+        n = int(self.c.get_run(rid).data.tags.get(C.RETRIES, "0")) + 1
+        self._write(trial, tags={C.RETRIES: str(n)})
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = trial.last_result or {}
@@ -219,14 +238,13 @@ class MLflowTracker(Callback):
             return                                   # its run ended before; it stays as it was
         now = _now_ms()
         if FAILURE_KEY in last:
-            self._write(trial, tags={"ablate.failure_reason": str(last[FAILURE_KEY])[:4000],
-                                     "ablate.failure_kind": "diverged"}, status="FAILED",
-                        end_ms=now)
+            self._write(trial, tags={C.FAILURE_REASON: str(last[FAILURE_KEY])[:4000],
+                                     C.FAILURE_KIND: C.FAILURE_DIVERGED}, status="FAILED", end_ms=now)
             return
         tags = {}
         epochs = int(trial.config["trial"]["params"].get("train.epochs", 0) or 0)
         if epochs and int(last.get("epoch", 0)) < epochs:
-            tags["ablate.stopped_early"] = "true"
+            tags[C.STOPPED_EARLY] = "true"
         rid = self.run_id(trial)
         if self.log_checkpoints and trial.checkpoint is not None:
             # The final checkpoint goes to the run's artifact store (a tracking
@@ -246,7 +264,7 @@ class MLflowTracker(Callback):
                 reason = Path(trial.error_file).read_text()[-4000:]
         except Exception:  # noqa: BLE001 - remote storage paths may not be readable here
             pass
-        self._write(trial, tags={"ablate.failure_reason": reason, "ablate.failure_kind": "error"}, status="FAILED",
+        self._write(trial, tags={C.FAILURE_REASON: reason, C.FAILURE_KIND: C.FAILURE_ERROR}, status="FAILED",
                     end_ms=_now_ms())
 
 
@@ -335,7 +353,7 @@ class _SqlWriter(_ClientWriter):
     def create(self, experiment_id: str, name: str, tags: Dict[str, str], params: Dict[str, str]) -> str:
         from mlflow.utils.uri import append_to_uri_path
 
-        tags = {**tags, "mlflow.runName": name}
+        tags = {**tags, C.RUN_NAME: name}
         _, ps, ts = self._check([], [Param(k, v) for k, v in params.items()], [RunTag(k, v) for k, v in tags.items()])
         if experiment_id not in self._artifact_root:
             self._artifact_root[experiment_id] = self.c.get_experiment(experiment_id).artifact_location
@@ -343,7 +361,7 @@ class _SqlWriter(_ClientWriter):
         run = dict(run_uuid=rid, name=name, artifact_uri=append_to_uri_path(self._artifact_root[experiment_id], rid,
                                                                             "artifacts"),
                    experiment_id=int(experiment_id), source_type="UNKNOWN", source_name="", entry_point_name="",
-                   user_id=tags.get("mlflow.user", "unknown"), status="RUNNING", start_time=_now_ms(),
+                   user_id=tags.get(C.MLFLOW_USER, "unknown"), status="RUNNING", start_time=_now_ms(),
                    end_time=None, deleted_time=None, source_version="", lifecycle_stage="active")
         with self.store.ManagedSessionMaker(read_only=False) as s:
             s.execute(self.runs.insert(), [run])

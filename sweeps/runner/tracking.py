@@ -9,7 +9,7 @@ callback finds a trial's run by its ``ablate.trial_key`` tag, continues it,
 logs each epoch once (steps already logged are skipped after a restore), and
 ends every run FINISHED or FAILED.  It runs on the driver, so workers never
 write tracking data to their own disks.  The callback class itself lives in
-sweeps/callback.py (it subclasses a Ray class; this module stays Ray-free so
+sweeps/runner/tracker.py (it subclasses a Ray class; this module stays Ray-free so
 the CLI starts fast).
 """
 from __future__ import annotations
@@ -19,28 +19,11 @@ import os
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
-# Keys Tune adds to every result; everything else numeric is a task metric.
-TUNE_AUTO_KEYS = {
-    "time_this_iter_s", "done", "training_iteration", "timestamp", "time_total_s", "pid", "hostname",
-    "node_ip", "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "trial_id",
-    "date", "config", "experiment_tag", "should_checkpoint", "episodes_total", "timesteps_total",
-    "timesteps_since_restore", "episode_reward_mean", "experiment_id",
-}
-INFO_KEY = "ablate_info"           # dict of trial annotations inside a result
-FAILURE_KEY = "ablate_failure"     # reason string when a trial diverged
+from analysis import contract as C
 
-
-class StoreError(ConnectionError):
-    """The tracking store cannot be used: missing (for a command that only reads),
-    corrupt, not an MLflow store, or unreachable.  The CLI exits 3."""
-
-
-class SettingError(ValueError):
-    """An environment setting is wrong (``ABLATE_HOME`` not a writable directory).
-    The CLI exits 2, like any other bad input."""
-
+from ..errors import SettingError, StoreError
 
 def default_home() -> Path:
     """``$ABLATE_HOME`` or ``./ablate_runs`` (not created here)."""
@@ -249,23 +232,6 @@ def git_commit(path: Path | None = None) -> str:
         return "unknown"
 
 
-def find_run(c, experiment_id: str, trial_key: str):
-    runs = c.search_runs([experiment_id], filter_string=f"tags.`ablate.trial_key` = '{trial_key}'",
-                         max_results=5)
-    return runs[0] if runs else None
-
-
-def _metrics_of(result: Dict[str, Any]) -> Dict[str, float]:
-    out = {}
-    for k, v in result.items():
-        if k in TUNE_AUTO_KEYS or k.startswith("ablate_") or isinstance(v, bool):
-            continue
-        if isinstance(v, (int, float)):
-            out[k] = float(v)
-    return out
-
-
 def base_tags(study_name: str, launch: str) -> Dict[str, str]:
-    return {"ablate.sweep": study_name, "ablate.launch": launch, "ablate.git_commit": git_commit(),
-            "ablate.driver_host": socket.gethostname(), "ablate.user": getpass.getuser(),
-            "mlflow.source.name": "ablate"}
+    return {C.SWEEP: study_name, C.LAUNCH: launch, C.GIT_COMMIT: git_commit(),
+            C.DRIVER_HOST: socket.gethostname(), C.USER: getpass.getuser(), C.SOURCE_NAME: C.SOURCE_VALUE}

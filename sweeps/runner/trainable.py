@@ -14,7 +14,7 @@ Replay (``--resume``): Tune's experiment snapshot is taken every few seconds,
 so a trial that ended after the last snapshot comes back as unfinished.  Its
 MLflow run, written synchronously, says it ended (FINISHED, or FAILED by a
 divergence; a trial that errored is retried, as ``resume_errored`` intends);
-run_phase passes those outcomes here, and such a trial reports its recorded
+run_phase (sweeps/runner/phase.py) passes those outcomes here, and such a trial reports its recorded
 result once instead of training again, so a resume reruns no finished trial
 whatever the snapshot's age.
 """
@@ -27,8 +27,9 @@ import time
 import uuid
 from typing import Any, Dict, Iterable, Optional
 
-from .tracking import FAILURE_KEY, INFO_KEY
-
+# Keys the trainable adds to a Tune result for the driver's tracker (sweeps/runner/tracker.py); never metrics.
+INFO_KEY = "ablate_info"           # dict of trial annotations inside a result
+FAILURE_KEY = "ablate_failure"     # reason string when a trial diverged
 REPLAY_KEY = "ablate_replayed"     # marks a result that repeats an ended run's recorded outcome
 TIME_KEY = "ablate_time"           # the worker's wall-clock time of a report (s); Tune's "timestamp" is whole seconds
 RESUMED_KEY = "ablate_resumed_from"   # epoch of the checkpoint a retried or resumed attempt started from
@@ -116,8 +117,9 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
     ``--resume``, via ``tune.with_parameters``); such a trial reports it and returns."""
     from ray import tune
 
-    from .trial import run_trial
     from tasks.reporting import DivergedError
+
+    from .trial import run_trial
 
     spec = config["trial"]
     rec = (replay or {}).get(spec["key"])

@@ -11,9 +11,6 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from tasks import get_task
-from tasks.reporting import DivergedError  # noqa: F401  (re-exported for callers)
-
-TASK_KEY = "ablate.task"   # config entry carrying the task name alongside its flat keys
 
 
 def run_trial(task_name: str, config: Dict[str, Any], reporter) -> Dict[str, float]:

@@ -20,7 +20,7 @@ VALUES = {"model.fusion=add": [0.80, 0.82, 0.81],
 
 
 def make_store(uri, name, plot=None, launches=("L2",), failed_cell=None, extra_params=None, values=None):
-    """Runs written like sweeps/callback.py writes them, in the session's real store."""
+    """Runs written like sweeps/runner/tracker.py writes them, in the session's real store."""
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(uri)

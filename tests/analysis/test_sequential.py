@@ -1,4 +1,4 @@
-"""analysis/sequential.py: group-sequential adaptive seeds. Checked against scipy/statsmodels called directly and
+"""analysis/stats/_sequential.py: group-sequential adaptive seeds. Checked against scipy/statsmodels called directly and
 by vectorised Monte Carlo with fixed seeds (the calibration uses seed 0; every check here uses other seeds)."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from scipy import optimize, stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from analysis import sequential as seq
-from analysis import sequential_sim as sim
+from analysis.stats import _sequential as seq
+from analysis.stats import simulate as sim
 
 LOOKS, ALPHA, M = (3, 5, 8, 12), 0.05, 5
 A_CELL = ALPHA / M
@@ -282,12 +282,12 @@ def test_simulate_and_vectorised_validate(designs):
 
 
 def test_frontier_command_prints_the_whole_family_with_consistent_verdicts():
-    """`python -m analysis.sequential_sim --frontier --looks ...`, as docs/statistics.md tells a user to check
+    """`python -m analysis.stats.simulate --frontier --looks ...`, as docs/statistics.md tells a user to check
     their own looks: every test x every spending row, and "all three targets" follows from the row's numbers."""
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "analysis.sequential_sim", "--frontier", "--studies", "200",
+    r = subprocess.run([sys.executable, "-m", "analysis.stats.simulate", "--frontier", "--studies", "200",
                         "--looks", "3", "6", "--cells", "2"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [line.split(" | ") for line in r.stdout.splitlines() if line.startswith("| ") and "%" in line]

@@ -1,4 +1,4 @@
-"""analysis/sequential.py's futility stop (analysis.futility): conditional power under the current trend, stops
+"""analysis/stats/_sequential.py's futility stop (analysis.futility): conditional power under the current trend, stops
 only between the first and the last look, never adds a claim, and buys the null trials the fixed design wastes.
 Seeds differ from the calibration's (0) and from docs/statistics.md's (1..4)."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis import sequential as seq
-from analysis import sequential_sim as sim
-from analysis.sequential_table import replay
+from analysis.stats import _sequential as seq
+from analysis.stats import simulate as sim
+from analysis.stats import replay_looks as replay
 
 LOOKS, ALPHA, M = (3, 5, 8, 12), 0.05, 5
 

@@ -1,4 +1,4 @@
-"""analysis/sequential.py's Holm step-down for adaptive seeds: levels, agreement with Bonferroni and with the
+"""analysis/stats/_sequential.py's Holm step-down for adaptive seeds: levels, agreement with Bonferroni and with the
 replay, and family-wise error by Monte Carlo in the configurations where passing α on is most dangerous
 (every other cell decided, so one cell is tested at the full α). Seeds differ from the calibration's (0)."""
 from __future__ import annotations
@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from analysis import sequential as seq
-from analysis import sequential_sim as sim
-from analysis.sequential_table import replay
+from analysis.stats import _sequential as seq
+from analysis.stats import simulate as sim
+from analysis.stats import replay_looks as replay
 
 LOOKS, ALPHA, M = (3, 5, 8, 12), 0.05, 5
 

@@ -1,4 +1,4 @@
-"""analysis/stats.py against scipy / statsmodels called directly on fixed vectors, and Monte Carlo checks of
+"""analysis/stats/_fixed.py against scipy / statsmodels called directly on fixed vectors, and Monte Carlo checks of
 the error rates, coverage and power it promises (fixed seeds, vectorised over simulated tables with numpy;
 a few hundred tables also go through compare_to_baseline to show the vectorised path is the same)."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 from analysis.stats import compare_to_baseline, mde_table
-from analysis.suite_stats import average_ranks, factorial_anova, probability_of_improvement
+from analysis.stats import average_ranks, factorial_anova, probability_of_improvement
 
 # Any RuntimeWarning (scipy's "Precision loss", 0/0) or UserWarning (statsmodels' ConvergenceWarning)
 # leaking from analysis.stats fails the test; direct reference calls below silence their own.

@@ -16,10 +16,10 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import ttost_ind
 
 from analysis import stats as astats
-from analysis.sequential import decide, plan
-from analysis.sequential_table import replay
+from analysis.stats import decide, plan
+from analysis.stats import replay_looks as replay
 from analysis.store import load_metric_histories, load_runs
-from analysis.suite_stats import average_ranks, factorial_anova, probability_of_improvement
+from analysis.stats import average_ranks, factorial_anova, probability_of_improvement
 from analysis.tables import ablation_table, csv_columns, render, render_suite_csv, render_suite_summary
 
 # scipy's own "Precision loss" warning when this file calls it directly on a constant arm (the table's calls
@@ -37,7 +37,7 @@ VALUES = {BASE: [0.80, 0.82, 0.81, 0.83],
 def write_runs(uri, name, values, *, baseline=BASE, analysis=None, looks=None, epoch_s=None, peak=None,
                mode="max", launch="L1", extra_tags=None):
     """One FINISHED run per value (FAILED for None), tagged, with params, the metric and an epoch_seconds
-    history, like sweeps/callback.py writes them; seeds are the positions (seed i of every cell)."""
+    history, like sweeps/runner/tracker.py writes them; seeds are the positions (seed i of every cell)."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 

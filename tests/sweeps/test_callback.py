@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from mlflow.tracking import MlflowClient
 
-from sweeps.callback import MLflowTracker
+from sweeps.runner.tracker import MLflowTracker
 
 
 def _trial(key="k1", metric="test_traj_mse", epochs=6):
@@ -50,7 +50,7 @@ def test_restored_tracker_never_relogs_an_epoch_when_the_metric_is_sparse(tmp_pa
     assert [m.step for m in c.get_metric_history(rid, "test_traj_mse")] == [2, 4, 6]
     assert [m.step for m in c.get_metric_history(rid, "epoch")] == [1, 2, 3, 4, 5, 6]
     # the resume ran this checkout's code, not the launch's: the runs say so
-    from sweeps.tracking import git_commit
+    from sweeps.runner.tracking import git_commit
 
     now = git_commit()
     assert runs[0].data.tags["ablate.git_commit"] == "0123abc"
@@ -89,7 +89,7 @@ def test_one_transaction_per_event_writes_what_the_mlflow_client_writes(tmp_path
     identical runs as read back through MLflow, and one commit per tracker event."""
     import sqlalchemy
 
-    from sweeps.callback import _ClientWriter
+    from sweeps.runner.tracker import _ClientWriter
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     c = MlflowClient(uri)
@@ -155,7 +155,7 @@ def test_run_times_cover_the_trial(tmp_path):
 def test_replays_hand_back_ended_runs_and_leave_them_untouched(tmp_path):
     """After a driver restart, a trial whose run ended is replayed: the tracker hands out its
     recorded outcome and writes nothing to it; a trial still RUNNING is continued."""
-    from sweeps.reporter import REPLAY_KEY, _replayed, same_params
+    from sweeps.runner.trainable import REPLAY_KEY, _replayed, same_params
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     c = MlflowClient(uri)

@@ -523,7 +523,7 @@ def test_every_shipped_sweep_file_has_a_smoke_test():
 def test_the_readme_documents_every_command_and_flag():
     import argparse
 
-    from sweeps.cli import build_parser
+    from sweeps.cli.main import build_parser
 
     readme = (ROOT / "README.md").read_text()
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))

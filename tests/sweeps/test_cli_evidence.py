@@ -98,7 +98,7 @@ def test_analysis_input_errors_exit_2_before_launch(tmp_path, analysis, seeds, k
 
 
 def test_toy_shift_and_noise_are_known_reproducible_and_resumable():
-    from sweeps.trial import LocalReporter, run_trial
+    from sweeps.runner.trial import LocalReporter, run_trial
     from tasks import get_task
     from tests.tasks._resume import whole_and_resumed
 
@@ -141,8 +141,8 @@ def test_bonferroni_correction_through_the_cli(tmp_path):
                                                   ("holm", {"spending": "hsd", "hsd_gamma": 1})])
 def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correction, spending):
     """A cell the table says stopped at look k has exactly looks[k] runs in the store: the runner stopped it
-    there (both call analysis.sequential_table.replay, with the launch's correction and spending)."""
-    from analysis import sequential as seq
+    there (both call analysis.stats.replay_looks, with the launch's correction and spending)."""
+    from analysis.stats import _sequential as seq
 
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     looks = [3, 5]

@@ -193,7 +193,7 @@ def test_data_parallel_trial_two_workers(sweep_runner, tmp_path):
     # Synchronous data parallelism with equal shards and averaged gradients is the
     # same optimisation as one worker on the global batch: the accuracies agree
     # (to one test image), which a missing all-reduce or unsharded batches would break.
-    from sweeps.trial import LocalReporter, run_trial
+    from sweeps.runner.trial import LocalReporter, run_trial
     from tasks import get_task
 
     cfg = get_task("digits").resolve({"train.epochs": 2, "data.train_limit": 256, "model.linear": "cdlinear",

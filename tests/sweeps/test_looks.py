@@ -8,7 +8,7 @@ the seed-to-seed SD (σ = 0.01).  Cells: the baseline (shift 0), a large effect
 cell stops at look 1 as better, the null stops as equivalent before the last
 look, the small one runs to the last look.  The toy's noise is a fixed function
 of (seed, settings) (tasks/toy.py), so this realisation is the same on every
-machine; the design itself is what the Monte Carlo tests of analysis/sequential_sim.py
+machine; the design itself is what the Monte Carlo tests of analysis/stats/simulate.py
 check.
 """
 from __future__ import annotations

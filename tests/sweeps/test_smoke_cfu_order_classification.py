@@ -7,9 +7,9 @@ from __future__ import annotations
 from analysis.paper import comparison
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from sweeps.expand import final_trials
-from sweeps.spec import load_all
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.language.expand import final_trials
+from sweeps.language.load import load_all
+from sweeps.runner.trial import LocalReporter, run_trial
 from tests.conftest import SWEEPS
 
 FILE = SWEEPS / "cfu_order.yaml"

@@ -6,7 +6,7 @@ import pytest
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from sweeps.spec import load_all
+from sweeps.language.load import load_all
 from tests.conftest import SWEEPS
 
 FILE = SWEEPS / "cfu_order.yaml"

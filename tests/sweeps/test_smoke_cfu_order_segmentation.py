@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from sweeps.spec import load_all
+from sweeps.language.load import load_all
 from tests.conftest import SWEEPS
 
 FILE = SWEEPS / "cfu_order.yaml"

@@ -1,7 +1,7 @@
 """Sweep-file loading, validation and grid expansion (no Ray, no MLflow)."""
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
 import subprocess
 import sys
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps.expand import cells, final_trials
-from sweeps.spec import SweepError, load, load_all, parse_assignments
+from sweeps.language.expand import cells, final_trials
+from sweeps.errors import SweepError
+from sweeps.language.load import load, load_all, parse_assignments
 
 from tests.conftest import ROOT, SWEEPS
 
@@ -172,7 +173,7 @@ def test_suite_files(tmp_path):
 def test_only_the_missing_result_json_warning_is_dropped():
     import logging
 
-    from sweeps.tune_logs import _mute_missing_result_json
+    from sweeps.runner.tune_logs import _mute_missing_result_json
 
     log = logging.getLogger("ray.tune.analysis.experiment_analysis")
     seen = []
@@ -213,17 +214,17 @@ def test_search_on_a_metric_reported_every_few_epochs_is_refused_before_launch(t
     load(write(tmp_path, dict(sweep, fixed={"data.system": "two_body"}), "two.yaml"))
 
 
-def test_the_sweep_files_analysis_choices_mirror_the_design_modules():
-    # sweeps/study.py keeps its own copies (it must not import scipy to validate a file); a drift would let a
-    # file pass validation that the runner or the table then cannot plan
-    from analysis import sequential as seq
-    from analysis import store
-    from sweeps import study
+def test_the_sweep_files_analysis_choices_are_the_design_modules_own():
+    # One contract module (analysis/contract.py) for the sweep-file language, the design and the store reader:
+    # the same objects, not copies, so a file that passes validation can always be planned and replayed.
+    from analysis import contract, store
+    from analysis.stats import _sequential as seq
+    from sweeps.language import sections, study
 
-    assert study.SPENDINGS == seq.SPENDINGS and study.TESTS == seq.TESTS
-    assert study.LOOKS_CORRECTIONS == seq.CORRECTIONS
-    assert (study.HSD_RANGE, study.HSD_GAMMA) == (seq.HSD_RANGE, seq.HSD_GAMMA)
-    assert study.DEFAULT_ANALYSIS == store.DEFAULT_ANALYSIS
+    assert sections.SPENDINGS is seq.SPENDINGS is contract.SPENDINGS and sections.TESTS is seq.TESTS
+    assert sections.LOOKS_CORRECTIONS is seq.CORRECTIONS
+    assert (sections.HSD_RANGE, sections.HSD_GAMMA) == (seq.HSD_RANGE, seq.HSD_GAMMA)
+    assert study.DEFAULT_ANALYSIS is store.DEFAULT_ANALYSIS is contract.DEFAULT_ANALYSIS
 
 
 def test_hsd_spending_records_its_gamma(tmp_path):
@@ -236,13 +237,16 @@ def test_hsd_spending_records_its_gamma(tmp_path):
 
 
 def test_resume_keeps_the_design_of_an_adaptive_launch(tmp_path):
-    from sweeps.run import UsageError, _check_same_design, _new_state
+    from sweeps.errors import UsageError
+    from sweeps.runner.launch import check_same_design as _check_same_design
+    from sweeps.runner.state import LaunchState
 
     p = tmp_path / "a.yaml"
     p.write_text(yaml.safe_dump({"name": "a", "task": "toy", "metric": {"name": "score", "mode": "max"},
                                  "baseline": {"model.shift": 0.0}, "seeds": {"looks": [2, 3]},
                                  "scientific": {"model.shift": [0.0, 1.0]}}))
-    state = json.loads(json.dumps(_new_state(load(str(p)), None)))          # as read back from the state file
+    LaunchState.new(tmp_path / "a.ablate.json", load(str(p))).save()
+    state = LaunchState.read(tmp_path / "a.ablate.json")                    # as read back from the state file
     _check_same_design(load(str(p)), state)                                 # unchanged: resumes
     for sets, words in ((["seeds={looks: [2, 4]}"], "seeds.looks was [2, 3], now [2, 4]"),
                         (["analysis.futility=0.01"], "analysis.futility was None, now 0.01"),
@@ -250,6 +254,6 @@ def test_resume_keeps_the_design_of_an_adaptive_launch(tmp_path):
         with pytest.raises(UsageError, match=re.escape(words)):
             _check_same_design(load(str(p), overrides=parse_assignments(sets)), state)
     _check_same_design(load(str(p), overrides=parse_assignments(["analysis.alpha=0.1"])),
-                       {k: v for k, v in state.items() if k != "design"})   # launches from before the record
+                       dataclasses.replace(state, design=None))              # launches from before the record
     _check_same_design(load(str(p), overrides=parse_assignments(["analysis.alpha=0.1"])),
-                       {**state, "done": ["look0", "look1", "final"]})       # finished: nothing would run
+                       dataclasses.replace(state, done=["look0", "look1", "final"]))   # finished: nothing would run

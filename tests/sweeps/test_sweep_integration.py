@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from analysis.tables import ablation_table, render
-from sweeps.cli import main as ablate
+from sweeps.cli.main import main as ablate
 
 
 def write(tmp_path, data, name="s.yaml"):

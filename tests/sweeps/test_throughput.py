@@ -19,11 +19,11 @@ import pytest
 import torch
 import yaml
 
-from sweeps.phase import snapshot_period, trial_dict
-from sweeps.reporter import TuneReporter
-from sweeps.search import rung_epochs
-from sweeps.spec import validate
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.phase import snapshot_period, trial_dict
+from sweeps.runner.trainable import TuneReporter
+from sweeps.runner.search import rung_epochs
+from sweeps.language.validate import validate
+from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
 from tests.cli_helpers import assert_started_once, local_cluster, wait_for_finished
 from tests.conftest import ROOT

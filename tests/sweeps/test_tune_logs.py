@@ -1,4 +1,4 @@
-"""The filters on Tune's loggers (sweeps.tune_logs): what they drop, what they
+"""The filters on Tune's loggers (sweeps.runner.tune_logs): what they drop, what they
 shorten to one line, and what they leave alone."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from sweeps.tune_logs import quiet_tune_logs
+from sweeps.runner.tune_logs import quiet_tune_logs
 
 STATE = "ray.tune.execution.experiment_state"
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict
 import numpy as np
 import torch
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 
 
 def run_states(state: Dict[str, Any]) -> Dict[str, torch.Tensor]:

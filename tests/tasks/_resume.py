@@ -7,7 +7,7 @@ from typing import Tuple
 
 import torch
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 
 
 def quiet() -> LocalReporter:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
 from tasks.complex_classification import ROTATIONS, rotation_metric_names
 from tasks.complex_classification.mstar import layout_problems, load_mstar

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
 from tasks.hyperbolic.memory import saved_bytes, step_activation_mb
 from tasks.hyperbolic.train import build_model, load_data

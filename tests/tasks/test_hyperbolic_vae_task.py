@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
 
 SPEC = get_task("hyperbolic_vae")

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
 from tasks.image_classification import data as icdata
 from tasks.image_classification.models import (PCNN, MobileNetV2, ResNet18, build_backbone,

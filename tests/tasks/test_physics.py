@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from sweeps.trial import LocalReporter, run_trial
+from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
 from tasks.physics import SYSTEMS, resolved
 from tasks.physics import systems as S

@@ -298,7 +298,7 @@ def test_noise_models():
 
 # ---------------------------------------------------------------- end to end
 def test_run_trial_is_deterministic_and_reports_robustness():
-    from sweeps.trial import LocalReporter, run_trial
+    from sweeps.runner.trial import LocalReporter, run_trial
 
     cfg = SPEC.resolve({**SPEC.smoke, "model.fusion": "cfu", "model.order": 3, "model.conv": "hyper",
                         "model.kernel_size": 5, "train.epochs": 2})

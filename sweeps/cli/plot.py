@@ -1,0 +1,45 @@
+"""``ablate plot SWEEP``: the ablation plot (PNG) of a sweep's launch, or of each study of a suite."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from .common import load_tables
+
+
+def add(sub) -> None:
+    s = sub.add_parser("plot", help="draw the ablation plot of a sweep (PNG)")
+    s.add_argument("sweep", help="sweep name (MLflow experiment), suite name, or sweep file")
+    s.add_argument("--metric", help="metric to tabulate (default: the sweep's)")
+    s.add_argument("--launch", default="latest", help="launch id, 'latest' (default) or 'all'")
+    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
+    s.add_argument("-o", "--output", help="PNG path (default: SWEEP.png; suites: one file per study)")
+    s.add_argument("--kind", choices=("auto", "interaction"), default="auto",
+                   help="'interaction': an interaction plot of a two-axis grid")
+    s.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args) -> int:
+    from analysis.plots import plot_ablation, plot_interaction
+
+    tables, _ = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    for name, runs, table in tables:
+        out = args.output or f"{name}.png"
+        if len(tables) > 1 and args.output:
+            p = Path(args.output)
+            out = p.with_name(f"{p.stem}.{name.split('.')[-1]}{p.suffix or '.png'}")
+        if args.kind == "interaction":
+            try:
+                print(plot_interaction(runs, table, out, title=name))
+            except ValueError as e:
+                raise UsageError(f"{name}: --kind interaction: {e}") from None
+        else:
+            print(plot_ablation(runs, table, out, title=name))
+    if len(tables) > 1:
+        from analysis.plots import plot_suite_ranks
+
+        stem = Path(args.output or tables[0][0].rsplit(".", 1)[0] + ".png")
+        done = plot_suite_ranks([(n, t) for n, _, t in tables],
+                                stem.with_name(f"{stem.stem}.ranks{stem.suffix or '.png'}"))
+        print(done if isinstance(done, Path) else f"(no critical-difference diagram: {done})")
+    return 0

@@ -1,0 +1,41 @@
+"""``ablate table SWEEP``: the ablation table of a sweep's launch (or a suite's studies)."""
+from __future__ import annotations
+
+import sys
+
+from .common import load_tables
+
+
+def add(sub) -> None:
+    s = sub.add_parser("table", help="print the ablation table of a sweep")
+    s.add_argument("sweep", help="sweep name (MLflow experiment), suite name, or sweep file")
+    s.add_argument("--metric", help="metric to tabulate (default: the sweep's)")
+    s.add_argument("--launch", default="latest", help="launch id, 'latest' (default) or 'all'")
+    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
+    s.add_argument("--format", choices=("md", "latex", "csv"), default="md")
+    s.add_argument("--paper", action="store_true", help="also print the paper's published numbers beside ours")
+    s.set_defaults(func=cmd_table)
+
+
+def cmd_table(args) -> int:
+    from analysis.tables import render
+
+    tables, _ = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    if args.format == "csv" and len(tables) > 1:
+        from analysis.tables import render_suite_csv
+
+        sys.stdout.write(render_suite_csv([(n, t) for n, _, t in tables]))
+        return 0
+    for name, runs, table in tables:
+        if len(tables) > 1 or args.paper:
+            print(f"\n{name}" if args.format == "md" else f"% {name}")
+        print(render(table, args.format))
+        if args.paper:
+            from analysis.paper import compare
+
+            print(compare(name, table, args.format, runs=runs))
+    if len(tables) > 1 and args.format != "csv":
+        from analysis.tables import render_suite_summary
+
+        print("\n" + render_suite_summary([(n, t) for n, _, t in tables], args.format))
+    return 0
