@@ -39,7 +39,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import NOISE_LEVELS
+from .noise import NOISE_LEVELS
 from .layouts import find_cases, split_cases
 
 

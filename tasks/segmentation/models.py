@@ -1,4 +1,7 @@
-"""MONAI UNet (2D/3D) with a choice of skip fusion and of convolution.
+"""The segmentation task's networks: the hyper-convolution authors' max-pool
+UNet (``maxpool_unet.py``, ``model.backbone: unet``) or MONAI's UNet
+(``model.backbone: monai``, below), each with a choice of skip fusion and of
+convolution.  The rest of this docstring describes the MONAI variant.
 
 Skip fusion (CFU paper, shared/seeds/000, Sec. IV-A and Table I: "we set UNet
 as our baseline model, with concatenative feature fusion ... replace the
@@ -42,7 +45,10 @@ from monai.networks.nets import UNet
 from torch import nn
 
 import components
+from components.fusion import FORMS
 from components.hyperconv import convert_convs
+
+from .maxpool_unet import MaxPoolUNet
 
 ELEMENTWISE = ("add", "cfu", "pu")
 
@@ -113,21 +119,31 @@ def unet_channels(base: int, depth: int) -> Sequence[int]:
     return tuple(base * 2 ** i for i in range(depth + 1))
 
 
+def fusion_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Constructor kwargs of a cfu/pu fusion: the order and the form's (identity, bound)."""
+    if cfg["model.fusion"] not in ("cfu", "pu"):
+        return {}
+    return dict(order=cfg["model.order"], **FORMS[cfg["model.fusion_form"]])
+
+
 def build_model(cfg: Dict[str, Any], in_channels: int, out_channels: int) -> nn.Module:
-    """The UNet of the config (keys model.*), fusion and conv applied."""
+    """The network of the config (keys model.*), fusion and conv applied."""
     k = cfg["model.kernel_size"]
+    fusion = cfg["model.fusion"]
+    hyper_init = cfg.get("model.hyper_init", "he_normal")
+    if cfg["model.backbone"] == "unet":
+        return MaxPoolUNet(in_channels, out_channels, conv=cfg["model.conv"], kernel_size=k,
+                           n_l=cfg.get("model.n_l", 4), base_channels=cfg["model.base_channels"],
+                           depth=cfg["model.depth"], dropout=cfg["model.dropout"],
+                           dropout_at=cfg["model.dropout_at"], norm=cfg["model.norm"], fusion=fusion,
+                           fusion_kwargs=fusion_kwargs(cfg), hyper_init=hyper_init,
+                           up_kernel_size=cfg["model.up_kernel_size"] or None, dims=cfg["model.dims"])
     kw = dict(spatial_dims=cfg["model.dims"], in_channels=in_channels, out_channels=out_channels,
               channels=unet_channels(cfg["model.base_channels"], cfg["model.depth"]),
               strides=(2,) * cfg["model.depth"], kernel_size=k, num_res_units=cfg["model.res_units"],
               act="relu", norm=cfg["model.norm"], dropout=cfg["model.dropout"])
-    fusion = cfg["model.fusion"]
-    if fusion == "concat":
-        net = UNet(**kw)
-    else:
-        fkw = {}
-        if fusion in ("cfu", "pu"):
-            fkw = dict(order=cfg["model.order"], identity=cfg["model.fusion_identity"])
-        net = FusionUNet(fusion, fkw, **kw)
+    net = UNet(**kw) if fusion == "concat" else FusionUNet(fusion, fusion_kwargs(cfg), **kw)
     if cfg["model.conv"] == "hyper":
-        convert_convs(net, kind="hyper", n_l=cfg["model.n_l"], kernel_size=k, skip_pointwise=True)
+        convert_convs(net, kind="hyper", n_l=cfg["model.n_l"], kernel_size=k, skip_pointwise=True,
+                      init=hyper_init)
     return net

@@ -7,7 +7,7 @@ import torch
 
 from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
 from ..datasets import data_generator
-from . import NOISE_LEVELS, NOISE_SEED
+from .noise import NOISE_LEVELS, NOISE_SEED
 from .data import add_noise, load
 from .models import build_model
 

@@ -34,8 +34,20 @@ def test_top_level_is_import_light():
 def test_conditional_keys_drop_where_they_do_not_apply():
     std = SPEC.resolve({"model.conv": "standard", "model.fusion": "concat"})
     assert "model.n_l" not in std and "model.order" not in std and "data.root" not in std
-    hyp = SPEC.resolve({"model.conv": "hyper", "model.fusion": "cfu", "model.order": 7})
-    assert hyp["model.n_l"] == 4 and hyp["model.order"] == 7
+    assert "model.hyper_init" not in std and "model.fusion_form" not in std and "model.res_units" not in std
+    assert std["model.backbone"] == "unet" and std["model.dropout_at"] == "reference"
+    hyp = SPEC.resolve({"model.conv": "hyper", "model.fusion": "cfu", "model.order": 7, "model.backbone": "monai"})
+    assert hyp["model.n_l"] == 4 and hyp["model.order"] == 7 and hyp["model.res_units"] == 2
+    assert hyp["model.hyper_init"] == "he_normal" and hyp["model.fusion_form"] == "eq4"
+    assert "model.dropout_at" not in hyp and "model.up_kernel_size" not in hyp
+
+
+def test_choice_lists_mirror_the_components():
+    from components.fusion import FORMS
+    from components.hyperconv import _INITS
+    from tasks.segmentation import FUSION_FORMS, HYPER_INITS
+
+    assert FUSION_FORMS == tuple(FORMS) and HYPER_INITS == _INITS
     assert "test_dice" in SPEC.metrics and SPEC.metrics["dice_gaussian_0.1"] == "max"
 
 
@@ -43,6 +55,7 @@ def test_check_cross_key_constraints():
     errs = dict(SPEC.check_config(cfg_of(**{"model.kernel_size": 4, "data.size": 30, "data.rad_max": 20,
                                              "data.labels": "1,x"})))
     assert "odd" in errs["model.kernel_size"]
+    assert "odd" in dict(SPEC.check_config(cfg_of(**{"model.up_kernel_size": 4})))["model.up_kernel_size"]
     assert "divisible by 2^model.depth = 4" in errs["data.size"]
     assert "2 * data.rad_max" in errs["data.rad_max"]
     assert SPEC.check_config(cfg_of()) == []
@@ -212,26 +225,35 @@ def _model(**over):
 def test_fusion_replaces_concat_with_exact_parameter_change(dims):
     from tasks.segmentation.models import unet_channels
 
-    cat, add = _model(**{"model.dims": dims}), _model(**{"model.dims": dims, "model.fusion": "add"})
+    monai = {"model.dims": dims, "model.backbone": "monai"}
+    cat, add = _model(**monai), _model(**monai, **{"model.fusion": "add"})
     ch = unet_channels(SMALL["model.base_channels"], SMALL["model.depth"])
     # every up (transposed, 3^dims) conv loses the skip's channels from its input;
     # the bottleneck gains a 1x1 projection channels[-1] -> channels[-2] (+ bias)
     outs = [2] + list(ch[:-2])                      # out channels of the up layers, top first
     lost = sum(((ch[i + 1] if i == len(ch) - 2 else ch[i])) * outs[i] * 3 ** dims for i in range(len(ch) - 1))
     assert _params(cat) - _params(add) == lost - (ch[-1] * ch[-2] + ch[-2])
-    cfu = _model(**{"model.dims": dims, "model.fusion": "cfu", "model.order": 6})
+    cfu = _model(**monai, **{"model.fusion": "cfu", "model.order": 6})
     assert _params(cfu) - _params(add) == (len(ch) - 1) * (6 + 1)   # d + 1 alphas per skip (Sec. III-C)
+    # the authors' UNet: each decoder block's first conv reads C_l instead of 2 C_l channels
+    ucat, uadd = _model(**{"model.dims": dims}), _model(**{"model.dims": dims, "model.fusion": "add"})
+    assert _params(ucat) - _params(uadd) == sum(c * c * 3 ** dims for c in ch[:-1])
+    ucfu = _model(**{"model.dims": dims, "model.fusion": "cfu", "model.order": 6})
+    assert _params(ucfu) - _params(uadd) == (len(ch) - 1) * (6 + 1)
     x = torch.rand(2, 1, *(16,) * dims)
-    for m in (cat, add, cfu):
+    for m in (cat, add, cfu, ucat, uadd, ucfu):
         assert m.eval()(x).shape == (2, 2, *(16,) * dims)
 
 
-def test_cfu_unet_starts_as_additive_unet():
-    """CFU with the additive α init is exactly x + f(x): same weights, same output."""
-    add = _model(**{"model.fusion": "add"})
-    cfu = _model(**{"model.fusion": "cfu", "model.order": 5})
+@pytest.mark.parametrize("backbone", ["unet", "monai"])
+def test_cfu_unet_forms_start_as_their_units(backbone):
+    """CFU's α init makes the gate 1: the bounded_additive form is then exactly x + f(x)
+    (the add UNet, same weights), Eq. 4 exactly f(x) (the skip's encoder feature unused)."""
+    add = _model(**{"model.fusion": "add", "model.backbone": backbone})
+    cfu = _model(**{"model.fusion": "cfu", "model.order": 5, "model.fusion_form": "bounded_additive",
+                    "model.backbone": backbone})
     missing, unexpected = cfu.load_state_dict(add.state_dict(), strict=False)
-    assert unexpected == [] and missing and all(k.endswith("fusion.alpha") for k in missing)
+    assert unexpected == [] and missing and all(k.endswith("alpha") for k in missing)
     x = torch.rand(3, 1, 32, 32)
     torch.testing.assert_close(cfu.eval()(x), add.eval()(x), rtol=1e-5, atol=1e-6)
     # and the gate does act: perturbing α changes the output
@@ -240,6 +262,59 @@ def test_cfu_unet_starts_as_additive_unet():
             if name.endswith("alpha"):
                 p[1:] += 0.5
     assert not torch.allclose(cfu(x), add(x))
+    eq4 = _model(**{"model.fusion": "cfu", "model.order": 5, "model.backbone": backbone})
+    units = [m for m in eq4.modules() if type(m).__name__ == "ChebyshevFusion"]
+    assert units and all(not u.identity and u.bound == "none" for u in units)
+    enc, up = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    torch.testing.assert_close(units[0](enc, up), up)
+
+
+def _keras_count(m: nn.Module) -> int:
+    """Keras' model.summary() "Total params": the weights plus batch norm's moving mean and
+    variance (non-trainable there, buffers here). The paper's counts are Keras'."""
+    bn = [b for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)
+          for b in (mod.running_mean, mod.running_var)]
+    return _params(m) + sum(b.numel() for b in bn)
+
+
+def test_authors_unet_parameter_counts_are_the_papers():
+    """Issue 26: the 32-channel, 3-max-pool (Hyper-)UNet of paper 003 on a 1-channel image with a
+    1-channel head, as the authors' Keras code lays it out.  Paper (Tables 1, 2 and Sec. 4.4):
+    Hyper-UNet 5x5 N_L = 2 / 4 / 8: 0.73 / 1.2 / 2.2 M; UNet 3x3: 2.1 M; UNet 5x5: 5.3 M.  The
+    counts from the code: 0.729 / 1.206 / 2.159 M and 2.146 / 5.947 M; 5.3 M is the 5x5 UNet with
+    the code's hard-coded 3x3 up-convs.  Per hyper-conv: 48 + 272 + 17 N_L + (N_L + 1) C_in C_out
+    + C_out (BiasNet)."""
+    from components.hyperconv import HyperConv2d
+    from tasks.segmentation.maxpool_unet import MaxPoolUNet
+
+    hyper = {n_l: MaxPoolUNet(1, 1, conv="hyper", kernel_size=5, n_l=n_l) for n_l in (2, 4, 8)}
+    assert {n: _keras_count(m) for n, m in hyper.items()} == {2: 728_933, 4: 1_205_737, 8: 2_159_345}
+    assert [round(_keras_count(m) / 1e6, 3) for m in hyper.values()] == [0.729, 1.206, 2.159]
+    assert _params(hyper[4]) == 1_202_441                 # torch's count: BN running stats are buffers
+    convs = [m for m in hyper[4].modules() if isinstance(m, HyperConv2d)]
+    assert len(convs) == 18 and all(c.kernel_size == (5, 5) and c.init == "he_normal" for c in convs)
+    assert sum(_params(c) for c in convs) == sum(48 + 272 + 17 * 4 + 5 * c.in_channels * c.out_channels
+                                                 + c.out_channels for c in convs)
+    std = {k: _keras_count(MaxPoolUNet(1, 1, kernel_size=k)) for k in (3, 5)}
+    assert std == {3: 2_145_697, 5: 5_947_297}
+    assert [round(v / 1e6, 3) for v in std.values()] == [2.146, 5.947]
+    assert _keras_count(MaxPoolUNet(1, 1, kernel_size=5, up_kernel_size=3)) == 5_259_169   # the paper's 5.3 M
+    # the same networks through the task's config (1 channel in, background + 1 class out: +33 params)
+    cfg = SPEC.resolve({"model.conv": "hyper", "model.kernel_size": 5})
+    from tasks.segmentation.models import build_model
+    assert _keras_count(build_model(cfg, 1, 2)) == 1_205_737 + 33
+
+
+def test_authors_unet_dropout_placement():
+    from tasks.segmentation.maxpool_unet import MaxPoolUNet
+
+    count = lambda m: sum(isinstance(x, nn.Dropout) for x in m.modules())  # noqa: E731
+    # the code: one dropout (bottom block) in the UNet, one per block (1 + 3 + 1 + 3 + 3 = 11) in the Hyper-UNet
+    assert count(MaxPoolUNet(1, 1)) == 1 and count(MaxPoolUNet(1, 1, conv="hyper")) == 11
+    assert count(MaxPoolUNet(1, 1, conv="hyper", dropout_at="bottom")) == 1
+    assert count(MaxPoolUNet(1, 1, dropout_at="every_block")) == 10
+    with pytest.raises(ValueError, match="dropout_at"):
+        MaxPoolUNet(1, 1, dropout_at="everywhere")
 
 
 def test_fusion_skip_passes_encoder_feature_as_shortcut():
