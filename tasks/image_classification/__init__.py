@@ -19,9 +19,10 @@ vs CFU / PU of order 1..9).
 * Schedule (Sec. IV-C, the defaults): SGD momentum 0.9, weight decay 5e-4,
   lr 0.1 divided by 10 at epochs 40, 60, 80, 100, batch 128, 120 epochs.
   The CFU/PU α scalars are *excluded* from weight decay
-  (``optim.fusion_weight_decay`` = 0): α_0 starts at 1/σ(1) so the unit
-  equals x + f(x) (components/fusion.py), and L2 decay would pull it towards
-  0, i.e. towards switching f(x) off, by a factor e^{-lr·wd·steps} ≈ 0.46 over
+  (``optim.fusion_weight_decay`` = 0): α_0 starts at 1/σ(1) so the gate is 1
+  (components/fusion.py: the unit starts as f(x) in Eq. 4's form, as x + f(x)
+  in the bounded additive one), and L2 decay would pull it towards 0, i.e.
+  towards switching f(x) off, by a factor e^{-lr·wd·steps} ≈ 0.46 over
   the first 40 epochs of CIFAR even with no gradient, a bias additive fusion
   does not have.  The paper does not say; the d + 1 scalars are gates, not
   weights (set the key to 5e-4 to decay them too).
@@ -51,17 +52,14 @@ from typing import Any, Dict, List, Tuple
 
 from .. import datasets
 from ..schema import Param, TaskSpec
+from .schedule import parse_milestones
 
 ARCHS = ("pcnn", "resnet18", "mobilenetv2")
 FUSIONS = ("none", "add", "concat", "cfu", "pu")
 AUGMENTS = ("auto", "crop_flip", "crop", "none")
 _POLY = {"model.fusion": ("cfu", "pu")}
+FUSION_FORMS = ("eq4", "bounded_additive")     # components.fusion.FORMS (checked by a test)
 _LOCAL = {"data.name": tuple(d for d in datasets.DATASETS if d != "digits")}
-
-
-def parse_milestones(text: str) -> List[int]:
-    """"40,60,80,100" → [40, 60, 80, 100]; "" → []; ValueError if not integers."""
-    return [int(t) for t in str(text).replace(" ", "").split(",") if t]
 
 
 def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
@@ -91,13 +89,13 @@ SPEC = TaskSpec(
         "model.fusion": Param(str, "cfu", "residual fusion: add (baseline), cfu, pu, concat, none (no shortcut)",
                               choices=FUSIONS),
         "model.order": Param(int, 4, "Chebyshev (cfu) / power (pu) order d (Eq. 4)", low=0, high=20, when=_POLY),
-        "model.fusion_identity": Param(bool, True, "fusion keeps the shortcut: x + f∘gate (False: Eq. 4 verbatim)",
-                                       when=_POLY),
-        "model.fusion_bound": Param(str, "tanh", "squashing of x before the recursion (components/fusion.py)",
-                                    choices=("tanh", "clamp", "none"), when=_POLY),
+        "model.fusion_form": Param(str, "eq4", "eq4 = Eq. 4 verbatim, f∘gate(x); bounded_additive = "
+                                   "x + f∘gate(tanh x) (components/fusion.py FORMS)", choices=FUSION_FORMS,
+                                   when=_POLY),
         "model.fusion_sigma": Param(str, "sigmoid", "σ of Eq. 4 (Sec. III-C: sigmoid or softmax over the terms)",
                                     choices=("sigmoid", "softmax", "tanh", "identity"), when=_POLY),
-        "model.fusion_alpha_init": Param(str, "additive", "α init: additive (unit = x + f(x)) or uniform",
+        "model.fusion_alpha_init": Param(str, "additive", "α init: additive (gate ≡ 1: unit = f(x), or x + f(x) "
+                                         "in the bounded_additive form) or uniform",
                                          choices=("additive", "uniform"), when=_POLY),
         "model.width_mult": Param(float, 1.0, "multiplies every width (PCNN 128; ResNet18 64..512; MobileNetV2)",
                                   low=0.01, high=8.0),
@@ -123,14 +121,9 @@ SPEC = TaskSpec(
         "train.batch_size": Param(int, 128, "mini-batch size", low=1, high=65536),
     },
     metrics={"test_acc": "max", "train_loss": "min", "train_acc": "max", "val_acc": "max", "epoch_seconds": "min"},
-    run="tasks.image_classification:run",
+    run="tasks.image_classification.train:run",
     check=_check,
     smoke={"train.epochs": 1, "train.batch_size": 32, "data.train_limit": 64, "data.test_limit": 64,
            "model.width_mult": 0.125, "optim.milestones": ""},
 )
 
-
-def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
-    from .train import run as _run
-
-    return _run(cfg, reporter)

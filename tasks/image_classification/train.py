@@ -7,11 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from components.fusion import FORMS
+
 from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
 from ..datasets import data_generator
-from . import parse_milestones
 from .data import augment_batch, load, normalise, to_unit
 from .models import build_backbone, fusion_modules
+from .schedule import parse_milestones
 
 EVAL_BATCH = 1000
 
@@ -20,9 +22,8 @@ def fusion_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Constructor arguments of the fusion named by model.fusion (order etc. only for cfu / pu)."""
     if cfg["model.fusion"] not in ("cfu", "pu"):
         return {}
-    return {"order": cfg["model.order"], "identity": cfg["model.fusion_identity"],
-            "bound": cfg["model.fusion_bound"], "alpha_init": cfg["model.fusion_alpha_init"],
-            "sigma": cfg["model.fusion_sigma"]}
+    return {"order": cfg["model.order"], "alpha_init": cfg["model.fusion_alpha_init"],
+            "sigma": cfg["model.fusion_sigma"], **FORMS[cfg["model.fusion_form"]]}
 
 
 def build_model(cfg: Dict[str, Any], num_classes: int) -> nn.Module:

@@ -7,7 +7,7 @@ Table III (energy MSE); baselines from Hamiltonian Neural Networks
 (Greydanus et al. 2019, the paper's [23]) and torchdiffeq's bouncing ball.
 
 * Data (``systems.py``, ``ball.py``): simulated with scipy's solve_ivp from the
-  HNN paper's settings (``SYSTEMS``; shared/paper-notes.md "000 CFU"), cached
+  HNN paper's settings (``settings.SYSTEMS``; shared/paper-notes.md "000 CFU"), cached
   on disk keyed by every setting and a data seed separate from the model seed.
   The CFU paper's "real pendulum" is the HNN paper's lab recording (Schmidt &
   Lipson), which is not available offline; like the notes, we use the HNN
@@ -17,7 +17,8 @@ Table III (energy MSE); baselines from Hamiltonian Neural Networks
   shortcut = first hidden layer's output h1, current = f(h1) = tanh(W2 h1 + b2);
   the output layer reads fusion(h1, f(h1)).  ``none`` is the reference MLP
   (the paper's "Baseline HNN"), ``add`` the residual h1 + f(h1), ``cfu``/``pu``
-  the paper's unit.  HNN: 2 outputs, field = ∂F2/∂x · Mᵀ; ``mlp``: the HNN
+  the paper's unit (``model.fusion_form``: Eq. 4 verbatim by default, or the
+  bounded additive variant h1 + f(h1) ∘ gate(tanh h1)).  HNN: 2 outputs, field = ∂F2/∂x · Mᵀ; ``mlp``: the HNN
   paper's baseline that outputs dx/dt directly.
 * Training in steps (the papers count iterations, not epochs): one reported
   "epoch" is ``train.steps_per_epoch`` Adam steps on random batches, so
@@ -31,7 +32,7 @@ Table III (energy MSE); baselines from Hamiltonian Neural Networks
   true states and to the true energy (the system's Hamiltonian of the
   predicted states vs of the true ones), averaged over trajectories, time
   points after t0 and coordinates (Tables II, III); these two every
-  ``eval.rollout_every`` epochs and after the last (per system, see SYSTEMS).
+  ``eval.rollout_every`` epochs and after the last (per system, see settings.SYSTEMS).
 
 What the seed controls (``train.data_order`` returns the data side): the
 weight initialisation (stream "model" of tasks.common.stream_seed: torch's
@@ -46,7 +47,7 @@ any order or width) sees the same data and the same batches in the same
 order; only the init depends on the model.
 
 A setting 0 (or negative for noise / weight decay) means "the paper's value
-for ``data.system``" (``SYSTEMS``); the trial logs the resolved values.
+for ``data.system``" (``settings.SYSTEMS``); the trial logs the resolved values.
 Top level stays import-light (see tasks/schema.py).
 """
 from __future__ import annotations
@@ -54,53 +55,11 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from ..schema import Param, TaskSpec
+from .settings import HNN_SYSTEMS, SYSTEMS, resolved
 
-# HNN paper settings per system (shared/paper-notes.md "000 CFU"); ``steps`` is
-# the paper's total number of Adam steps, ``batch`` 0 = full batch.
-# ``substeps``: RK4 steps per observation interval of the test rollouts, the
-# fewest that leave the metrics unchanged.  Measured on trained HNNs (seed 0,
-# paper scale) against 40 substeps: 2-body at 4 within 1e-6 relative (at 2
-# within 2e-4), pendulum at 2 (true-field integrator MSE 4e-12); 3-body needs
-# 10 (close encounters; within 2.5 % of 40, 4 substeps are 12 % off).
-# ``rollout_every``: epochs between the test rollouts (always after the last
-# epoch).  The 3-body rollout (1,000 test orbits, 10 substeps, float64) costs
-# more than an epoch of training (19 s against 16 s for CFU order 4, 1 thread),
-# so it runs every 5th epoch; the final metrics are the same computation either
-# way (the rollout draws no random numbers and works on a copy of the model).
-SYSTEMS: Dict[str, Dict[str, Any]] = {
-    "two_body": dict(trajectories=1000, points=50, t_end=20.0, r_min=0.5, r_max=1.5, orbit_noise=0.05,
-                     noise=0.0, test_fraction=0.2, batch=200, steps=10000, weight_decay=0.0, substeps=4,
-                     rollout_every=1),
-    "three_body": dict(trajectories=5000, points=20, t_end=5.0, r_min=0.9, r_max=1.2, orbit_noise=0.2,
-                       noise=0.0, test_fraction=0.2, batch=600, steps=10000, weight_decay=1e-4, substeps=10,
-                       rollout_every=5),
-    "pendulum": dict(trajectories=50, points=45, t_end=3.0, r_min=1.3, r_max=2.3, orbit_noise=0.0,
-                     noise=0.1, test_fraction=0.5, batch=0, steps=2000, weight_decay=1e-4, substeps=2,
-                     rollout_every=1),
-    # torchdiffeq's example: height 10, g 9.8, radius 0.2, absorption 0.2 (ball.py).
-    # Batch: 20 windows per step (torchdiffeq's ode_demo); 1,000 iterations (Sec. IV-B).
-    "bouncing_ball": dict(trajectories=1, points=0, t_end=0.0, noise=0.0, test_fraction=0.0,
-                          batch=20, steps=1000, weight_decay=0.0, substeps=10, rollout_every=1),
-}
-HNN_SYSTEMS = ("two_body", "three_body", "pendulum")
 _HNN = {"data.system": HNN_SYSTEMS}
 _POLY = {"model.fusion": ("cfu", "pu")}
-
-
-def resolved(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Data/optimiser settings with the 0 / negative sentinels replaced by the system's paper values."""
-    p = dict(SYSTEMS[cfg["data.system"]])
-    for key, name in (("data.trajectories", "trajectories"), ("data.points", "points"),
-                      ("data.t_end", "t_end"), ("data.test_fraction", "test_fraction"),
-                      ("train.batch_size", "batch"), ("eval.substeps", "substeps"),
-                      ("eval.rollout_every", "rollout_every")):
-        if cfg.get(key, 0) > 0:
-            p[name] = cfg[key]
-    for key, name in (("data.noise", "noise"), ("optim.weight_decay", "weight_decay")):
-        if cfg.get(key, -1.0) >= 0:
-            p[name] = cfg[key]
-    p["seed"] = cfg.get("data.seed", 0)
-    return p
+FUSION_FORMS = ("eq4", "bounded_additive")     # components.fusion.FORMS (checked by a test)
 
 
 def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
@@ -156,8 +115,9 @@ SPEC = TaskSpec(
         "model.fusion": Param(str, "none", "fusion of h1 (shortcut) and f(h1) before the output layer; "
                               "none = reference MLP", choices=("none", "add", "concat", "cfu", "pu")),
         "model.order": Param(int, 4, "Chebyshev (cfu) / power (pu) order d (Eq. 4)", low=0, high=20, when=_POLY),
-        "model.fusion_identity": Param(bool, True, "fusion keeps the shortcut: h1 + f∘gate (False: Eq. 4 "
-                                       "verbatim, f∘gate)", when=_POLY),
+        "model.fusion_form": Param(str, "eq4", "eq4 = Eq. 4 verbatim, f∘gate(h1); bounded_additive = "
+                                   "h1 + f∘gate(tanh h1) (components/fusion.py FORMS)", choices=FUSION_FORMS,
+                                   when=_POLY),
         "optim.lr": Param(float, 1e-3, "Adam learning rate", low=1e-8, high=1.0),
         "optim.weight_decay": Param(float, -1.0, "Adam weight decay (< 0 = paper: 0 / 1e-4 / 1e-4)",
                                     low=-1.0, high=1.0),
@@ -179,15 +139,10 @@ SPEC = TaskSpec(
     },
     metrics={"test_traj_mse": "min", "test_energy_mse": "min", "test_loss": "min", "train_loss": "min",
              "epoch_seconds": "min"},
-    run="tasks.physics:run",
+    run="tasks.physics.train:run",
     check=_check,
     sparse=_sparse,
     smoke={"data.trajectories": 8, "data.points": 10, "data.test_fraction": 0.25, "model.hidden": 32,
            "train.epochs": 2, "train.steps_per_epoch": 10, "eval.substeps": 2},
 )
 
-
-def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
-    from .train import run as _run
-
-    return _run(cfg, reporter)

@@ -38,8 +38,8 @@ from torch import nn
 
 from ..common import count_parameters, fit, setup_runtime, stream_seed
 from ..datasets import DataOrder, data_generator
-from . import resolved
 from .models import FusionMLP
+from .settings import resolved
 
 HEIGHT, GRAVITY, RADIUS, ABSORPTION = 10.0, 9.8, 0.2, 0.2
 POINTS_PER_SECOND = 50
@@ -75,9 +75,9 @@ class BallODE(nn.Module):
     """
 
     def __init__(self, pos_scale: float, vel_scale: float, hidden: int = 200, fusion: str = "none",
-                 order: int = 4, identity: bool = True) -> None:
+                 order: int = 4, form: str = "eq4") -> None:
         super().__init__()
-        self.net = FusionMLP(2, 2, hidden, fusion, order, identity)
+        self.net = FusionMLP(2, 2, hidden, fusion, order, form)
         self.register_buffer("scale", torch.tensor([pos_scale, vel_scale]))
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -158,7 +158,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     func = BallODE(float(np.abs(gt["state"][:, 0]).max()), float(np.abs(gt["state"][:, 1]).max()),
                    cfg["model.hidden"], cfg["model.fusion"], cfg["model.order"] if poly else 4,
-                   cfg["model.fusion_identity"] if poly else True).to(device=device, dtype=dt)
+                   cfg["model.fusion_form"] if poly else "eq4").to(device=device, dtype=dt)
     bs = s["batch"] if s["batch"] > 0 else 20           # ode_demo's batch of 20 windows
     reporter.annotate(n_params=count_parameters(func), n_train=len(starts), n_test=len(t), batch_size=bs,
                       total_steps=cfg["train.epochs"] * cfg["train.steps_per_epoch"],

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 import components
+from components.fusion import FORMS
 
 FUSIONS = ("none", "add", "concat", "cfu", "pu")
 
@@ -37,20 +38,23 @@ class FusionMLP(nn.Module):
         hidden: width of both hidden layers (200).
         fusion: "none" (reference MLP), "add", "concat", "cfu" or "pu".
         order: d of cfu/pu (4).
-        identity: cfu/pu keep the shortcut, h1 + f∘gate (True; False: Eq. 4).
+        form: cfu/pu as "eq4" (default: Eq. 4 verbatim, f(h1) ∘ gate(h1)) or
+            "bounded_additive" (h1 + f(h1) ∘ gate(tanh h1)); components.fusion.FORMS.
         fused: cfu/pu use their hand-written backward (True; same values as
             the reference formula, and with create_graph=True, as an HNN
             needs, closed-form second derivatives: components/fusion_kernels.py).
     """
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 200, fusion: str = "none",
-                 order: int = 4, identity: bool = True, fused: bool = True) -> None:
+                 order: int = 4, form: str = "eq4", fused: bool = True) -> None:
         super().__init__()
         for name, v in (("n_in", n_in), ("n_out", n_out), ("hidden", hidden)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
         self.linear1 = nn.Linear(n_in, hidden)
         self.linear2 = nn.Linear(hidden, hidden)
         self.linear3 = nn.Linear(hidden, n_out, bias=False)
@@ -60,8 +64,8 @@ class FusionMLP(nn.Module):
         if fusion == "none":
             self.fusion: Optional[nn.Module] = None
         elif fusion in ("cfu", "pu"):
-            self.fusion = components.build("fusion", fusion, order=order, channels=hidden, identity=identity,
-                                           fused=fused)
+            self.fusion = components.build("fusion", fusion, order=order, channels=hidden, fused=fused,
+                                           **FORMS[form])
         else:
             self.fusion = components.build("fusion", fusion, channels=hidden)
 
@@ -87,15 +91,14 @@ class VectorField(nn.Module):
     """
 
     def __init__(self, dim: int, kind: str = "hnn", hidden: int = 200, fusion: str = "none",
-                 order: int = 4, identity: bool = True) -> None:
+                 order: int = 4, form: str = "eq4") -> None:
         super().__init__()
         if kind not in ("hnn", "mlp"):
             raise ValueError(f"kind must be 'hnn' or 'mlp', got {kind!r}")
         if kind == "hnn" and dim % 2:
             raise ValueError(f"dim must be even for an HNN (q and p halves), got {dim}")
         self.kind, self.dim = kind, dim
-        self.net = FusionMLP(dim, 2 if kind == "hnn" else dim, hidden, fusion, order, identity,
-                             fused=True)
+        self.net = FusionMLP(dim, 2 if kind == "hnn" else dim, hidden, fusion, order, form, fused=True)
 
     def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
         """(N, D) → (N,) learned Hamiltonian F2 (hnn only)."""

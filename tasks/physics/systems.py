@@ -3,7 +3,7 @@ conditions, vectorised integration and an on-disk cache.
 
 Hamiltonian Neural Networks (Greydanus et al. 2019, the CFU paper's [23]),
 data settings as in shared/paper-notes.md "000 CFU" (see ``SYSTEMS`` in
-``tasks/physics/__init__.py``).  Units: masses 1, G = 1.
+``tasks/physics/settings.py``).  Units: masses 1, G = 1.
 
 State layout of one row (the HNN reference's canonical order):
 n bodies → ``[qx_1..qx_n, qy_1..qy_n, px_1..px_n, py_1..py_n]`` (p = v with

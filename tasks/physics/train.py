@@ -9,8 +9,8 @@ import torch
 
 from ..common import count_parameters, fit, setup_runtime, stream_seed
 from ..datasets import DataOrder, data_generator
-from . import HNN_SYSTEMS, resolved
 from .models import VectorField, rk4_rollout
+from .settings import HNN_SYSTEMS, resolved
 from .systems import energy_fn, held_out_mask, load_or_generate
 
 DATA_KEYS = ("trajectories", "points", "t_end", "r_min", "r_max", "orbit_noise", "noise", "test_fraction", "seed")
@@ -20,7 +20,7 @@ def build_field(cfg: Dict[str, Any], dim: int) -> VectorField:
     poly = cfg["model.fusion"] in ("cfu", "pu")
     return VectorField(dim, kind=cfg.get("model.kind", "hnn"), hidden=cfg["model.hidden"],
                        fusion=cfg["model.fusion"], order=cfg["model.order"] if poly else 4,
-                       identity=cfg["model.fusion_identity"] if poly else True)
+                       form=cfg["model.fusion_form"] if poly else "eq4")
 
 
 def batch_rows(batch: int, n_rows: int) -> int:

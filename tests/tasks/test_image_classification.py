@@ -50,7 +50,12 @@ def test_paper_defaults_and_conditional_keys():
         ("40,60,80,100", 0.1, 128, 120)
     assert d["model.order"] == 4 and d["optim.fusion_weight_decay"] == 0.0 and "data.root" not in d
     add = SPEC.resolve({"model.fusion": "add", "model.arch": "pcnn"})
-    for k in ("model.order", "model.fusion_identity", "model.fusion_bound", "model.fusion_sigma",
+    assert d["model.fusion_form"] == "eq4"
+    from components.fusion import FORMS
+    from tasks.image_classification import FUSION_FORMS
+
+    assert FUSION_FORMS == tuple(FORMS)
+    for k in ("model.order", "model.fusion_form", "model.fusion_sigma",
               "optim.fusion_weight_decay", "model.stem"):
         assert k not in add, k
     assert SPEC.resolve({"data.name": "svhn", "data.root": "/x"})["data.root"] == "/x"
@@ -103,13 +108,23 @@ def test_cifar_and_imagenet_strides(cls, stem, side):
 
 
 @pytest.mark.parametrize("arch", ["pcnn", "resnet18", "mobilenetv2"])
-def test_cfu_and_pu_equal_additive_fusion_at_initialisation(arch):
+def test_cfu_and_pu_equal_their_form_at_initialisation(arch):
+    """The α init makes the gate 1: the bounded additive form equals additive fusion, Eq. 4 (the
+    default form) equals the network without shortcuts (fusion 'none'), same weights."""
+    from components.fusion import FORMS
+
     torch.manual_seed(0)
     add = build_backbone(arch, num_classes=7, fusion="add", width_mult=0.25).eval()
+    plain = build_backbone(arch, num_classes=7, fusion="none", width_mult=0.25).eval()
+    plain.load_state_dict(add.state_dict())
     x = torch.randn(3, 3, 32, 32)
     ref = add(x)
     for kind in ("cfu", "pu"):
-        m = build_backbone(arch, num_classes=7, fusion=kind, fusion_kwargs={"order": 5}, width_mult=0.25).eval()
+        eq4 = build_backbone(arch, num_classes=7, fusion=kind, fusion_kwargs={"order": 5}, width_mult=0.25).eval()
+        eq4.load_state_dict(add.state_dict(), strict=False)
+        torch.testing.assert_close(eq4(x), plain(x), rtol=1e-5, atol=1e-5)
+        m = build_backbone(arch, num_classes=7, fusion=kind, fusion_kwargs={"order": 5, **FORMS["bounded_additive"]},
+                           width_mult=0.25).eval()
         missing, unexpected = m.load_state_dict(add.state_dict(), strict=False)
         assert not unexpected and all(k.endswith("fusion.alpha") for k in missing)
         torch.testing.assert_close(m(x), ref, rtol=1e-5, atol=1e-5)

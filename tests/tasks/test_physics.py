@@ -10,7 +10,7 @@ from scipy.integrate import solve_ivp
 
 from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
-from tasks.physics import SYSTEMS, resolved
+from tasks.physics.settings import SYSTEMS, resolved
 from tasks.physics import systems as S
 from tasks.physics.models import FusionMLP, VectorField, rk4_rollout
 from tasks.physics.train import rollout_metrics
@@ -148,15 +148,22 @@ def test_mlp_parameter_count(fusion, extra):
 def test_fusion_sits_between_hidden_layers():
     torch.manual_seed(0)
     nets = {f: FusionMLP(3, 2, hidden=8, fusion=f) for f in ("none", "add", "cfu")}
-    for f in ("add", "cfu"):
+    nets["cfu_bounded"] = FusionMLP(3, 2, hidden=8, fusion="cfu", form="bounded_additive")
+    for f in ("add", "cfu", "cfu_bounded"):
         nets[f].load_state_dict(nets["none"].state_dict(), strict=False)
     x = torch.randn(5, 3)
     h1 = torch.tanh(nets["none"].linear1(x))
     h2 = torch.tanh(nets["none"].linear2(h1))
     torch.testing.assert_close(nets["none"](x), nets["none"].linear3(h2))
     torch.testing.assert_close(nets["add"](x), nets["none"].linear3(h1 + h2))
-    # CFU with the identity path and additive α init starts exactly as add (Eq. 4 + fusion.py's init).
-    torch.testing.assert_close(nets["cfu"](x), nets["add"](x))
+    # The α init makes the gate 1: Eq. 4 (the default form) starts exactly as the reference MLP,
+    # the bounded additive form exactly as add.
+    torch.testing.assert_close(nets["cfu"](x), nets["none"](x))
+    torch.testing.assert_close(nets["cfu_bounded"](x), nets["add"](x))
+    from components.fusion import FORMS
+    from tasks.physics import FUSION_FORMS
+
+    assert FUSION_FORMS == tuple(FORMS) and SPEC.resolve({"model.fusion": "cfu"})["model.fusion_form"] == "eq4"
 
 
 @pytest.mark.parametrize("fusion", ["none", "cfu"])
