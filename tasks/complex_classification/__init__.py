@@ -18,6 +18,11 @@ different rotation ranges), Sec. 5.1 (MSTAR, complex SAR images).
   trunk; in_channels from the encoding, input_size from the data).
 * Optimiser (Sec. 5.2): AdamW, lr 1e-3, betas (0.99, 0.999), weight decay 0.1,
   batch 256, 5e4 steps = 285 epochs of 45k images; cross-entropy on the logits.
+  (Sec. 5.1 trains MSTAR with betas (0.9, 0.99): set optim.beta1/beta2 for it.)
+* Settings where the paper is silent or the authors' code differs (issue 25):
+  ``model.cds_settings: paper | reference_code`` sets the EConv init, the GTReLU
+  omega constraint, Type E's prototype scale and AdamW's beta1 at once; each also
+  has its own key.  Table, precedence and conflicts: ``presets.py``.
 * Metrics per epoch: train_loss, test_acc, val_acc, and test_acc_best_val (test
   accuracy of the epoch with the best validation accuracy so far: the paper's
   model selection).  After the last epoch (``eval.robustness``): ``acc_rot_<r>``
@@ -51,30 +56,21 @@ from typing import Any, Dict, List, Tuple
 from .. import datasets
 from ..schema import Param, TaskSpec
 from .mstar import layout_problems
-
-# Rotation ranges of Figs. 2c / 8c as multiples of pi (the figures' x-axis spans 0..pi).
-ROTATIONS: Tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
-ROT_SEED = 2022   # one set of test-time scalings shared by every model and seed
+from .presets import CDS_SETTINGS, PRESET, problems
+from .rotations import rotation_metric_names
 
 RGB_DATASETS = ("digits", "cifar10", "cifar100", "svhn")
 DATASET_NAMES = RGB_DATASETS + ("mstar",)
 MODELS = ("type_i", "type_e", "dcn", "real")
 
 
-def rotation_metric(r: float) -> str:
-    """acc_rot_0, acc_rot_0.25pi, ..., acc_rot_1pi."""
-    return "acc_rot_0" if r == 0 else f"acc_rot_{r:g}pi"
-
-
-def rotation_metric_names() -> List[str]:
-    return [rotation_metric(r) for r in ROTATIONS]
-
-
 def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
     name, root = cfg.get("data.name"), cfg.get("data.root", "")
     if name == "mstar":
-        return [("data.root", m) for m in layout_problems(root)]
-    return [("data.root", m) for m in datasets.file_problems(name, root)]
+        files = [("data.root", m) for m in layout_problems(root)]
+    else:
+        files = [("data.root", m) for m in datasets.file_problems(name, root)]
+    return problems(cfg) + files
 
 
 _CDS = {"model.type": ("type_i", "type_e")}
@@ -93,6 +89,19 @@ SPEC = TaskSpec(
                                     when={"model.type": ("type_i",)}),
         "model.gauss": Param(bool, True, "Gauss's three-multiplication trick in complex convs",
                              when={"model.type": ("type_i", "type_e", "dcn")}),
+        "model.cds_settings": Param(str, "paper", "where the paper and the authors' code differ: paper (text; "
+                                    "init fan_in, omega none, prototype_scale mean, beta1 0.99) or reference_code "
+                                    "(sutkarsh/cds: all reference, beta1 0.9); see presets.py",
+                                    choices=CDS_SETTINGS),
+        "model.init": Param(str, PRESET, "EConv init: fan_in (He by fan-in) or reference (fan-out/groups, gain "
+                            "1/sqrt2); preset: as model.cds_settings says", choices=(PRESET, "fan_in", "reference"),
+                            when=_CDS),
+        "model.omega_constraint": Param(str, PRESET, "GTReLU phase scale omega: none (Sec. 3.6) or reference (clamp "
+                                        "[0.5, 2] in type_i, relu in type_e); preset: as model.cds_settings says",
+                                        choices=(PRESET, "none", "reference"), when=_CDS),
+        "model.prototype_scale": Param(str, PRESET, "invariant head's prototype factor: mean (Eq. 8) or reference "
+                                       "(sum_c f / sqrt(2C)); preset: as model.cds_settings says",
+                                       choices=(PRESET, "mean", "reference"), when={"model.type": ("type_e",)}),
         "data.name": Param(str, "digits", "digits (offline), cifar10, cifar100, svhn or mstar (local files)",
                            choices=DATASET_NAMES),
         "data.root": Param(str, "", "directory holding the dataset's files (see tasks/datasets.py and "
@@ -105,7 +114,8 @@ SPEC = TaskSpec(
         "data.test_limit": Param(int, 0, "use only the first N test images (0 = all)", low=0, high=10**7),
         "optim.lr": Param(float, 1e-3, "AdamW learning rate", low=1e-8, high=10.0),
         "optim.weight_decay": Param(float, 0.1, "AdamW weight decay", low=0.0, high=10.0),
-        "optim.beta1": Param(float, 0.99, "AdamW beta1 (Sec. 5.2: momentum (0.99, 0.999))", low=0.0, high=0.9999),
+        "optim.beta1": Param(str, PRESET, "AdamW beta1: a number in [0, 0.9999], or preset: as model.cds_settings "
+                             "says (paper 0.99, Sec. 5.2; reference_code 0.9)"),
         "optim.beta2": Param(float, 0.999, "AdamW beta2", low=0.0, high=0.99999),
         "train.epochs": Param(int, 285, "epochs (paper: 5e4 steps of 256 on 45k images = 285 epochs)",
                               low=1, high=100000),
@@ -119,13 +129,7 @@ SPEC = TaskSpec(
     },
     metrics={"test_acc": "max", "train_loss": "min", "val_acc": "max", "test_acc_best_val": "max",
              **{m: "max" for m in rotation_metric_names()}, "rot_drop": "min", "epoch_seconds": "min"},
-    run="tasks.complex_classification:run",
+    run="tasks.complex_classification.train:run",
     check=_check,
     smoke={"train.epochs": 1, "train.batch_size": 64, "data.train_limit": 256, "data.test_limit": 128},
 )
-
-
-def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
-    from .train import run as _run
-
-    return _run(cfg, reporter)

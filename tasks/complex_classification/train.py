@@ -10,23 +10,33 @@ import components
 
 from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
 from ..datasets import data_generator
-from . import ROT_SEED, ROTATIONS, rotation_metric
 from .data import complex_scale, load, scaling_draws
+from .presets import effective
+from .rotations import ROT_SEED, ROTATIONS, rotation_metric
 
 EVAL_BATCH = 1024
 
 
 def build_model(cfg: Dict[str, Any], in_channels: int, num_classes: int, input_size: int):
-    """The ``complex_model`` component named by model.type, with the config's options."""
-    kind = cfg["model.type"]
+    """The ``complex_model`` component named by model.type, with the config's options
+    (the settings of presets.py as they resolve for this config)."""
+    kind, settings = cfg["model.type"], effective(cfg)
     kw: Dict[str, Any] = {"in_channels": in_channels, "num_classes": num_classes, "input_size": input_size}
     if kind in ("type_i", "type_e"):
-        kw["metric"] = cfg["model.metric"]
+        kw.update(metric=cfg["model.metric"], init=settings["model.init"],
+                  omega_constraint=settings["model.omega_constraint"])
     if kind == "type_i":
         kw["relative_eps"] = cfg["model.relative_eps"]
+    if kind == "type_e":
+        kw["prototype_scale"] = settings["model.prototype_scale"]
     if kind != "real":
         kw["gauss"] = cfg["model.gauss"]
     return components.build("complex_model", kind, **kw)
+
+
+def adamw_betas(cfg: Dict[str, Any]) -> tuple:
+    """(beta1, beta2): beta1 from optim.beta1 or model.cds_settings (presets.py)."""
+    return effective(cfg)["optim.beta1"], cfg["optim.beta2"]
 
 
 def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
@@ -38,11 +48,12 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     seed = int(cfg["seed"])
     torch.manual_seed(stream_seed(seed, "model"))   # the init, from the model stream only
     model = build_model(cfg, encode.channels, data.num_classes, data.input_size).to(device)
+    settings = ", ".join(f"{k}={v}" for k, v in effective(cfg).items())   # what ran, not "unset"
     reporter.annotate(n_params=count_parameters(model), n_train=len(x_tr), n_val=len(x_va), n_test=len(x_te),
                       in_channels=encode.channels, input_size=data.input_size, num_classes=data.num_classes,
-                      data_source=data.source)
+                      data_source=data.source, effective_settings=settings)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["optim.lr"], weight_decay=cfg["optim.weight_decay"],
-                            betas=(cfg["optim.beta1"], cfg["optim.beta2"]))
+                            betas=adamw_betas(cfg))
     gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     best = {"val_acc": -1.0, "test_acc": float("nan")}
     epochs = cfg["train.epochs"]

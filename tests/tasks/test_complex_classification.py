@@ -1,6 +1,6 @@
-"""complex_classification task: schema and checks, MSTAR .npy layouts, per-batch encoding,
-test-time complex scaling, model sizes, deterministic runs, and (slow) the CDS paper's
-robustness claim on the offline digits data."""
+"""complex_classification task: schema and checks, the model.cds_settings presets (paper vs
+the authors' code), MSTAR .npy layouts, per-batch encoding, test-time complex scaling, model
+sizes, deterministic runs, and (slow) the CDS paper's robustness claim on the offline digits data."""
 from __future__ import annotations
 
 import math
@@ -13,8 +13,9 @@ import torch
 
 from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
-from tasks.complex_classification import ROTATIONS, rotation_metric_names
 from tasks.complex_classification.mstar import layout_problems, load_mstar
+from tasks.complex_classification.presets import effective
+from tasks.complex_classification.rotations import ROTATIONS, rotation_metric_names
 
 TASK = "complex_classification"
 SPEC = get_task(TASK)
@@ -38,7 +39,8 @@ def test_rotation_metrics_declared():
 def test_paper_defaults_and_conditional_keys():
     cfg = SPEC.resolve({})
     assert (cfg["optim.lr"], cfg["optim.weight_decay"], cfg["train.batch_size"]) == (1e-3, 0.1, 256)
-    assert (cfg["optim.beta1"], cfg["optim.beta2"], cfg["data.val_fraction"]) == (0.99, 0.999, 0.1)
+    assert (cfg["optim.beta2"], cfg["data.val_fraction"], cfg["model.cds_settings"]) == (0.999, 0.1, "paper")
+    assert effective(cfg) == {"model.init": "fan_in", "model.omega_constraint": "none", "optim.beta1": 0.99}
     assert cfg["data.name"] == "digits" and "data.root" not in cfg     # offline default needs no root
     dcn = SPEC.resolve({"model.type": "dcn"})
     assert "model.metric" not in dcn and "model.relative_eps" not in dcn and dcn["model.gauss"] is True
@@ -61,6 +63,72 @@ def test_check_names_directory_and_files(tmp_path):
     errs = SPEC.check_config(SPEC.resolve({"data.name": "mstar", "data.root": str(tmp_path)}))
     assert [k for k, _ in errs] == ["data.root", "data.root"]
     assert str(tmp_path / "train") in errs[0][1] and "images.npy" in errs[0][1]
+
+
+# ------------------------------------------------- model.cds_settings: paper vs the authors' code
+REFERENCE = {"model.init": "reference", "model.omega_constraint": "reference", "model.prototype_scale": "reference",
+             "optim.beta1": 0.9}
+
+
+def test_cds_settings_presets_resolve_every_setting():
+    paper = effective(SPEC.resolve({"model.type": "type_e"}))
+    assert paper == {"model.init": "fan_in", "model.omega_constraint": "none", "model.prototype_scale": "mean",
+                     "optim.beta1": 0.99}
+    assert effective(SPEC.resolve({"model.type": "type_e", "model.cds_settings": "reference_code"})) == REFERENCE
+    ref_i = effective(SPEC.resolve({"model.type": "type_i", "model.cds_settings": "reference_code"}))
+    assert ref_i == {k: v for k, v in REFERENCE.items() if k != "model.prototype_scale"}   # Type E only
+    assert effective(SPEC.resolve({"model.type": "dcn", "model.cds_settings": "reference_code"})) == {
+        "optim.beta1": 0.9}                                                                # betas for every model
+    for key in ("model.init", "model.omega_constraint", "model.prototype_scale", "optim.beta1"):
+        assert SPEC.params[key].default == "preset"
+
+
+def test_own_keys_override_the_paper_preset_and_conflict_with_reference_code():
+    one = SPEC.resolve({"model.type": "type_e", "model.prototype_scale": "reference", "optim.beta1": 0.95})
+    assert SPEC.check_config(one) == []
+    assert effective(one) == {"model.init": "fan_in", "model.omega_constraint": "none",
+                              "model.prototype_scale": "reference", "optim.beta1": 0.95}
+    agree = SPEC.resolve({"model.cds_settings": "reference_code", "model.init": "reference", "optim.beta1": "0.9"})
+    assert SPEC.check_config(agree) == [] and effective(agree)["optim.beta1"] == 0.9
+    bad = SPEC.resolve({"model.type": "type_e", "model.cds_settings": "reference_code", "optim.beta1": 0.99,
+                        "model.prototype_scale": "mean"})
+    errs = dict(SPEC.check_config(bad))
+    assert set(errs) == {"optim.beta1", "model.prototype_scale"}
+    assert "optim.beta1=0.99 conflicts with model.cds_settings=reference_code, which sets optim.beta1=0.9" \
+        in errs["optim.beta1"] and "\n" not in errs["optim.beta1"]
+    with pytest.raises(ValueError, match="conflicts"):          # a run that bypasses the sweep check
+        effective(bad)
+    for v in ("fast", 1.5, -0.1):
+        errs = SPEC.check_config(SPEC.resolve({"optim.beta1": v}))
+        assert [k for k, _ in errs] == ["optim.beta1"] and "'preset'" in errs[0][1]
+    with pytest.raises(ValueError, match="one of 'paper', 'reference_code'"):
+        SPEC.params["model.cds_settings"].coerce("foo")
+
+
+def test_build_model_and_optimizer_follow_the_preset():
+    from components.cds import ComplexConv2d, GTReLU
+    from tasks.complex_classification.train import adamw_betas, build_model
+
+    for settings, (init, omega, scale, betas) in {
+            "paper": (("fan_in", "fan_in"), "none", "mean", (0.99, 0.999)),
+            "reference_code": (("reference", "reference_ungrouped"), "relu", "reference", (0.9, 0.999))}.items():
+        cfg = SPEC.resolve({"model.type": "type_e", "model.cds_settings": settings})
+        m = build_model(cfg, 2, 10, 32)
+        assert {c.init for c in m.modules() if isinstance(c, ComplexConv2d)} == set(init)
+        assert {g.omega_constraint for g in m.modules() if isinstance(g, GTReLU)} == {omega}
+        assert m.head.scale == scale and adamw_betas(cfg) == betas
+    cfg = SPEC.resolve({"model.type": "type_i", "model.cds_settings": "reference_code", "model.init": "reference"})
+    assert {g.omega_constraint for g in build_model(cfg, 2, 10, 32).modules() if isinstance(g, GTReLU)} == {"clamp"}
+
+
+def test_reference_code_run_records_what_it_ran_with():
+    cfg = _tiny(**{"model.type": "type_e", "model.cds_settings": "reference_code", "train.epochs": 1,
+                   "eval.robustness": False})
+    rep = LocalReporter(echo=lambda s: None)
+    out = run_trial(TASK, cfg, rep)
+    assert math.isfinite(out["train_loss"])
+    assert rep.info["effective_settings"] == ("model.init=reference, model.omega_constraint=reference, "
+                                              "model.prototype_scale=reference, optim.beta1=0.9")
 
 
 def _mstar_folders(root, size=16, per_class=(3, 2), classes=("bmp2", "t72", "zsu")):
@@ -156,14 +224,15 @@ def test_complex_scale_is_a_unit_rotation_within_the_range():
     assert mag.min() >= 0.25 - 1e-12 and mag.max() <= 4.0 + 1e-12 and mag.max() > 3.0
 
 
+@pytest.mark.parametrize("settings", ["paper", "reference_code"])
 @pytest.mark.parametrize("kind,enc,params", [("type_i", "lab", 24241), ("type_e", "sliding", 23697),
                                              ("dcn", "lab", 68266), ("real", "sliding", 34426)])
-def test_model_sizes_match_table_1_setup(kind, enc, params):
+def test_model_sizes_match_table_1_setup(kind, enc, params, settings):
     import components
     from tasks.common import count_parameters
     from tasks.complex_classification.train import build_model
 
-    cfg = SPEC.resolve({"model.type": kind, "data.encoding": enc})
+    cfg = SPEC.resolve({"model.type": kind, "data.encoding": enc, "model.cds_settings": settings})
     channels = components.build("encoding", enc).channels
     model = build_model(cfg, channels, 10, 32)
     assert channels == 2 and count_parameters(model) == params
