@@ -75,13 +75,15 @@ def check_same_design(study: Study, state: LaunchState) -> None:
 
 def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
            resume: bool = False, echo: Callable[[str], None] = print, verbose: int = 1,
-           suite_launch: Optional[str] = None, run_phase: Optional[PhaseRunner] = None) -> Dict[str, Any]:
+           suite_launch: Optional[str] = None, run_phase: Optional[PhaseRunner] = None,
+           values: Optional[Callable[[Launch], Dict[str, Dict[int, float]]]] = None) -> Dict[str, Any]:
     """Run the study; returns {"launch", "experiment_id", "uri", "counts", "phases", "complete_before"}.
 
     ``resume`` continues the last launch (UsageError if there is none); a launch
     that had already completed is not run again (``complete_before`` is True).
     ``suite_launch`` ties the launch to a suite run, so a suite ``--resume`` can
-    tell the studies it started from stale ones.  ``run_phase``: see ``Launch``.
+    tell the studies it started from stale ones.  ``run_phase``, ``values``: see ``Launch`` (tests replace Ray
+    with them).
     """
     uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
     tracking.open_store(uri, create=True)               # before any trial starts
@@ -114,7 +116,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     summary["parent_run_id"] = parent
     run = Launch(study=study, state=state, storage=storage, uri=uri, experiment_id=exp_id,
                  tags={**tags, C.PARENT_RUN: parent}, resume=resume, echo=echo, verbose=verbose, summary=summary,
-                 run_phase=run_phase)
+                 run_phase=run_phase, values=values)
     try:
         run_phases(run)
     except LaunchInterrupted:

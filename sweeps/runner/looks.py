@@ -72,9 +72,11 @@ def cells_of_look(study, design, values: SeedValues, k: int) -> List[str]:
     return going + [base.id] if going else []
 
 
-def run_looks(run: Launch, values=store_values) -> None:
-    """The final phase as the looks of the design; ``values(run)`` reads the seeds' values after each look."""
+def run_looks(run: Launch) -> None:
+    """The final phase as the looks of the design; ``run.values`` (default: the store) gives the seeds' values
+    each decision is made on."""
     study, state = run.study, run.state
+    values = run.values or store_values
     if state.looks is None:
         state.looks = {}
     # A launch begun before the Holm step-down existed has planned looks but no correction: it goes on with the
@@ -108,9 +110,14 @@ def run_looks(run: Launch, values=store_values) -> None:
 
 
 def _totals(run: Launch) -> Dict[str, int]:
+    """Trial counts of the whole launch (looks run by earlier drivers included), from the store."""
     from analysis.store import load_runs
 
-    runs = load_runs(run.study.experiment, run.uri, launch=run.state.launch)
+    try:
+        runs = load_runs(run.study.experiment, run.uri, launch=run.state.launch, epoch_times=False)
+    except LookupError:                  # nothing recorded (every look's trials failed to start)
+        return {k: sum(p[k] for n, p in run.summary["phases"].items() if n.startswith("look"))
+                for k in ("trials", "finished", "failed")}
     return {"trials": len(runs), "finished": int((runs["status"] == "FINISHED").sum()),
             "failed": int((runs["status"] == "FAILED").sum())}
 

@@ -136,6 +136,8 @@ class Launch:
             Ray Tune run (sweeps/runner/phase.py).  Tests pass a fake.
         callbacks: ``(launch, label, extra_tags) -> [Tune callbacks]``; default: the MLflow tracker and the
             progress line.
+        values: ``(launch) -> {cell: {seed: metric}}`` of the launch's finished final runs, which the looks of
+            adaptive seeds decide on; default: read from the store (sweeps/runner/looks.py ``store_values``).
     """
 
     study: Study
@@ -150,6 +152,7 @@ class Launch:
     summary: Dict[str, Any] = field(default_factory=lambda: {"phases": {}})
     run_phase: Optional[PhaseRunner] = None
     callbacks: Optional[Callable[..., list]] = None
+    values: Optional[Callable[["Launch"], Dict[str, Dict[int, float]]]] = None
 
     def phase(self, name: str, label: str, extra_tags: Optional[Dict[str, str]] = None, **kw) -> List[Dict[str, Any]]:
         """Run phase ``name`` (progress label ``label``; ``extra_tags`` on its runs) through ``run_phase``."""
