@@ -68,7 +68,7 @@ def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool 
     and inherit ``defaults``; ``only`` selects some of them by key.
     """
     file = str(path)
-    raw = _read(file)
+    raw = read(file)
     if "studies" not in raw:
         if only:
             raise SweepError(file, [("--only", f"{only} given, but this is a single sweep, not a suite")])
@@ -105,15 +105,53 @@ def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool 
     return out
 
 
-def _read(file: str) -> Dict[str, Any]:
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"key {key!r} is given twice (lines {first} and {again}); keep one")
+        self.key = key
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key given twice in one mapping is an error: PyYAML keeps the last
+    value silently, so a sweep file could run with a setting its author did not see."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: Dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:             # an unhashable key: PyYAML's own error follows
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep)
+
+
+def read(file: str) -> Dict[str, Any]:
+    """The sweep file's raw mapping; SweepError (one line) if it cannot be read, is not UTF-8 text, is not
+    valid YAML, gives a key twice, or is not a mapping."""
     try:
-        text = Path(file).read_text()
+        data = Path(file).read_bytes()
     except OSError as e:
         raise SweepError(file, [("<file>", f"cannot read sweep file: {e.strerror}")]) from None
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SweepError(file, [("<file>", f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); a "
+                                           f"sweep file is YAML saved as UTF-8")]) from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)      # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as e:
+        raise SweepError(file, [(str(e.key), str(e))]) from None
     except yaml.YAMLError as e:
-        raise SweepError(file, [("<yaml>", f"not valid YAML: {e}")]) from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SweepError(file, [("<yaml>", f"not valid YAML{where}: {what}")]) from None
     if not isinstance(raw, dict):
         raise SweepError(file, [("<top>", f"a sweep file is a mapping of keys, got {type(raw).__name__}")])
     return raw

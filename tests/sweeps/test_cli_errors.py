@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import ROOT, ablate, assert_clean_error, cli_env, out, toy_sweep, write_yaml
+from tests.helpers import ROOT, ablate, assert_clean_error, cli_env, out, toy_sweep, write_yaml
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,11 @@ def world(tmp_path_factory):
     assert r.returncode == 0, out(r)[-3000:]
     (tmp / "notyaml.yaml").write_text("name: [unclosed\n")
     (tmp / "list.yaml").write_text("- a\n- b\n")
+    (tmp / "latin1.yaml").write_bytes("name: caf\xe9\ntask: toy\n".encode("latin-1"))
+    (tmp / "twice.yaml").write_text("name: twice\ntask: toy\nseeds: [0]\nfixed: {train.epochs: 2}\n"
+                                    "metric: {name: score}\nseeds: [0, 1]\n")
+    (tmp / "twice_inner.yaml").write_text("name: twice\ntask: toy\nfixed:\n  train.epochs: 2\n"
+                                          "  optim.lr: 0.1\n  train.epochs: 3\n")
     (tmp / "corrupt.db").write_bytes(b"this is not a database at all" * 10)
     con = sqlite3.connect(tmp / "foreign.db")
     con.execute("create table t (x int)")
@@ -54,6 +59,10 @@ CASES = {
     "missing file": (lambda w: ["run", w / "nope.yaml"], 2, ["nope.yaml", "cannot read"]),
     "not yaml": (lambda w: ["run", w / "notyaml.yaml"], 2, ["<yaml>", "not valid YAML"]),
     "not a mapping": (lambda w: ["run", w / "list.yaml"], 2, ["<top>", "mapping"]),
+    "not utf-8": (lambda w: ["run", w / "latin1.yaml"], 2, ["latin1.yaml", "not UTF-8", "0xe9"]),
+    "not utf-8, read": (lambda w: ["table", w / "latin1.yaml"], 2, ["latin1.yaml", "not UTF-8"]),
+    "a key twice": (lambda w: ["run", w / "twice.yaml", "--dry-run"], 2, ["seeds", "twice", "lines 3 and 6"]),
+    "a nested key twice": (lambda w: ["run", w / "twice_inner.yaml"], 2, ["train.epochs", "lines 4 and 6"]),
     "unknown top key": (lambda w: ["run", _bad(w, seedz=[1])], 2, ["seedz", "did you mean 'seeds'"]),
     "unknown task": (lambda w: ["run", _bad(w, task="toi")], 2, ["task", "'toi'", "valid tasks"]),
     "bad metric": (lambda w: ["run", _bad(w, metric={"name": "acc"})], 2, ["metric.name", "'acc'", "score"]),
