@@ -1,4 +1,4 @@
-"""The one training entry point: ``run_trial(config, reporter)``.
+"""The one training entry point: ``run_trial(task_name, config, reporter)``.
 
 A sweep's Ray Tune trials and ``ablate trial`` both come through here, with
 different reporters, which is why a rerun reproduces a sweep trial exactly
