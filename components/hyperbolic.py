@@ -7,7 +7,7 @@ The network state is a pair (Y_{j-1}, Y_j). Two kinds of operations act on
 it, each with an exact inverse when the coarsening is invertible:
 
 * a leapfrog step   (Y_{j-1}, Y_j) -> (Y_j, 2 Y_j - Y_{j-1} + h^2 f(Y_j)),
-  f(Y) = -K^T relu(N(K Y + b)), N(x) = x / sqrt(sum_c x^2 + 1e-5) per pixel;
+  f(Y) = -K^T relu(N(K Y [+ b])), N(x) = x / sqrt(sum_c x^2 + 1e-5) per pixel;
 * a transition      (P, Q) -> (W P, W Q)   (W = coarsen or its inverse).
 
 Applying W to both states and then a step is exactly Eq. (3.6)/(3.7):
@@ -15,6 +15,27 @@ Y_{j+1} = 2 W Y_j - W Y_{j-1} + h^2 f(W Y_j). The backward pass recovers
 Y_{j-1} = 2 Y_j + h^2 f(Y_j) - Y_{j+1} and W^{-1}, so with reversible=True
 only the final pair is kept for backward (Sec. 5) and activation memory does
 not grow with depth.
+
+Choices between the paper's text and the authors' code (klensink/HyperNet),
+each a constructor argument (docs/reproduction.md has the table):
+
+* ``bias=False`` (default): f without b, as the authors' code (its symmetric
+  layer's convolution has no bias).  The paper's θ_j = {K_j, b_j} (Sec. 3.1)
+  has one (``bias=True``).  Default off because the code produced the
+  paper's numbers, and because without b the layer keeps f(0) = 0 and is
+  invariant to the scale of Y (N normalises K Y): a blank region stays
+  blank and the update depends on the state's direction only, where with b
+  every layer pushes −Kᵀ relu(N(b)) into flat regions.
+* ``layout="reference"`` (default): no learned opening, the image's channels
+  are repeated up to ``width`` (the paper's video input "repeating the RGB
+  channels twice", Sec. 6.1.2; the code feeds the image in directly) and
+  the head is a 3x3 convolution without bias (the code's classifier).
+  ``"learned_opening"`` is ablate's layout before issue 26: a 3x3
+  convolution in_channels -> width with bias (Fig. 2: "the first layer
+  opens the image up"), a 1x1 head with bias.
+* ``wavelet_scale``: "orthonormal" (default, the paper's orthogonal W) or
+  "reference" (the code's Haar at 2^(−dims/2) ×), passed to the coarsening
+  (components/wavelets.py).
 
 Why hand-written: MONAI/torch have no leapfrog or reversible-chain module;
 torch.utils.checkpoint still stores one state per segment.
@@ -32,6 +53,7 @@ from .registry import lookup, register
 
 _CONV = {2: (F.conv2d, F.conv_transpose2d), 3: (F.conv3d, F.conv_transpose3d)}
 _COARSEN = ("dwt", "learnable_dwt", "avgpool", "maxpool")
+LAYOUTS = ("reference", "learned_opening")
 
 
 class LeapfrogStep(nn.Module):
@@ -43,10 +65,10 @@ class LeapfrogStep(nn.Module):
         h: step size; f is scaled by h^2 as in the leapfrog discretisation
             of Eq. (3.3) (Sec. 5 writes h^2 f explicitly). Default 0.1.
         bias: learn b in K Y + b (theta_j = {K_j, b_j}, Sec. 3.1). Default
-            True; False is the reference code's f(Y) = -K^T relu(N(K Y)).
+            False, the reference code's f(Y) = -K^T relu(N(K Y)) (module docstring).
     """
 
-    def __init__(self, channels: int, dims: int = 2, h: float = 0.1, bias: bool = True) -> None:
+    def __init__(self, channels: int, dims: int = 2, h: float = 0.1, bias: bool = False) -> None:
         super().__init__()
         self.dims, self.h = dims, h
         self.weight = nn.Parameter(torch.empty(channels, channels, *([3] * dims)))
@@ -55,7 +77,7 @@ class LeapfrogStep(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
 
     def f(self, y: torch.Tensor) -> torch.Tensor:
-        """f(Y) = -K^T relu(N(K Y + b)), same shape as Y."""
+        """f(Y) = -K^T relu(N(K Y [+ b])), same shape as Y."""
         conv, conv_t = _CONV[self.dims]
         z = conv(y, self.weight, self.bias, padding=1)
         z = z * torch.rsqrt(z.pow(2).sum(1, keepdim=True) + 1e-5)
@@ -181,13 +203,14 @@ class _ReversibleChain(torch.autograd.Function):
 class HyperbolicNet(nn.Module):
     """Fully hyperbolic encoder-decoder for dense prediction (Fig. 2, Sec. 3.2, 6).
 
-    Layout: a 3x3 "opening" convolution in_channels -> width (Fig. 2: "the
-    first layer opens the image up"), Y_{-1} = Y_0 = its output, then
+    Layout: an opening in_channels -> width (``layout``: the image's channels
+    repeated, or a 3x3 convolution), Y_{-1} = Y_0 = its output, then
     2 n_levels + 1 units of ``depth`` leapfrog layers each: n_levels units
     each followed by coarsening (channels x 2^dims, resolution / 2), one
     bottom unit, and n_levels units each preceded by the inverse (refine).
     Every transition applies the same W to both states (Eqs. 3.6, 3.7). A
-    1x1 convolution width -> out_channels gives the logits. Each transition
+    head width -> out_channels gives the logits (3x3 without bias, or 1x1
+    with bias). Each transition
     has its own coarsen module (its own two angles for learnable_dwt: "the
     best wavelet for each particular layer", Sec. 3.3). No long skip
     connections: with an invertible W none are needed (Sec. 3.2).
@@ -196,7 +219,8 @@ class HyperbolicNet(nn.Module):
         in_channels: input channels. Default 3.
         out_channels: output channels (classes). Default 2.
         width: channels at full resolution; level l has width * 2^(dims l).
-            Default 8.
+            Default 6 (the paper's video: RGB repeated twice, Table 2); a
+            multiple of in_channels with layout="reference".
         depth: leapfrog layers per unit (total 2 n_levels + 1 units, so
             depth * (2 n_levels + 1) layers). Default 4.
         n_levels: number of coarsenings (= refinements). Default 2. Spatial
@@ -204,9 +228,14 @@ class HyperbolicNet(nn.Module):
         coarsen: "dwt" (default), "learnable_dwt", "avgpool" or "maxpool".
         dims: 2 (images) or 3 (volumes/video). Default 2.
         h: leapfrog step size, f scaled by h^2. Default 0.1.
-        bias: learn b in f (see LeapfrogStep). Default True.
+        bias: learn b in f (see LeapfrogStep). Default False (the authors' code).
         reversible: backpropagate by recomputing states backwards (Sec. 5);
             needs an invertible coarsen. Default True; False = plain autograd.
+        layout: "reference" (default: repeated channels, 3x3 head without
+            bias) or "learned_opening" (3x3 opening conv, 1x1 head); see the
+            module docstring.
+        wavelet_scale: "orthonormal" (default) or "reference", for dwt and
+            learnable_dwt (ignored by the pooling coarsenings).
 
     Precision: the backward recomputation is exact algebraically, not in
     floating point. The leapfrog recurrence has a double root at 1, so
@@ -217,9 +246,10 @@ class HyperbolicNet(nn.Module):
     that matters.
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 2, width: int = 8, depth: int = 4,
+    def __init__(self, in_channels: int = 3, out_channels: int = 2, width: int = 6, depth: int = 4,
                  n_levels: int = 2, coarsen: str = "dwt", dims: int = 2, h: float = 0.1,
-                 bias: bool = True, reversible: bool = True) -> None:
+                 bias: bool = False, reversible: bool = True, layout: str = "reference",
+                 wavelet_scale: str = "orthonormal") -> None:
         super().__init__()
         for name, v, lo in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
                             ("width", width, 1), ("depth", depth, 1), ("n_levels", n_levels, 0)):
@@ -232,27 +262,41 @@ class HyperbolicNet(nn.Module):
         if reversible and not lookup("coarsen", coarsen).invertible:
             raise ValueError(f"reversible=True needs an invertible coarsen (dwt, learnable_dwt), "
                              f"got coarsen={coarsen!r}; use reversible=False")
-        self.dims, self.n_levels, self.reversible = dims, n_levels, bool(reversible)
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        if layout == "reference" and width % in_channels:
+            raise ValueError(f"width must be a multiple of in_channels ({in_channels}) with layout='reference' "
+                             f"(the image's channels are repeated up to width), got {width}")
+        if wavelet_scale not in wavelets.SCALES:
+            raise ValueError(f"wavelet_scale must be one of {', '.join(wavelets.SCALES)}, got {wavelet_scale!r}")
+        self.dims, self.n_levels, self.reversible, self.layout = dims, n_levels, bool(reversible), layout
         conv = (nn.Conv2d, nn.Conv3d)[dims - 2]
-        self.open = conv(in_channels, width, 3, padding=1)
+        coarsen_kw = {"scale": wavelet_scale} if lookup("coarsen", coarsen).invertible else {}
+        self.open = conv(in_channels, width, 3, padding=1) if layout == "learned_opening" else None
+        self._repeat = width // in_channels
         ops, c = [], width
         for level in range(2 * n_levels + 1):
             if level > n_levels:  # decoder: refine before the unit
                 c //= 2 ** dims
-                ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=dims), refine=True))
+                ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=dims, **coarsen_kw),
+                                      refine=True))
             ops.extend(LeapfrogStep(c, dims, h, bias) for _ in range(depth))
             if level < n_levels:
-                ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=dims), refine=False))
+                ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=dims, **coarsen_kw),
+                                      refine=False))
                 c *= 2 ** dims
         self.ops = nn.ModuleList(ops)
-        self.head = conv(width, out_channels, 1)
+        if layout == "reference":
+            self.head = conv(width, out_channels, 3, padding=1, bias=False)
+        else:
+            self.head = conv(width, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, *S) -> (N, out_channels, *S) logits; S divisible by 2^n_levels."""
         if x.dim() != self.dims + 2 or any(s % 2 ** self.n_levels for s in x.shape[2:]):
             raise ValueError(f"input must be (N, C, {', '.join('S' * self.dims)}) with sizes divisible "
                              f"by 2^n_levels = {2 ** self.n_levels}, got {tuple(x.shape)}")
-        y0 = self.open(x)
+        y0 = self.open(x) if self.open is not None else x.repeat(1, self._repeat, *([1] * self.dims))
         if self.reversible and torch.is_grad_enabled():
             params = [p for op in self.ops for p in op.parameters()]
             _, y = _ReversibleChain.apply(list(self.ops), y0, y0, *params)

@@ -3,6 +3,9 @@ components/wavelets.py: the coarsening operators W_j of Eqs. (3.4)-(3.7).
 
 * ``dwt``: one level of the orthonormal Haar DWT (Sec. 3.2), 2D or 3D:
   (N, C, *S) -> (N, 2^d C, *S/2), exactly inverted by its transpose.
+  ``scale="reference"`` is the authors' code instead (klensink/HyperNet,
+  Haar2D/Haar3D): taps (1, ±1)/2 per axis, i.e. 2^(−d/2) × orthonormal (0.5×
+  in 2D), with the inverse scaled up to match, so still exactly invertible.
 * ``learnable_dwt``: an orthogonal 4-tap wavelet whose two free degrees of
   freedom left by Eq. (3.8a) are learned (Sec. 3.3).
 * ``avgpool`` / ``maxpool``: the non-invertible baselines of Sec. 3.1.
@@ -32,6 +35,10 @@ from torch import nn
 from .registry import register
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
+# Per-axis gain of the analysis filters relative to the orthonormal ones.  "reference": the
+# authors' code uses (1, ±1)/2 where the orthonormal Haar has (1, ±1)/sqrt(2), with a comment
+# "Replace with sqrt(1/2)", and multiplies its inverse by 2^d to stay invertible.
+SCALES = {"orthonormal": 1.0, "reference": _SQRT_HALF}
 
 
 def _check_int(name: str, value, lo: int, allowed: str) -> None:
@@ -147,31 +154,55 @@ class _Coarsen(nn.Module):
         return f"channels={self.channels}, dims={self.dims}"
 
 
+class _Wavelet(_Coarsen):
+    """A wavelet coarsening with a choice of scale (see ``SCALES``)."""
+
+    def __init__(self, channels: int, dims: int, scale: str) -> None:
+        super().__init__(channels, dims)
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(map(repr, SCALES))}, got {scale!r}")
+        self.scale = scale
+        self.gain = SCALES[scale] ** dims        # forward = gain × the orthonormal transform
+
+    def _scaled(self, y: torch.Tensor, inverse: bool) -> torch.Tensor:
+        if self.gain == 1.0:
+            return y
+        return y / self.gain if inverse else y * self.gain
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, dims={self.dims}, scale={self.scale!r}"
+
+
 @register("coarsen", "dwt")
-class HaarDWT(_Coarsen):
-    """Orthonormal Haar DWT, the paper's W_j (Sec. 3.2). No parameters.
+class HaarDWT(_Wavelet):
+    """Haar DWT, the paper's W_j (Sec. 3.2). No parameters.
 
     Args:
         channels: input channels C (output has 4C in 2D, 8C in 3D).
         dims: 2 (N, C, H, W) or 3 (N, C, D, H, W). Default 2.
+        scale: "orthonormal" (default: the paper's orthogonal W, energy
+            preserving) or "reference" (the authors' code: 2^(−dims/2) ×
+            orthonormal, inverse 2^(dims/2) ×; with a fixed h the leapfrog's
+            f then acts ~2^level more strongly, relative to the state, on
+            coarse levels).
     """
 
-    def __init__(self, channels: int, dims: int = 2) -> None:
-        super().__init__(channels, dims)
+    def __init__(self, channels: int, dims: int = 2, scale: str = "orthonormal") -> None:
+        super().__init__(channels, dims, scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, *S) with even sizes -> (N, 2^dims C, *S/2); energy preserving."""
+        """(N, C, *S) with even sizes -> (N, 2^dims C, *S/2); energy preserving when orthonormal."""
         _check_input(x, self.channels, self.dims)
-        return dwt(x, self.dims)
+        return self._scaled(dwt(x, self.dims), inverse=False)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """(N, 2^dims C, *S) -> (N, C, *2S), exact inverse of forward."""
         _check_coarse(y, self.out_channels, self.dims)
-        return idwt(y, self.dims)
+        return idwt(self._scaled(y, inverse=True), self.dims)
 
 
 @register("coarsen", "learnable_dwt")
-class LearnableDWT(_Coarsen):
+class LearnableDWT(_Wavelet):
     """Orthogonal 4-tap wavelet with learnable angles (Sec. 3.3, Eq. 3.8a).
 
     The same 1D filter is applied along every spatial axis (separable) with
@@ -185,10 +216,14 @@ class LearnableDWT(_Coarsen):
         dims: 2 or 3. Default 2.
         theta, phi: initial angles; default (0, pi/4) = Haar, the wavelet of
             the paper's experiments. (pi/12, pi/3) is Daubechies-4.
+        scale: "orthonormal" (default) or "reference" (2^(−dims/2) ×, as
+            :class:`HaarDWT`'s, so a dwt vs learnable_dwt comparison changes
+            only the filter).
     """
 
-    def __init__(self, channels: int, dims: int = 2, theta: float = 0.0, phi: float = math.pi / 4) -> None:
-        super().__init__(channels, dims)
+    def __init__(self, channels: int, dims: int = 2, theta: float = 0.0, phi: float = math.pi / 4,
+                 scale: str = "orthonormal") -> None:
+        super().__init__(channels, dims, scale)
         for name, v in (("theta", theta), ("phi", phi)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"{name} must be a finite float (radians), got {v!r}")
@@ -205,12 +240,12 @@ class LearnableDWT(_Coarsen):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, *S) with even sizes -> (N, 2^dims C, *S/2)."""
         _check_input(x, self.channels, self.dims)
-        return dwt(x, self.dims, *self.filters(x))
+        return self._scaled(dwt(x, self.dims, *self.filters(x)), inverse=False)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """(N, 2^dims C, *S) -> (N, C, *2S), exact inverse for any angles."""
         _check_coarse(y, self.out_channels, self.dims)
-        return idwt(y, self.dims, *self.filters(y))
+        return idwt(self._scaled(y, inverse=True), self.dims, *self.filters(y))
 
 
 class _Pool(_Coarsen):

@@ -18,7 +18,8 @@ def _coarsen(**extra):
         out_shape=(2, 4 * _C, 3, 2),
         invalid=[(dict(channels=0), "channels"), (dict(dims=4), "dims")]
         + [(dict(interp="cubic"), "interp")] * ("interp" in extra)
-        + [(dict(theta=float("nan")), "theta"), (dict(phi="x"), "phi")] * ("theta" in extra),
+        + [(dict(theta=float("nan")), "theta"), (dict(phi="x"), "phi")] * ("theta" in extra)
+        + [(dict(scale="half"), "scale")] * ("interp" not in extra),
     )
 
 
@@ -35,7 +36,9 @@ EXAMPLES = {
         invalid=[(dict(width=0), "width"), (dict(depth=0), "depth"), (dict(n_levels=-1), "n_levels"),
                  (dict(coarsen="bogus"), "coarsen"), (dict(h=0.0), "h"), (dict(dims=1), "dims"),
                  (dict(coarsen="avgpool", reversible=True), "reversible"),
-                 (dict(in_channels=0), "in_channels"), (dict(out_channels=0), "out_channels")],
+                 (dict(in_channels=0), "in_channels"), (dict(out_channels=0), "out_channels"),
+                 (dict(layout="unet"), "layout"), (dict(wavelet_scale="half"), "wavelet_scale"),
+                 (dict(width=3), "width")],
     ),
     ("hyperbolic_vae", "leapfrog"): Example(
         kwargs=dict(in_channels=2, size=8, units=2, depth=2, h=0.5, coarsen="learnable_dwt"),
@@ -44,6 +47,8 @@ EXAMPLES = {
         output=lambda out: out[0] + out[1].sum(1).view(-1, 1, 1, 1),
         invalid=[(dict(size=12), "size"), (dict(units=4), "units"), (dict(depth=0), "depth"),
                  (dict(coarsen="avgpool"), "coarsen"), (dict(h=0.0), "h"), (dict(tol=-1.0), "tol"),
-                 (dict(in_channels=0), "in_channels"), (dict(gauss="mmd"), "gauss")],
+                 (dict(in_channels=0), "in_channels"), (dict(gauss="mmd"), "gauss"),
+                 (dict(latent="pair"), "latent"), (dict(groups="blocks"), "groups"),
+                 (dict(wavelet_scale="half"), "wavelet_scale")],
     ),
 }

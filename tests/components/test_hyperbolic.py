@@ -17,9 +17,10 @@ D64 = torch.float64
 
 
 def _net(coarsen="dwt", dims=2, reversible=True, seed=0, **kw):
+    # bias and a learned opening: every parameter kind of the network is exercised
     torch.manual_seed(seed)
     args = dict(in_channels=2, out_channels=3, width=2, depth=2, n_levels=2, coarsen=coarsen, dims=dims,
-                h=0.5, reversible=reversible)
+                h=0.5, reversible=reversible, bias=True, layout="learned_opening")
     net = build("hyperbolic_net", "leapfrog", **{**args, **kw}).to(D64)
     with torch.no_grad():
         for name, p in net.named_parameters():
@@ -31,7 +32,7 @@ def _net(coarsen="dwt", dims=2, reversible=True, seed=0, **kw):
 
 
 def test_f_is_minus_k_transpose_of_normalised_relu():
-    step = LeapfrogStep(3, 2, h=0.1).to(D64)
+    step = LeapfrogStep(3, 2, h=0.1, bias=True).to(D64)
     with torch.no_grad():
         step.bias.normal_()
     y = torch.randn(2, 3, 5, 6, dtype=D64)
@@ -131,7 +132,7 @@ def test_reversible_memory_does_not_grow_with_depth():
 
 @pytest.mark.parametrize("coarsen", ["avgpool", "maxpool"])
 def test_pooling_nets_shapes_and_refuse_reversible(coarsen):
-    net = build("hyperbolic_net", "leapfrog", in_channels=2, out_channels=4, width=3, depth=1, n_levels=2,
+    net = build("hyperbolic_net", "leapfrog", in_channels=2, out_channels=4, width=4, depth=1, n_levels=2,
                 coarsen=coarsen, reversible=False)
     out = net(torch.randn(1, 2, 8, 12))
     assert out.shape == (1, 4, 8, 12)
@@ -155,3 +156,45 @@ def test_no_grad_forward_matches():
     with torch.no_grad():
         a = rev(x)
     torch.testing.assert_close(a, plain(x).detach(), atol=1e-12, rtol=0)
+
+
+def test_default_leapfrog_has_no_bias_so_f_vanishes_at_zero_and_ignores_scale():
+    """Issue 26: bias off by default, as the authors' code: f(Y) = −Kᵀ relu(N(K Y)), hence
+    f(0) = 0 and f(cY) = f(Y) for c > 0 up to N's ε (N(x) = x / sqrt(Σ_c x² + 1e-5))."""
+    step = LeapfrogStep(3, 2).to(D64)
+    assert step.bias is None and not any(n.endswith("bias") for n, _ in step.named_parameters())
+    torch.testing.assert_close(step.f(torch.zeros(1, 3, 4, 4, dtype=D64)), torch.zeros(1, 3, 4, 4, dtype=D64))
+    y = torch.randn(2, 3, 5, 5, dtype=D64)
+    torch.testing.assert_close(step.f(1e3 * y), step.f(1e6 * y), atol=1e-9, rtol=1e-9)
+    net = build("hyperbolic_net", "leapfrog")
+    assert not any(n.endswith("bias") for n, _ in net.named_parameters())
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_reference_layout_repeats_the_image_and_has_a_3x3_head_without_bias(dims):
+    """layout='reference' (default): Y_{-1} = Y_0 = the input's channels repeated up to width
+    (no learned opening), logits = a 3^dims convolution without bias of the final state."""
+    torch.manual_seed(0)
+    net = build("hyperbolic_net", "leapfrog", in_channels=2, out_channels=3, width=4, depth=1, n_levels=1,
+                dims=dims).to(D64)
+    assert net.layout == "reference" and net.open is None
+    assert net.head.kernel_size == (3,) * dims and net.head.bias is None
+    x = torch.randn(1, 2, *([4] * dims), dtype=D64)
+    y0 = torch.cat([x, x], 1)
+    with torch.no_grad():
+        _, y = propagate(net.ops, (y0, y0))
+        conv = (F.conv2d, F.conv3d)[dims - 2]
+        torch.testing.assert_close(net(x), conv(y, net.head.weight, padding=1), atol=1e-12, rtol=0)
+    old = build("hyperbolic_net", "leapfrog", in_channels=2, width=3, layout="learned_opening")
+    assert old.open.kernel_size == (3, 3) and old.head.kernel_size == (1, 1) and old.head.bias is not None
+    with pytest.raises(ValueError, match="multiple of in_channels"):
+        build("hyperbolic_net", "leapfrog", in_channels=2, width=3)
+    with pytest.raises(ValueError, match="layout"):
+        build("hyperbolic_net", "leapfrog", layout="unet")
+
+
+def test_wavelet_scale_reaches_every_transition():
+    net = build("hyperbolic_net", "leapfrog", width=4, in_channels=1, depth=1, wavelet_scale="reference")
+    ops = [op.op for op in net.ops if hasattr(op, "op")]
+    assert len(ops) == 4 and all(o.scale == "reference" and math.isclose(o.gain, 0.5) for o in ops)
+    assert build("hyperbolic_net", "leapfrog", coarsen="avgpool", reversible=False, wavelet_scale="reference")

@@ -157,3 +157,34 @@ def test_maxpool_blocks_and_linear_refine():
         torch.testing.assert_close(y[:, 3 * k:3 * k + 3], F.max_pool2d(x, 2))
     torch.testing.assert_close(m.inverse(y), F.interpolate(F.max_pool2d(x, 2), scale_factor=2,
                                                            mode="bilinear", align_corners=False))
+
+
+@pytest.mark.parametrize("name", ["dwt", "learnable_dwt"])
+def test_reference_scale_is_the_authors_haar_with_taps_one_half(name):
+    """scale='reference' (issue 26): the authors' Haar2D/Haar3D filter each axis with
+    (1, ±1)/2, so a 2x2 block (a b; c d) gives LL = (a+b+c+d)/4 (orthonormal: /2) and
+    HH = (a−b−c+d)/4; a 2x2x2 block's LLL = sum/8 (orthonormal: /(2 sqrt 2)).  The
+    inverse undoes it exactly, and ||W x||² = 2^−dims ||x||²."""
+    def make(**kw):
+        m = build("coarsen", name, channels=1, **kw).to(D64)
+        if name == "learnable_dwt":          # Haar angles in float64, not float32-rounded
+            with torch.no_grad():
+                m.phi.fill_(math.pi / 4)
+        return m
+
+    x2 = torch.randn(1, 1, 2, 2, dtype=D64)
+    a, b, c, d = x2.flatten().tolist()
+    ref, ortho = make(dims=2, scale="reference"), make(dims=2)
+    assert ortho.scale == "orthonormal"
+    want = torch.tensor([a + b + c + d, a - b + c - d, a + b - c - d, a - b - c + d], dtype=D64)
+    torch.testing.assert_close(ref(x2).flatten(), want / 4, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ortho(x2).flatten(), want / 2, atol=1e-12, rtol=0)
+    x3 = torch.randn(1, 1, 2, 2, 2, dtype=D64)
+    ref3 = make(dims=3, scale="reference")
+    torch.testing.assert_close(ref3(x3)[0, 0].flatten(), x3.sum().reshape(1) / 8, atol=1e-12, rtol=0)
+    for dims, m in ((2, ref), (3, ref3)):
+        x = torch.randn(2, 1, *([4] * dims), dtype=D64)
+        torch.testing.assert_close(m.inverse(m(x)), x, atol=1e-12, rtol=0)
+        torch.testing.assert_close(m(x).pow(2).sum(), x.pow(2).sum() / 2 ** dims, atol=1e-10, rtol=1e-12)
+    with pytest.raises(ValueError, match="scale"):
+        build("coarsen", name, channels=1, scale="half")
