@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 export MLFLOW_ALLOW_FILE_STORE = true
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: install demo test test-slow bench reproduce clean
+.PHONY: install demo test test-slow bench reproduce clean constraints
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,14 @@ test-slow: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all
+
+# Re-pin constraints.txt to what the venv holds now (after a tested upgrade); CI and `make install` use it.
+constraints: install
+	{ echo "# Every dependency pinned at the versions the test suite passed with (make constraints writes it)."; \
+	  echo "# make installs torch (TORCH_SPEC) first, then the project with -c this file; on a GPU cluster pass"; \
+	  echo "# CONSTRAINTS=your/file with your torch build (README, Install notes)."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | sed -e 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 clean:
 	rm -rf demo ablate_runs .pytest_cache
