@@ -291,12 +291,16 @@ class HyperbolicNet(nn.Module):
         else:
             self.head = conv(width, out_channels, 1)
 
+    def opening(self, x: torch.Tensor) -> torch.Tensor:
+        """Y_0 = Y_{-1}: (N, in_channels, *S) -> (N, width, *S), the channels repeated or the opening conv."""
+        return self.open(x) if self.open is not None else x.repeat(1, self._repeat, *([1] * self.dims))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_channels, *S) -> (N, out_channels, *S) logits; S divisible by 2^n_levels."""
         if x.dim() != self.dims + 2 or any(s % 2 ** self.n_levels for s in x.shape[2:]):
             raise ValueError(f"input must be (N, C, {', '.join('S' * self.dims)}) with sizes divisible "
                              f"by 2^n_levels = {2 ** self.n_levels}, got {tuple(x.shape)}")
-        y0 = self.open(x) if self.open is not None else x.repeat(1, self._repeat, *([1] * self.dims))
+        y0 = self.opening(x)
         if self.reversible and torch.is_grad_enabled():
             params = [p for op in self.ops for p in op.parameters()]
             _, y = _ReversibleChain.apply(list(self.ops), y0, y0, *params)

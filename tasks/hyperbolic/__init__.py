@@ -4,13 +4,20 @@ wavelet coarsening vs pooling, depth, and the activation memory it costs.
 Paper: "Fully Hyperbolic Convolutional Neural Networks" (Lensink, Peters,
 Haber; shared/seeds/001), Secs. 3.2, 5 and 6.1, Tables 1-2.
 
-* Model: ``hyperbolic_net/leapfrog`` (components/hyperbolic.py): a 3x3
-  opening conv, 2 n_levels + 1 units of ``model.depth`` leapfrog layers
+* Model: ``hyperbolic_net/leapfrog`` (components/hyperbolic.py): an
+  opening, 2 n_levels + 1 units of ``model.depth`` leapfrog layers
   (Eq. 3.2), one coarsening (``model.coarsen``: dwt, learnable_dwt,
   avgpool, maxpool; components/wavelets.py) after each encoder unit and its
-  inverse before each decoder unit, a 1x1 head.  Defaults follow Table 2:
+  inverse before each decoder unit, a head.  Defaults follow Table 2:
   three resolutions (n_levels 2) and 4 layers per unit (5 units = 20
-  layers, the table lists 19); h = 0.1 and theta = {K, b} (Sec. 3.1).
+  layers, the table lists 19); h = 0.1.  Where the paper's text and the
+  authors' code (klensink/HyperNet) differ, the task has a key
+  (components/hyperbolic.py says why each default): ``model.layout``
+  (reference = the image's channels repeated up to width and a 3x3 head
+  without bias, as the code and Sec. 6.1.2; learned_opening = a 3x3 opening
+  conv and a 1x1 head), ``model.bias`` (b in f; off as in the code, the
+  paper's θ = {K, b} has it), ``model.wavelet_scale`` (orthonormal as the
+  paper; reference = the code's 0.5x Haar).
 * Reversibility (Sec. 5, Algorithm 5.1): ``model.reversible`` only exists
   for the invertible coarsenings (dwt, learnable_dwt; default True); for
   avgpool/maxpool the key is dropped (Param.when) and the network trains with
@@ -50,10 +57,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from ..schema import Param, TaskSpec
-from ..segmentation.layouts import REAL as _REAL, SYNTHETIC as _SYN, data_params, data_problems
-
-INVERTIBLE = ("dwt", "learnable_dwt")
-COARSEN = INVERTIBLE + ("avgpool", "maxpool")
+from ..segmentation.layouts import data_params, data_problems, find_cases
+from .coarsenings import COARSEN, INVERTIBLE, LAYOUTS, WAVELET_SCALES
 
 
 def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
@@ -63,7 +68,16 @@ def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
         ok = list(range(2 ** levels, 4 * size + 1, 2 ** levels))[:6]
         errs.append(("data.size", f"image size {size} must be divisible by 2^model.n_levels = {2 ** levels} "
                                   f"(each coarsening halves it); e.g. {ok}"))
-    errs.extend(data_problems(cfg))
+    data_errs = data_problems(cfg)
+    errs.extend(data_errs)
+    if cfg.get("model.layout") == "reference" and not data_errs:
+        source = cfg["data.source"]
+        channels = 1 if source == "synthetic" else find_cases(source, cfg["data.root"])[3]
+        if cfg["model.width"] % channels:
+            ok = [channels * i for i in range(1, 5)]
+            errs.append(("model.width", f"with model.layout=reference the image's {channels} channels are repeated "
+                                        f"up to model.width, so it must be a multiple of {channels}, got "
+                                        f"{cfg['model.width']}; e.g. {ok}, or model.layout=learned_opening"))
     return errs
 
 
@@ -84,7 +98,13 @@ SPEC = TaskSpec(
         "model.n_levels": Param(int, 2, "coarsenings = refinements (Table 2: three resolutions)", low=0, high=8),
         "model.width": Param(int, 8, "channels at full resolution (x 2^dims per level)", low=1, high=4096),
         "model.h": Param(float, 0.1, "leapfrog step size h (f scaled by h^2)", low=1e-6, high=1.0),
-        "model.bias": Param(bool, True, "learn b in f(Y) = -K^T relu(N(K Y + b)) (Sec. 3.1)"),
+        "model.bias": Param(bool, False, "learn b in f(Y) = -K^T relu(N(K Y + b)) (Sec. 3.1; the authors' code "
+                                         "has none)"),
+        "model.layout": Param(str, "reference", "reference = channels repeated to width + 3x3 head without bias "
+                              "(the authors' code); learned_opening = 3x3 opening conv + 1x1 head", choices=LAYOUTS),
+        "model.wavelet_scale": Param(str, "orthonormal", "Haar scale: orthonormal (the paper) or reference "
+                                     "(the authors' code, 0.5x in 2D)", choices=WAVELET_SCALES,
+                                     when={"model.coarsen": INVERTIBLE}),
         "optim.name": Param(str, "sgd", "optimiser (the paper's experiments use SGD)", choices=("sgd", "adam")),
         "optim.lr": Param(float, 0.1, "learning rate (Sec. 6.2.2: 1e-1)", low=1e-8, high=10.0),
         "optim.momentum": Param(float, 0.9, "SGD momentum (not stated in the paper)", low=0.0, high=0.999,

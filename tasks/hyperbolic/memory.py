@@ -52,7 +52,7 @@ def saved_bytes(fn: Callable[[], torch.Tensor], exclude: Set[int]) -> Tuple[int,
 def reversible_working_set(net, x: torch.Tensor, exclude: Set[int]) -> int:
     """Largest graph any one op of ``net`` rebuilds in the reversible backward."""
     with torch.no_grad():
-        y0 = net.open(x)
+        y0 = net.opening(x)
         _, pairs = propagate(net.ops, (y0, y0), keep=True)
     return max(saved_bytes(lambda: op.recompute(out), exclude)[0] for op, out in zip(net.ops, pairs[1:]))
 

@@ -7,7 +7,7 @@ import torch
 
 from ..common import batches, count_parameters, fit, setup_runtime, stream_seed
 from ..datasets import data_generator
-from . import INVERTIBLE
+from .coarsenings import INVERTIBLE
 from .memory import step_activation_mb
 
 
@@ -19,7 +19,8 @@ def build_model(cfg: Dict[str, Any], in_channels: int, n_out: int):
     return components.build("hyperbolic_net", "leapfrog", in_channels=in_channels, out_channels=n_out,
                             width=cfg["model.width"], depth=cfg["model.depth"], n_levels=cfg["model.n_levels"],
                             coarsen=cfg["model.coarsen"], dims=cfg["model.dims"], h=cfg["model.h"],
-                            bias=cfg["model.bias"], reversible=reversible)
+                            bias=cfg["model.bias"], reversible=reversible, layout=cfg["model.layout"],
+                            wavelet_scale=cfg.get("model.wavelet_scale", "orthonormal"))
 
 
 def load_data(cfg: Dict[str, Any]):

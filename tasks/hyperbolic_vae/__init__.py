@@ -5,7 +5,14 @@ Haber; shared/seeds/001), Sec. 4 (Eqs. 4.1, 4.2) and Sec. 6.2.1 (MNIST).
 
 * Model: ``hyperbolic_vae/leapfrog`` (components/hyperbolic_vae.py): units
   of leapfrog layers with W = I, each followed by a Haar DWT; encoder
-  Ẑ = Pᵀ F(X), decoder F⁻¹(P Ẑ), P initialised to I (an exact auto-encoder).
+  Ẑ = Pᵀ F(X), decoder F⁻¹(P Ẑ), P initialised to I.  Paper-scale defaults
+  (Sec. 6.2.1): 32×32 images, 5 units of 3 layers, h = 1e-2, so F(X) is the
+  final 1×1×1024 state: the paper's "original 1024" latent dimensions
+  (``model.latent``: final_state; both_states keeps the leapfrog pair, 2048,
+  exactly invertible); ‖P‖_c groups P's rows as Eq. (4.2) says
+  (``model.groups``; columns as Sec. 6.2.1's removal); the leapfrog has no
+  bias and the Haar is orthonormal (``model.bias``, ``model.wavelet_scale``:
+  the authors' code vs the paper, components/hyperbolic.py).
 * Data: sklearn's digits (8×8, 0..16; the offline stand-in for MNIST), the
   same fixed stratified 1437 / 360 split as ``tasks/digits.py``, scaled to
   [0, 1], bilinearly resized to ``data.size`` (the paper resizes MNIST to
@@ -26,10 +33,13 @@ Haber; shared/seeds/001), Sec. 4 (Eqs. 4.1, 4.2) and Sec. 6.2.1 (MNIST).
   dimensions, per-pixel test MSE 0.21 of the data's unit variance; the
   columns start at norm 1 and shrink by lr·α = 5e-4 per step, so removal
   starts after ~80 epochs (the paper: 1024 → 8 on MNIST after ~11,700 steps).
+  (That measurement predates issue 26: 8×8 images, both leapfrog states,
+  column groups, bias.)
 * Metrics: ``test_recon_mse`` (per pixel, with P truncated as in Sec. 6.2.1:
-  columns whose entries are all below ``model.tol`` removed), ``test_recon_mse_full``
-  (untruncated P), ``latent_dims`` (columns kept; the paper reaches 8 of 1024
-  on MNIST), ``test_gauss`` (ε on the test codes), ``train_loss``.
+  rows and columns whose entries are all below ``model.tol`` removed),
+  ``test_recon_mse_full`` (untruncated P), ``latent_dims`` (min(rows kept,
+  columns kept) of P; the paper reaches 8 of 1024 on MNIST), ``test_gauss`` (ε
+  on the test codes), ``train_loss``.
 
 What the seed controls (``train.data_order`` returns the data side): the
 weight initialisation (stream "model" of tasks.common.stream_seed: torch's
@@ -65,17 +75,24 @@ SPEC = TaskSpec(
     description="fully hyperbolic reversible auto-encoder with a learnable truncating projection P on digits",
     paper="Fully Hyperbolic CNNs (001), Sec. 4 (Eqs. 4.1-4.2), Sec. 6.2.1",
     params={
-        "data.size": Param(int, 8, "image side after bilinear resizing (8 = native digits)", choices=(8, 16, 32)),
-        "model.units": Param(int, 3, "units (leapfrog layers + one Haar DWT); log2(data.size) ends at 1x1",
-                             low=0, high=5),
+        "data.size": Param(int, 32, "image side after bilinear resizing (Sec. 6.2.1: 32; 8 = native digits)",
+                           choices=(8, 16, 32)),
+        "model.units": Param(int, 5, "units (leapfrog layers + one Haar DWT); log2(data.size) ends at 1x1 "
+                             "(Sec. 6.2.1: 5)", low=0, high=5),
         "model.depth": Param(int, 3, "leapfrog layers per unit (Sec. 6.2.1: 3)", low=1, high=256),
         "model.h": Param(float, 1e-2, "leapfrog step size (Sec. 6.2.1: 1e-2)", low=1e-6, high=1.0),
         "model.coarsen": Param(str, "dwt", "wavelet of each unit", choices=("dwt", "learnable_dwt")),
-        "model.bias": Param(bool, True, "learn b in f(Y) = -K^T relu(N(K Y + b))"),
+        "model.bias": Param(bool, False, "learn b in f(Y) = -K^T relu(N(K Y + b)) (the authors' code has none)"),
+        "model.latent": Param(str, "final_state", "F(X): final_state (C S^2, the paper's 1024) or both_states "
+                              "(the leapfrog pair, 2 C S^2, exactly invertible)", choices=("final_state", "both_states")),
+        "model.groups": Param(str, "rows", "groups of the 1-2 norm of P: rows (Eq. 4.2) or columns (Sec. 6.2.1)",
+                              choices=("rows", "columns")),
+        "model.wavelet_scale": Param(str, "orthonormal", "Haar scale: orthonormal (the paper) or reference "
+                                     "(the authors' code, 0.5x)", choices=("orthonormal", "reference")),
         "model.reversible": Param(bool, True, "encoder backward by recomputation (Sec. 5)"),
         "model.gauss": Param(str, "moments", "Gaussianity penalty ε (components/hyperbolic_vae.py)",
                              choices=("moments", "kl")),
-        "model.tol": Param(float, 1e-3, "a latent dimension is removed when its column of P is below this "
+        "model.tol": Param(float, 1e-3, "a row or column of P is removed when all its entries are below this "
                                         "(Sec. 6.2.1: 1e-3)", low=1e-12, high=1.0),
         "loss.alpha": Param(float, 0.1, "weight of the group norm of P (Eq. 4.2; not given in the paper)",
                             low=0.0, high=1e6),
@@ -92,5 +109,5 @@ SPEC = TaskSpec(
              "train_loss": "min", "epoch_seconds": "min"},
     run="tasks.hyperbolic_vae.train:run",
     check=_check,
-    smoke={"model.depth": 1, "train.epochs": 2, "train.batch_size": 256},
+    smoke={"data.size": 8, "model.units": 3, "model.depth": 1, "train.epochs": 2, "train.batch_size": 256},
 )

@@ -51,7 +51,8 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
                              units=cfg["model.units"], depth=cfg["model.depth"], h=cfg["model.h"],
                              coarsen=cfg["model.coarsen"], bias=cfg["model.bias"],
                              reversible=cfg["model.reversible"], tol=cfg["model.tol"],
-                             gauss=cfg["model.gauss"]).to(device)
+                             gauss=cfg["model.gauss"], latent=cfg["model.latent"], groups=cfg["model.groups"],
+                             wavelet_scale=cfg["model.wavelet_scale"]).to(device)
     theta = [p for n, p in model.named_parameters() if n != "P"]
     opt = torch.optim.SGD([{"params": theta, "lr": cfg["optim.lr"]},
                            {"params": [model.P], "lr": cfg["optim.lr_p"]}])
@@ -84,9 +85,9 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
         model.eval()
         z = model.encode(x_te)
         full = (model.decode(z) - x_te).pow(2).mean().item()
-        trunc = (model.decode(model.truncated(z)) - x_te).pow(2).mean().item()
+        trunc = (model.reconstruct_truncated(x_te) - x_te).pow(2).mean().item()
         return {"test_recon_mse": trunc, "test_recon_mse_full": full,
-                "latent_dims": float(model.active().sum()), "test_gauss": model.gaussianity(z).item()}
+                "latent_dims": float(model.latent_dims()), "test_gauss": model.gaussianity(z).item()}
 
     return fit(model=model, optimizer=opt, epochs=cfg["train.epochs"], train_epoch=train_epoch,
                evaluate=evaluate, reporter=reporter, generator=gen)

@@ -52,7 +52,7 @@ def test_states_recomputed_backwards_equal_forward_states(coarsen, dims):
     net = _net(coarsen, dims, depth=3, n_levels=2 if dims == 2 else 1)
     x = torch.randn(2, 2, *([8] * dims), dtype=D64)
     with torch.no_grad():
-        y0 = net.open(x)
+        y0 = net.opening(x)
         final, fwd = propagate(net.ops, (y0, y0), keep=True)
         start, bwd = reverse(net.ops, final, keep=True)
     assert len(fwd) == len(bwd) == len(net.ops) + 1

@@ -59,6 +59,21 @@ def test_check_cross_key_constraints():
     assert SPEC.check_config(cfg_of(data__size=18, model__n_levels=1)) == []
 
 
+def test_paper_vs_code_keys_defaults_and_choices():
+    import components.hyperbolic as H
+    import components.wavelets as W
+    from tasks.hyperbolic.coarsenings import LAYOUTS, WAVELET_SCALES
+
+    assert LAYOUTS == H.LAYOUTS and WAVELET_SCALES == tuple(W.SCALES)
+    d = SPEC.resolve({})
+    assert (d["model.layout"], d["model.bias"], d["model.wavelet_scale"]) == ("reference", False, "orthonormal")
+    assert "model.wavelet_scale" not in SPEC.resolve({"model.coarsen": "maxpool"})
+    errs = dict(SPEC.check_config(cfg_of(model__width=3)))
+    assert errs == {} or "model.width" not in errs                 # synthetic images have 1 channel
+    net = build_model(cfg_of(model__wavelet_scale="reference"), 1, 2)
+    assert {op.op.scale for op in net.ops if hasattr(op, "op")} == {"reference"}
+
+
 def test_missing_dataset_fails_naming_directory_and_files(tmp_path):
     missing = str(tmp_path / "nowhere")
     errs = SPEC.check_config(SPEC.resolve({"data.source": "decathlon", "data.root": missing}))
@@ -67,14 +82,23 @@ def test_missing_dataset_fails_naming_directory_and_files(tmp_path):
 
 
 # ---------------------------------------------------------------- model
+@pytest.mark.parametrize("layout", ["reference", "learned_opening"])
 @pytest.mark.parametrize("coarsen, extra", [("dwt", 0), ("avgpool", 0), ("maxpool", 0), ("learnable_dwt", 8)])
 @pytest.mark.parametrize("dims", [2, 3])
-def test_parameter_count_is_exact(coarsen, extra, dims):
-    w, d, lv, cin, cout = 3, 2, 2, 2, 3
-    cfg = cfg_of(model__coarsen=coarsen, model__dims=dims, model__width=w, model__depth=d, model__n_levels=lv)
+def test_parameter_count_is_exact(coarsen, extra, dims, layout):
+    """reference (default, the authors' code): no opening, leapfrog K without b, 3^dims head
+    without bias; learned_opening (ablate's before issue 26) with bias: 3^dims opening conv,
+    K and b per layer, 1x1 head with bias."""
+    w, d, lv, cin, cout = 4, 2, 2, 2, 3
+    ref = layout == "reference"
+    cfg = cfg_of(model__coarsen=coarsen, model__dims=dims, model__width=w, model__depth=d, model__n_levels=lv,
+                 model__layout=layout, model__bias=not ref)
     k = 3 ** dims
     widths = [w * 2 ** (dims * min(i, 2 * lv - i)) for i in range(2 * lv + 1)]   # w, 4w, 16w, 4w, w in 2D
-    expect = (cin * w * k + w) + sum(d * (c * c * k + c) for c in widths) + (w * cout + cout) + extra
+    if ref:
+        expect = sum(d * c * c * k for c in widths) + w * cout * k + extra
+    else:
+        expect = (cin * w * k + w) + sum(d * (c * c * k + c) for c in widths) + (w * cout + cout) + extra
     model = build_model(cfg, cin, cout)
     assert sum(p.numel() for p in model.parameters()) == expect
     x = torch.randn(1, cin, *[8] * dims)
@@ -169,6 +193,12 @@ def test_local_decathlon_dataset_trains(tmp_path):
         {"modality": {"0": "MRI"}, "labels": {"0": "background", "1": "organ"}, "training": training}))
     cfg = SPEC.resolve({**SPEC.smoke, "data.source": "decathlon", "data.root": str(tmp_path), "data.size": 8})
     assert SPEC.check_config(cfg) == []
+    (tmp_path / "dataset.json").write_text(json.dumps(
+        {"modality": {"0": "MRI", "1": "T2"}, "labels": {"0": "background", "1": "organ"}, "training": training}))
+    errs = dict(SPEC.check_config({**cfg, "model.width": 3}))
+    assert "multiple of 2" in errs["model.width"] and "learned_opening" in errs["model.width"]
+    (tmp_path / "dataset.json").write_text(json.dumps(
+        {"modality": {"0": "MRI"}, "labels": {"0": "background", "1": "organ"}, "training": training}))
     data = load_data(cfg)
     assert data.x_train.shape == (2, 1, 8, 8) and data.x_test.shape == (2, 1, 8, 8)   # 2 slices per volume
     out, rep = trial(cfg)
