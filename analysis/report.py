@@ -24,7 +24,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -53,6 +53,8 @@ class ReportStudy:
         parent_run_id: the launch's parent MLflow run; None in older stores (default None).
         tracking_uri: the store, credentials removed (default "").
         notes: problems met while collecting, e.g. a figure that failed (default ()).
+        external: runs ablate did not launch (analysis.api.report_study): {"source": ..., "mapping": ...}, one
+            line each; the page says so, shows both, and has no launch, sweep file or rerun commands (default None).
     """
 
     name: str
@@ -77,6 +79,7 @@ class ReportStudy:
     parent_run_id: Optional[str] = None
     tracking_uri: str = ""
     notes: Sequence[str] = ()
+    external: Optional[Dict[str, str]] = None
 
 
 def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *,
@@ -235,7 +238,8 @@ def write_report(studies: Sequence[ReportStudy], out: Union[str, Path], *, title
 
 def _study_html(s: ReportStudy, ui: str) -> str:
     when = lambda t: t.strftime("%Y-%m-%d %H:%M:%S UTC") if t is not None else NOT_RECORDED
-    link = lambda rid, text: f'<a href="{_e(run_url(ui, s.experiment_id, rid))}">{text}</a>'
+    link = lambda rid, text: f'<a href="{_e(run_url(ui, s.experiment_id, rid))}">{text}</a>' if s.experiment_id else text
+    rerun = lambda rid: "–" if s.external else f"<code>ablate trial --from-run {_e(rid)}</code>"
     meta = [("task", _e(s.task)), ("paper", _e(s.paper)),
             ("launch", _e(s.launch) + (f" ({link(s.parent_run_id, 'launch run in MLflow')})" if s.parent_run_id else "")),
             ("git commit", "<br>".join(f"<code>{_e(g)}</code>" for g in s.git_commits) or NOT_RECORDED),
@@ -244,6 +248,10 @@ def _study_html(s: ReportStudy, ui: str) -> str:
             ("trials", _e(", ".join(f"{n} {k.lower()}" for k, n in s.trials["status"].value_counts().items()))),
             ("store", f'<code>{_e(s.tracking_uri or NOT_RECORDED)}</code> · '
                       f'<a href="{_e(ui)}/#/experiments/{_e(s.experiment_id)}">experiment in MLflow</a>')]
+    if s.external:      # runs ablate did not launch: where they came from and how they were read, no launch
+        meta = [("runs", "<b>external runs</b> (not launched by ablate): " + _e(s.external.get("source"))),
+                ("mapping", _e(s.external.get("mapping")))] + [(k, v) for k, v in meta if k not in (
+                    "task", "paper", "launch", "git commit", "hosts", *(() if s.experiment_id else ("store",)))]
     out = [f'<section id="{_slug(s.name)}"><h2>{_e(s.name)}</h2><dl class="meta">'
            + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>"]
     out += [f'<p class="warn">{_e(n)}</p>' for n in s.notes]
@@ -254,8 +262,8 @@ def _study_html(s: ReportStudy, ui: str) -> str:
             out.append(f'<h3>{head}</h3><figure><img alt="{head.lower()} of {_e(s.name)}" '
                        f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>')
     bad = [f"<tr><td>{_cell(t.cell)}</td><td class=num>{_e(t.seed)}</td><td>{_e(t.status)}</td><td class=why>"
-           f"{_reason(t.reason)}</td><td class=num>{int(t.retries)}</td><td><code>ablate trial --from-run {_e(t.run_id)}"
-           f"</code></td><td>{link(t.run_id, 'MLflow')}</td></tr>" for t in s.trials.itertuples() if t.status != "FINISHED"]
+           f"{_reason(t.reason)}</td><td class=num>{int(t.retries)}</td><td>{rerun(t.run_id)}"
+           f"</td><td>{link(t.run_id, 'MLflow')}</td></tr>" for t in s.trials.itertuples() if t.status != "FINISHED"]
     out.append("<h3>Failed and unfinished trials</h3>" + (_grid("failures", (
         "cell", "seed", "status", "reason", "retries", "rerun alone", "run"), bad) if bad else "<p>none: every trial finished.</p>"))
     rows = [f"<tr><td>{_cell(t.cell)}</td><td class=num>{_e(t.seed)}</td><td>{_e(t.status)}</td><td class=num "
@@ -264,7 +272,8 @@ def _study_html(s: ReportStudy, ui: str) -> str:
             for t in s.trials.itertuples()]
     out.append(f"<h3>Runs</h3><details><summary>all {len(rows)} runs of this launch, with their MLflow pages</summary>"
                + _grid("sortable runs", ("cell", "seed", "status", s.metric, "wall s", "MLflow run"), rows) + "</details>")
-    out.append("<h3>Sweep file</h3>" + (f"<pre>{_e(s.sweep_yaml)}</pre>" if s.sweep_yaml else f"<p>{NOT_RECORDED}</p>"))
+    if not s.external:
+        out.append("<h3>Sweep file</h3>" + (f"<pre>{_e(s.sweep_yaml)}</pre>" if s.sweep_yaml else f"<p>{NOT_RECORDED}</p>"))
     return "".join(out) + "</section>"
 
 
