@@ -1,6 +1,8 @@
 """What several commands share: reading a sweep file's studies (``run``, ``trial``) and a sweep's runs and
-tables from the store (``table``, ``plot``, ``report``, and the table ``run`` prints at the end).  None of the
-readers creates a store: a missing one is reported (exit 3), as are names that are not in it (exit 2)."""
+tables from the store (``table``, ``plot``, ``report``, and the table ``run`` prints at the end), or, for
+``table``, ``plot`` and ``report``, the runs ablate did not launch (``--experiment`` / ``--csv`` with a mapping,
+analysis.external).  None of the readers creates a store: a missing one is reported (exit 3), as are names that
+are not in it and mappings that do not fit the runs (exit 2)."""
 from __future__ import annotations
 
 import sys
@@ -99,3 +101,107 @@ def print_launch_table(experiment: str, uri: str, launch: str, plot: Optional[st
         from analysis.plots import plot_ablation
 
         print(f"plot: {plot_ablation(runs, table, plot, title=title or experiment)}")
+
+
+# ---------------------------------------------------------------- runs ablate did not launch (issue 28)
+DUPLICATES = ("refuse", "keep-last", "best")      # analysis.external.DUPLICATES (not imported: --help stays fast)
+MAPPING_FLAGS = (("cells", "--cells"), ("seed_col", "--seed-col"), ("mode", "--mode"), ("baseline", "--baseline"),
+                 ("where", "--where"), ("duplicates", "--duplicates"))
+
+
+def add_source_args(s, command: str) -> None:
+    """SWEEP (a sweep ablate launched), or --experiment / --csv and the mapping (runs it did not launch)."""
+    s.add_argument("sweep", nargs="?", help="sweep name (MLflow experiment), suite name, or sweep file; "
+                                            "or --experiment / --csv instead")
+    g = s.add_argument_group(f"runs ablate did not launch ({command} --experiment NAME | --csv FILE, with --cells "
+                             f"and --metric; README: Already have runs?)")
+    g.add_argument("--experiment", metavar="NAME", help="an MLflow experiment (name or id) of any script's runs, "
+                                                        "in the store of --tracking-uri")
+    g.add_argument("--csv", metavar="FILE", help="a CSV file with one row per run")
+    g.add_argument("--cells", metavar="COL[,COL]", help="the columns (MLflow params) whose values make a run's cell")
+    g.add_argument("--seed-col", metavar="COL", help="the column (param) holding the seed (default: seed)")
+    g.add_argument("--mode", choices=("max", "min"), help="max (default): a higher --metric is better; min")
+    g.add_argument("--baseline", metavar="COL=VALUE[,COL=VALUE]", help="the cell the others are compared with "
+                                                                        "(default: none, no comparisons)")
+    g.add_argument("--where", metavar="EXPR", help="keep only some runs: an MLflow filter string with "
+                                                   "--experiment, a pandas query with --csv")
+    g.add_argument("--duplicates", choices=DUPLICATES, help="two runs of one (cell, seed): refuse (default), "
+                                                            "keep-last (the later one) or best")
+
+
+def is_external(args) -> bool:
+    """Check SWEEP against --experiment / --csv and their flags (UsageError: exit 2); True for external runs.
+    Sets ``args.launch`` to "latest" where it was not given."""
+    external = args.experiment is not None or args.csv is not None
+    given = [flag for dest, flag in MAPPING_FLAGS if getattr(args, dest, None) is not None]
+    if args.experiment is not None and args.csv is not None:
+        raise UsageError("--experiment and --csv are two sources of runs; give one of them")
+    if external and args.sweep:
+        raise UsageError(f"give SWEEP ({args.sweep!r}: a sweep ablate launched) or --experiment / --csv (runs it did "
+                         f"not launch), not both")
+    if not external and not args.sweep:
+        raise UsageError("give SWEEP (the name or file of a sweep ablate launched) or --experiment NAME / --csv "
+                         "FILE (runs it did not launch, with --cells and --metric)")
+    if not external:
+        if given:
+            raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to runs ablate did not launch (--experiment / --csv); "
+                             f"SWEEP's runs carry their cells, seeds and baseline")
+        args.launch = args.launch or "latest"
+        return False
+    sweep_only = [flag for flag, on in (("--launch", args.launch is not None),
+                                        ("--paper", getattr(args, "paper", False)),
+                                        ("--tracking-uri", args.csv is not None and args.tracking_uri is not None))
+                  if on]
+    if sweep_only:
+        raise UsageError(f"{', '.join(sweep_only)} does not apply to {'--csv' if args.csv else '--experiment'}; "
+                         f"it reads {'a sweep ablate launched' if sweep_only[0] != '--tracking-uri' else 'a store'}")
+    for flag, v in (("--cells", args.cells), ("--metric", args.metric)):
+        if not v:
+            raise UsageError(f"{flag} is required with --experiment / --csv: "
+                             + ("the columns whose values make a cell, e.g. --cells model.arch,lr" if flag == "--cells"
+                                else "the column to tabulate, e.g. --metric acc (and --mode min if lower is better)"))
+    return True
+
+
+def parse_baseline(raw: Optional[str]) -> Optional[dict]:
+    """``col=value[,col=value]`` → {col: value} (values stay text: analysis.external casts them like params)."""
+    if raw is None:
+        return None
+    out = {}
+    for part in raw.split(","):
+        k, eq, v = part.partition("=")
+        if not eq or not k.strip():
+            raise UsageError(f"--baseline {raw!r}: {part!r} is not COLUMN=VALUE; e.g. --baseline model.arch=resnet,lr=0.1")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def load_external(args):
+    """([(name, runs, table)], uri) of --experiment / --csv under the mapping flags; UsageError for a mapping
+    that does not fit the runs (analysis.external.MappingError) or an experiment not in the store."""
+    from analysis.external import MappingError, RunMapping, read_csv, read_mlflow, table, to_runs
+
+    uri = ""
+    try:
+        mapping = RunMapping(cells=args.cells, metric=args.metric, seed=args.seed_col or "seed",
+                             mode=args.mode or "max", baseline=parse_baseline(args.baseline), where=args.where,
+                             duplicates=args.duplicates or "refuse")
+        if args.csv is not None:
+            df, source = read_csv(args.csv)
+        else:
+            from ..runner import tracking
+
+            uri = tracking.open_store(tracking.resolve_uri(args.tracking_uri, None, create=False), create=False)
+            tracking.client(uri)                       # quiets the store's migration logging
+            df, source = read_mlflow(args.experiment, uri, args.where)
+        runs = to_runs(df, mapping, source)
+        return [(source.name, runs, table(runs))], uri
+    except (MappingError, LookupError) as e:
+        raise UsageError(str(e)) from None
+
+
+def load_any(args):
+    """([(name, runs, table)], uri, external) for SWEEP or for --experiment / --csv."""
+    if is_external(args):
+        return (*load_external(args), True)
+    return (*load_tables(args.sweep, args.tracking_uri, args.launch, args.metric), False)

@@ -1,17 +1,18 @@
-"""``ablate plot SWEEP``: the ablation plot (PNG) of a sweep's launch, or of each study of a suite."""
+"""``ablate plot SWEEP``: the ablation plot (PNG) of a sweep's launch, or of each study of a suite; with
+``--experiment`` / ``--csv`` and a mapping, of runs ablate did not launch."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import load_tables
+from .common import add_source_args, load_any
 
 
 def add(sub) -> None:
     s = sub.add_parser("plot", help="draw the ablation plot of a sweep (PNG)")
-    s.add_argument("sweep", help="sweep name (MLflow experiment), suite name, or sweep file")
-    s.add_argument("--metric", help="metric to tabulate (default: the sweep's)")
-    s.add_argument("--launch", default="latest", help="launch id, 'latest' (default) or 'all'")
+    add_source_args(s, "plot")
+    s.add_argument("--metric", help="metric to tabulate (default: the sweep's; required with --experiment / --csv)")
+    s.add_argument("--launch", help="launch id, 'latest' (default) or 'all'")
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     s.add_argument("-o", "--output", help="PNG path (default: SWEEP.png; suites: one file per study)")
     s.add_argument("--kind", choices=("auto", "interaction"), default="auto",
@@ -22,7 +23,7 @@ def add(sub) -> None:
 def cmd_plot(args) -> int:
     from analysis.plots import plot_ablation, plot_interaction
 
-    tables, _ = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    tables, _, _ = load_any(args)
     for name, runs, table in tables:
         out = args.output or f"{name}.png"
         if len(tables) > 1 and args.output:

@@ -1,18 +1,19 @@
-"""``ablate report SWEEP``: the self-contained HTML report of a launch (or a suite)."""
+"""``ablate report SWEEP``: the self-contained HTML report of a launch (or a suite); with ``--experiment`` /
+``--csv`` and a mapping, of runs ablate did not launch (the page marked so, with the source and the mapping)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import load_tables
+from .common import add_source_args, load_any
 
 
 def add(sub) -> None:
     r = sub.add_parser("report", help="write the self-contained HTML report of a launch (or a suite)")
-    r.add_argument("sweep", help="sweep name (MLflow experiment), suite name, or sweep file")
-    r.add_argument("-o", "--output", help="HTML path (default: SWEEP.html)")
-    r.add_argument("--launch", default="latest", help="launch id, 'latest' (default) or 'all'")
-    r.add_argument("--metric", help="metric of the table (default: the sweep's)")
+    add_source_args(r, "report")
+    r.add_argument("-o", "--output", help="HTML path (default: SWEEP.html, or the experiment's / CSV's name)")
+    r.add_argument("--launch", help="launch id, 'latest' (default) or 'all'")
+    r.add_argument("--metric", help="metric of the table (default: the sweep's; required with --experiment / --csv)")
     r.add_argument("--ui-url", default="http://127.0.0.1:5000", help="MLflow UI base URL for the run links")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     r.set_defaults(func=cmd_report)
@@ -23,7 +24,15 @@ def cmd_report(args) -> int:
 
     if not args.ui_url.startswith(("http://", "https://")):
         raise UsageError(f"--ui-url {args.ui_url!r} is not allowed: an http(s):// URL of the MLflow UI")
-    tables, uri = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    tables, uri, external = load_any(args)
+    if external:
+        from analysis.api import report_study
+
+        name, runs, table = tables[0]
+        out = Path(args.output or f"{name}.html")
+        print(write_report([report_study(runs, table)], out, title=f"ablate report: {name} (external runs)",
+                           ui_url=args.ui_url.rstrip("/")))
+        return 0
     launch = None if args.launch == "all" else args.launch
     studies = [collect_study(uri, name, launch=launch, metric=args.metric) for name, _, _ in tables]
     summary = None

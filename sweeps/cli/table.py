@@ -1,16 +1,17 @@
-"""``ablate table SWEEP``: the ablation table of a sweep's launch (or a suite's studies)."""
+"""``ablate table SWEEP``: the ablation table of a sweep's launch (or a suite's studies); ``ablate table
+--experiment NAME | --csv FILE --cells ... --metric ...``: the same table of runs ablate did not launch."""
 from __future__ import annotations
 
 import sys
 
-from .common import load_tables
+from .common import add_source_args, load_any
 
 
 def add(sub) -> None:
     s = sub.add_parser("table", help="print the ablation table of a sweep")
-    s.add_argument("sweep", help="sweep name (MLflow experiment), suite name, or sweep file")
-    s.add_argument("--metric", help="metric to tabulate (default: the sweep's)")
-    s.add_argument("--launch", default="latest", help="launch id, 'latest' (default) or 'all'")
+    add_source_args(s, "table")
+    s.add_argument("--metric", help="metric to tabulate (default: the sweep's; required with --experiment / --csv)")
+    s.add_argument("--launch", help="launch id, 'latest' (default) or 'all'")
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     s.add_argument("--format", choices=("md", "latex", "csv"), default="md")
     s.add_argument("--paper", action="store_true", help="also print the paper's published numbers beside ours")
@@ -20,7 +21,7 @@ def add(sub) -> None:
 def cmd_table(args) -> int:
     from analysis.tables import render
 
-    tables, _ = load_tables(args.sweep, args.tracking_uri, args.launch, args.metric)
+    tables, _, _ = load_any(args)
     if args.format == "csv" and len(tables) > 1:
         from analysis.tables import render_suite_csv
 
