@@ -46,6 +46,7 @@ LOOK = "ablate.look"                     # 0-based look of an adaptive design
 N_PARAMS = "ablate.n_params"             # annotated by the task (reporter.annotate)
 HOSTNAME = "ablate.hostname"             # annotated by the trainable: the node the trial ran on
 NODE_ID = "ablate.node_id"               # annotated by the trainable: Ray's node id
+NODE_GIT_COMMIT = "ablate.node_git_commit"   # annotated by the trainable: the commit of the trial node's checkout
 FAILURE_REASON = "ablate.failure_reason"
 FAILURE_KIND = "ablate.failure_kind"     # one of FAILURE_KINDS
 RETRIES = "ablate.retries"               # retries of a crashed trial so far

@@ -14,7 +14,9 @@ MLflow's own tables in one session per event (``_SqlWriter``; measured in
 docs/benchmarks_notes.md).  Every write is synchronous: when Tune has seen a
 result, the store has it, so no driver crash can lose what Tune will not
 replay.  Any other store (an HTTP tracking server) gets the same events
-through the public client (``_ClientWriter``).
+through the public client (``_ClientWriter``), and so does a SQL store whose
+schema revision or database the direct writes were not tested on
+(``TESTED_SCHEMA``, ``TESTED_DIALECTS``; issue 23).
 """
 from __future__ import annotations
 
@@ -272,13 +274,30 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# MLflow schema revisions (alembic heads) and databases on which _SqlWriter's rows were checked
+# against what MLflow's client writes: dc11669786a5 is MLflow 3.17's head, on sqlite
+# (tests/sweeps/test_callback.py) and PostgreSQL (tests/cluster/test_postgres_tracking.py). A store on
+# any other revision (a newer MLflow's tables may differ) or database gets the public client.
+TESTED_SCHEMA = frozenset({"dc11669786a5"})
+TESTED_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+
 def writer(c):
     """The cheapest correct writer for the client's store: one SQL transaction per event on a
-    SQLAlchemy store, the public client API otherwise (or if MLflow's internals moved)."""
+    SQLAlchemy store whose schema revision and database are tested, the public client API otherwise
+    (or if MLflow's internals moved)."""
     try:
         return _SqlWriter(c)
     except (ImportError, AttributeError, TypeError):
         return _ClientWriter(c)
+
+
+def schema_revision(store) -> str:
+    """The alembic revision MLflow's migrations left in ``store``'s database ("" if none)."""
+    from alembic.migration import MigrationContext
+
+    with store.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() or ""
 
 
 class _ClientWriter:
@@ -325,7 +344,8 @@ class _SqlWriter(_ClientWriter):
     done again through the client, which handles it.
 
     Args:
-        c: an MlflowClient whose store is a SqlAlchemyStore (TypeError otherwise).
+        c: an MlflowClient whose store is a SqlAlchemyStore on a tested database and schema revision
+            (TypeError otherwise).
     """
 
     def __init__(self, c):
@@ -338,6 +358,8 @@ class _SqlWriter(_ClientWriter):
         self.store = c._tracking_client.store
         if not isinstance(self.store, SqlAlchemyStore):
             raise TypeError("not a SQL store")
+        if self.store.engine.dialect.name not in TESTED_DIALECTS or schema_revision(self.store) not in TESTED_SCHEMA:
+            raise TypeError("direct writes untested on this database or schema revision")
         self._sanitize = self.store.sanitize_metric_value
         self.runs, self.tags, self.params = SqlRun.__table__, SqlTag.__table__, SqlParam.__table__
         self.metrics, self.latest = SqlMetric.__table__, SqlLatestMetric.__table__

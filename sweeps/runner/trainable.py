@@ -35,6 +35,38 @@ TIME_KEY = "ablate_time"           # the worker's wall-clock time of a report (s
 RESUMED_KEY = "ablate_resumed_from"   # epoch of the checkpoint a retried or resumed attempt started from
 
 
+_NODE_COMMIT: Optional[str] = None
+
+
+def node_commit() -> str:
+    """The git commit of the checkout this process runs (its node's copy of the project, with its
+    .git as cluster.yaml syncs it); computed once per process."""
+    global _NODE_COMMIT
+    if _NODE_COMMIT is None:
+        from .tracking import git_commit
+
+        _NODE_COMMIT = git_commit()
+    return _NODE_COMMIT
+
+
+def check_gpu(spec: Dict[str, Any]) -> None:
+    """A trial that asked for a GPU trains on one (issue 23): with ``train.device: auto`` torch would
+    fall back to CPU without a word on a node whose torch build or driver cannot use its GPU.
+    ``train.device: cpu`` runs on CPU on purpose (e.g. Ray's fake GPU nodes)."""
+    if float(spec.get("gpu", 0) or 0) <= 0 or spec["params"].get("train.device", "auto") == "cpu":
+        return
+    import socket
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            f"resources.gpu={float(spec['gpu']):g} but torch {torch.__version__} (CUDA {torch.version.cuda}) sees no "
+            f"CUDA device on {socket.gethostname()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}): "
+            f"a GPU trial does not fall back to CPU; install a torch build this node's driver runs, or set "
+            f"train.device=cpu to run on CPU on purpose")
+
+
 def same_params(params: Dict[str, Any], recorded: Dict[str, str]) -> bool:
     """Whether a trial's params are the ones an MLflow run recorded (MLflow keeps strings)."""
     return {k: str(v) for k, v in params.items()} == dict(recorded)
@@ -107,6 +139,7 @@ class TuneReporter:
         self.info.update(info)
         self.info.setdefault("node_id", ray.get_runtime_context().get_node_id())
         self.info.setdefault("hostname", __import__("socket").gethostname())
+        self.info.setdefault("node_git_commit", node_commit())
 
 
 def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
@@ -131,6 +164,7 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
         if int(spec.get("workers", 1)) > 1:
             _data_parallel(spec, reporter)
         else:
+            check_gpu(spec)
             run_trial(spec["task"], spec["params"], reporter)
     except DivergedError as e:
         # End the trial as failed without Tune's retries: a seeded divergence
@@ -196,6 +230,7 @@ class _WorkerReporter:
 
         self.info.update(info)
         self.info.setdefault("node_id", ray.get_runtime_context().get_node_id())
+        self.info.setdefault("node_git_commit", node_commit())
 
 
 def _worker_loop(cfg: Dict[str, Any]) -> None:
@@ -205,6 +240,7 @@ def _worker_loop(cfg: Dict[str, Any]) -> None:
 
     from .trial import run_trial
 
+    check_gpu(cfg)
     state = torch.load(io.BytesIO(cfg["state"]), weights_only=False) if cfg.get("state") else None
     run_trial(cfg["task"], cfg["params"], _WorkerReporter(cfg["queue"], state, cfg.get("checkpoint_s", 0.0),
                                                           cfg.get("checkpoint_at", ())))
@@ -234,7 +270,7 @@ def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"task": spec["task"], "params": spec["params"], "queue": q, "state": blob,
-                           "checkpoint_s": reporter.every_s, "checkpoint_at": sorted(reporter.at_epochs)},
+                           "checkpoint_s": reporter.every_s, "checkpoint_at": sorted(reporter.at_epochs), "gpu": gpu},
         scaling_config=ScalingConfig(num_workers=n, use_gpu=gpu > 0,
                                      resources_per_worker={"CPU": cpu * 0.99, **({"GPU": gpu} if gpu else {})}),
         run_config=TrainRunConfig(name=f"dp-{uuid.uuid4().hex[:8]}",
