@@ -34,6 +34,7 @@ ANALYSIS = "ablate.analysis"             # JSON: the analysis section with its d
 PAPER = "ablate.paper"
 LOOKS = "ablate.looks"                   # JSON: cumulative seeds per look (adaptive seeds only)
 LOOKS_CORRECTION = "ablate.looks_correction"   # the correction the looks were decided with (absent: bonferroni)
+SEARCH_SEED = "ablate.search_seed"       # the seed the nuisance search ran on (launches with nuisance axes)
 
 # ---------------------------------------------------------------- tags of one trial's run
 PHASE = "ablate.phase"                   # one of PHASES
@@ -49,6 +50,7 @@ NODE_ID = "ablate.node_id"               # annotated by the trainable: Ray's nod
 NODE_GIT_COMMIT = "ablate.node_git_commit"   # annotated by the trainable: the commit of the trial node's checkout
 FAILURE_REASON = "ablate.failure_reason"
 FAILURE_KIND = "ablate.failure_kind"     # one of FAILURE_KINDS
+IMPORTS = "ablate.imports"               # JSON: the sweep file's imports (module, path, SHA-256 per file)
 RETRIES = "ablate.retries"               # retries of a crashed trial so far
 STOPPED_EARLY = "ablate.stopped_early"   # "true": ASHA stopped it before its last epoch
 RESUMED_FROM_EPOCH = "ablate.resumed_from_epoch"
@@ -64,12 +66,16 @@ SOURCE_VALUE = "ablate"                  # the value of SOURCE_NAME on ablate's 
 # ---------------------------------------------------------------- tag values
 PHASE_SEARCH, PHASE_FINAL, PHASE_LAUNCH = "search", "final", "launch"
 PHASES = (PHASE_SEARCH, PHASE_FINAL, PHASE_LAUNCH)
-FAILURE_DIVERGED, FAILURE_ERROR = "diverged", "error"
-FAILURE_KINDS = (FAILURE_DIVERGED, FAILURE_ERROR)
+FAILURE_DIVERGED, FAILURE_ERROR, FAILURE_SETUP = "diverged", "error", "setup"
+# diverged: the loss became NaN/inf; setup: an exception while the trial built its data or model (a bug, not
+# retried); error: anything else (retried under max_failures, e.g. a crashed worker)
+FAILURE_KINDS = (FAILURE_DIVERGED, FAILURE_ERROR, FAILURE_SETUP)
+FAILURES_FOR_GOOD = (FAILURE_DIVERGED, FAILURE_SETUP)   # a rerun of the same code fails the same way
 CELL_ALL = "all"
 
 # ---------------------------------------------------------------- the analysis section of a sweep file
-CORRECTIONS = ("holm", "bonferroni", "bh", "none")
+CORRECTIONS = ("holm", "bonferroni", "bh", "none", "dunnett")   # dunnett: max-t step-down over the shared
+                                                                  # baseline, Welch-calibrated (fixed seeds only)
 LOOKS_CORRECTIONS = ("holm", "bonferroni")      # the group-sequential designs (analysis/stats/_sequential.py)
 TESTS = ("welch", "paired")
 SPENDINGS = ("obrien_fleming", "pocock", "hsd")
@@ -88,3 +94,12 @@ def column(tag: str) -> str:
 def equals(tag: str, value: str) -> str:
     """An MLflow search filter ``tags.`<tag>` = '<value>'``."""
     return f"tags.`{tag}` = '{value}'"
+
+
+def plain_text(text: str) -> str:
+    """``text`` without terminal escape sequences (ANSI colours, cursor moves, OSC titles): Ray colours the
+    error files it writes (``\\x1b[36mray::ImplicitFunc.train()\\x1b[39m``), and a FAILURE_REASON is stored
+    and shown as plain text (the tracker strips them before writing; readers again, for older stores)."""
+    import re       # imported here: this module imports nothing at load time
+
+    return re.sub(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])", "", text)

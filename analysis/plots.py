@@ -12,8 +12,8 @@
 Error bars and bands are 95 % t-intervals of the mean everywhere (seaborn's
 ``errorbar`` takes the function), never ± std, so a bar that clears the
 baseline band means what a reader expects.  Legends sit outside the axes.
-``plot_suite_ranks`` draws a suite's critical-difference diagram
-(autorank.plot_stats; Demšar 2006).
+``plot_suite_ranks`` draws a suite's critical-difference picture (Demšar 2006's
+layout) from pairwise Wilcoxon signed-rank tests with Holm (Benavoli et al. 2016).
 
 A sweep file's ``plot:`` key asks for the figure its paper's readers expect
 (stored with the runs, so ``ablate plot NAME`` needs only the store):
@@ -190,37 +190,60 @@ def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, t
     return out
 
 
-def plot_suite_ranks(tables, out: str | Path) -> Path | str:
-    """The critical-difference diagram of a suite (autorank.plot_stats over the Friedman/Nemenyi result of
-    analysis.suite_stats.average_ranks; Demšar 2006) saved as PNG to ``out``; returns the Path, or a one-line
-    reason when fewer than 5 studies share at least 3 cells (what a CD diagram needs)."""
-    import contextlib
-    import io
-    import warnings
+def _cliques(order, differ) -> list:
+    """Maximal runs i..j of cells (in mean-rank order) no pair of which the pairwise tests tell apart."""
+    out = []
+    for i in range(len(order)):
+        j = i
+        while j + 1 < len(order) and not any(differ(order[a], order[j + 1]) for a in range(i, j + 1)):
+            j += 1
+        if j > i and not any(i >= a and j <= b for a, b in out):
+            out.append((i, j))
+    return out
 
+
+def plot_suite_ranks(tables, out: str | Path) -> Path | str:
+    """The critical-difference picture of a suite (Demšar 2006's layout): each cell at its mean rank, thick bars
+    joining cells that the pairwise Wilcoxon signed-rank tests with Holm's correction (analysis.stats
+    .average_ranks; Benavoli, Corani & Mangili 2016) cannot tell apart. Saved as PNG to ``out``; returns the
+    Path, or a one-line reason when fewer than 5 studies share at least 3 cells."""
     from .suite_table import suite_ranks
 
     tables = list(tables)
     res, reason = suite_ranks(tables)
     shared = 0 if res is None else res.ranks.shape[1]
     studies = 0 if res is None else res.ranks.shape[0]
-    if res is None or studies < 5 or shared < 3 or res.autorank is None:
+    if res is None or studies < 5 or shared < 3 or res.pairwise is None:
         return (f"a critical-difference diagram needs >= 5 studies sharing >= 3 cells; "
                 f"{studies or len(tables)} studies share {shared} cells" + (f" ({reason})" if reason else ""))
-    import autorank
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sns.set_theme(style="white", context="paper")
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")        # autorank reports its own test choice
-        ax = autorank.plot_stats(res.autorank, allow_insignificant=True)
-    fig = ax.get_figure()
+    order, ranks = list(res.mean_ranks.index), res.mean_ranks.to_numpy(float)
+    pairs = {frozenset((r["a"], r["b"])): bool(r["differ"]) for _, r in res.pairwise.iterrows()}
+    groups = _cliques(order, lambda a, b: pairs.get(frozenset((a, b)), False))
+    k = len(order)
+    fig, ax = plt.subplots(figsize=(7.0, 1.6 + 0.28 * k))
+    ax.set_xlim(0.5, shared + 0.5)
+    ax.set_ylim(-(k + 1) * 0.5 - 0.3 * len(groups), 1.0)
+    ax.hlines(0, 1, shared, color="k", lw=1)
+    for r in range(1, shared + 1):
+        ax.vlines(r, 0, 0.15, color="k", lw=1)
+        ax.text(r, 0.3, str(r), ha="center", va="bottom", fontsize=8)
+    half = (k + 1) // 2
+    for i, (cell, r) in enumerate(zip(order, ranks)):          # best half labelled left, the rest right
+        y = -0.5 * (i + 1) if i < half else -0.5 * (k - i)
+        x_text = 0.6 if i < half else shared + 0.4
+        ax.plot([r, r, x_text], [0, y, y], color="0.3", lw=0.8)
+        ax.text(x_text, y, f"{cell} ({r:.2f})", ha="left" if i >= half else "right", va="center", fontsize=8)
+    for g, (i, j) in enumerate(groups):
+        y = -0.25 - 0.3 * g
+        ax.hlines(y, ranks[i] - 0.03, ranks[j] + 0.03, color="k", lw=3.5)
+    ax.axis("off")
     p = "–" if not math.isfinite(res.p_value) else f"{res.p_value:.3g}"
-    # under the diagram: above it the text would run into autorank's "CD" label
     fig.text(0.5, 0.0, f"mean rank over {studies} studies (1 = best); Friedman p = {p}\nthick bars join cells "
-                       f"the Nemenyi test cannot tell apart (CD: critical difference)", ha="center", va="top",
-             fontsize=8)
+                       f"that pairwise Wilcoxon signed-rank tests (Holm over {len(pairs)} pairs, α = {res.alpha:g}) "
+                       f"cannot tell apart", ha="center", va="top", fontsize=8)
     fig.savefig(out, dpi=150, bbox_inches="tight")
     plt.close(fig)
     return out

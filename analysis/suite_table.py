@@ -3,7 +3,8 @@ the probability of improvement over each study's own baseline with its stratifie
 average rank with a Friedman test.
 
 Methods: ``analysis.suite_stats.probability_of_improvement`` (P(X > Y) = U / (n·m), averaged over studies;
-Agarwal et al. 2021, as rliable defines it) and ``average_ranks`` (Friedman, Nemenyi via autorank; Demšar 2006).
+Agarwal et al. 2021, as rliable defines it) and ``average_ranks`` (Friedman, Demšar 2006; pairwise Wilcoxon
+signed-rank tests with Holm, Benavoli et al. 2016).
 The per-seed values come from each table's ``attrs["values"]``, so nothing here reads the store.
 A "min" study's values are negated so that one direction (higher = better) serves every study.
 """
@@ -145,6 +146,11 @@ def render_suite_summary(tables: Sequence[Tuple[str, pd.DataFrame]], fmt: str = 
         k = s.ranks.ranks.shape[1]
         notes.append(f"mean rank (1 = best) over the {k} cells all {s.ranks.ranks.shape[0]} studies ran; Friedman "
                      f"χ²({k - 1}) = {s.ranks.statistic:.2f}, p = {pval(s.ranks.p_value)} (Demšar 2006)")
+    pw = None if s.ranks is None else s.ranks.pairwise
+    if pw is not None and len(pw):
+        differ = [f"{r['a']} vs {r['b']} (p = {pval(r['p_adj'])})" for _, r in pw.iterrows() if r["differ"]]
+        notes.append(f"pairs that differ (Wilcoxon signed-rank over the studies, Holm over {len(pw)} pairs, α = "
+                     f"{s.ranks.alpha:g}; Benavoli et al. 2016): " + (", ".join(differ) or "none"))
     else:
         notes.append(f"mean rank: {s.rank_reason}" if s.ranks is None else
                      f"mean rank over the cells every study ran; no Friedman test: {s.rank_reason}")

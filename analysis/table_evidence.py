@@ -19,6 +19,9 @@ import pandas as pd
 from .stats import compare_to_baseline
 
 EVIDENCE = ("delta", "ci_low", "ci_high", "p_value", "p_adj", "hedges_g", "mde", "seeds_needed", "verdict")
+# beside them in the CSV: the interval's confidence, the unadjusted (1 − α) interval, the equivalence p the verdict
+# used, and what the seeds needed were planned from, with their range
+DETAIL = ("ci_level", "ci_low_unadj", "ci_high_unadj", "p_eq_adj", "seeds_basis", "seeds_low", "seeds_high")
 
 
 def int_seeds(values: Mapping[Any, float]) -> bool:
@@ -45,8 +48,8 @@ def fixed_evidence(values: Mapping[str, Mapping[Any, float]], baseline: str, ana
                               min_effect=analysis["min_effect"],
                               seeds={c: list(v) for c, v in others.items()} if test == "paired" else None,
                               baseline_seeds=list(base) if test == "paired" else None)
-    frame = res.to_frame() if res.comparisons else pd.DataFrame(columns=list(EVIDENCE))
-    return frame.reindex(columns=list(EVIDENCE)), res.footnote() + note
+    frame = res.to_frame() if res.comparisons else pd.DataFrame(columns=[*EVIDENCE, *DETAIL])
+    return frame.reindex(columns=[*EVIDENCE, *DETAIL]), res.footnote() + note
 
 
 MIN_SEEDS_FOR_R = 5      # below this a correlation over seeds says nothing (its SE is ~0.5 at 5 seeds)
@@ -125,10 +128,15 @@ def adaptive_evidence(values: Mapping[str, Mapping[int, float]], baseline: str, 
         needed = d.seeds_needed if d.seeds_needed is not None and np.isfinite(d.seeds_needed) else None
         rows[cell] = dict(delta=d.delta, ci_low=d.rci_low, ci_high=d.rci_high, p_value=d.p_nominal, p_adj=np.nan,
                           hedges_g=g, mde=np.nan, seeds_needed=None if needed is None else int(needed),
-                          verdict=d.verdict, look=d.look, p_bound=d.p_bound)
+                          verdict=d.verdict, look=d.look, p_bound=d.p_bound, ci_level=d.rci_level,
+                          ci_low_unadj=d.ci_low_unadj, ci_high_unadj=d.ci_high_unadj,
+                          seeds_basis=d.seeds_basis if d.verdict == "undecided" else "")
     rows[baseline] = dict(look=upto)                   # the baseline ran every look any cell reached
-    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*EVIDENCE, "look", "p_bound"])
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=[*EVIDENCE, *DETAIL, "look", "p_bound"])
     foot = design.footnote()
+    if any(d.n < design.looks[d.look] or d.n_base < design.looks[d.look] for d in got.values()):
+        foot += (" Cells with failed runs were tested against boundaries calibrated for the seeds they had at each "
+                 "look (docs/statistics.md, \"Failed runs\").")
     if analysis.get("futility"):
         foot += (f" Futility stops: a cell whose conditional power under the current trend fell below "
                  f"{analysis['futility']:g} stopped as undecided before the last look.")

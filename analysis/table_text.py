@@ -12,7 +12,7 @@ from typing import Callable, List, Tuple
 
 import pandas as pd
 
-_P_NAME = {"holm": "Holm", "bonferroni": "Bonf.", "bh": "BH", "none": "unadj."}
+_P_NAME = {"holm": "Holm", "bonferroni": "Bonf.", "bh": "BH", "none": "unadj.", "dunnett": "Dunnett"}
 
 
 def _finite(x) -> bool:
@@ -64,7 +64,14 @@ def _verdict(r) -> str:
     if r["baseline"] or not isinstance(v, str):
         return ""
     needed = r["seeds_needed"]
-    return v + (f" (~{int(needed)} seeds)" if v == "undecided" and not pd.isna(needed) else "")
+    if v != "undecided" or pd.isna(needed):
+        return v
+    basis = r.get("seeds_basis", "") if hasattr(r, "get") else ""
+    if basis == "min_effect":
+        return f"{v} (~{int(needed)} seeds for ±min_effect)"
+    if basis == "observed":
+        return f"{v} (~{int(needed)} seeds if Δ is as observed)"
+    return f"{v} (~{int(needed)} seeds)"
 
 
 def _p(r, adaptive: bool) -> str:
@@ -85,7 +92,8 @@ def columns(table: pd.DataFrame) -> Tuple[List[str], List[str]]:
     rest += ["failed"] * bool(table["failed"].gt(0).any()) + ["params"]
     rest += ["s/epoch"] * bool(table["epoch_s"].notna().any())
     rest += ["peak MB"] * bool("peak_mem_mb" in table and table["peak_mem_mb"].notna().any())
-    rest += (["look", "Δ [RCI]", "p / p*"] if adaptive else [f"Δ [{level:g} % CI]", f"p ({_P_NAME[correction]})"])
+    ci = f"{level:g} % CI" if correction == "none" else "adj. CI"
+    rest += (["look", "Δ [RCI]", "p / p*"] if adaptive else [f"Δ [{ci}]", f"p ({_P_NAME[correction]})"])
     return list(table.attrs.get("axes") or ["cell"]), rest + ["verdict"]
 
 

@@ -21,11 +21,12 @@ import pandas as pd
 
 from . import table_evidence as ev
 from . import table_text as text
+from . import contract as C
 from .contract import DEFAULT_ANALYSIS
 from .suite_table import render_suite_summary  # noqa: F401  (the CLI's entry point lives beside render)
 
 __all__ = ["ablation_table", "render", "render_suite_csv", "render_suite_summary", "cell_values", "csv_columns"]
-CSV_HEAD = ("n", "failed", "running", "params", "mean", "std", *ev.EVIDENCE, "epoch_s")
+CSV_HEAD = ("n", "failed", "running", "params", "mean", "std", *ev.EVIDENCE, *ev.DETAIL, "epoch_s")
 
 
 @contextlib.contextmanager
@@ -153,12 +154,13 @@ def ablation_table(runs: pd.DataFrame, metric: Optional[str] = None, mode: Optio
             evidence, foot, design = _evidence(df, values, baseline_cell, settings, mode, metric, cells)
             seed_note = ev.seed_correlation_note(values, baseline_cell, settings["test"])
         else:
-            evidence, foot, design = pd.DataFrame(columns=list(ev.EVIDENCE)), reason, "fixed"
+            evidence, foot, design = pd.DataFrame(columns=[*ev.EVIDENCE, *ev.DETAIL]), reason, "fixed"
         anova = ev.grid_anova(ok, axes, col)
     table = _assemble(rows, evidence, axes, baseline_cell, extra, mode)
     table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell, analysis=settings,
-                       design=design, footnote=foot, anova=anova, notes=seed_note + _notes(df), values=values,
-                       looks=df.attrs.get("looks"))
+                       design=design, footnote=foot, anova=anova, notes=seed_note + _search_note(df, values) + _notes(df),
+                       values=values, looks=df.attrs.get("looks"),
+                       search_overlap=bool(df.attrs.get("search_overlap", False)))
     return table
 
 
@@ -169,9 +171,13 @@ def _assemble(rows, evidence, axes, baseline_cell, extra, mode) -> pd.DataFrame:
     cols = [c for c in evidence.columns]
     ev_rows = evidence.reindex(table["cell"])
     for c in cols:
-        table[c] = ev_rows[c].to_numpy(dtype=object if c in ("verdict", "seeds_needed", "look") else float)
-    table["seeds_needed"] = pd.array([None if v is None or v != v else int(v) for v in table["seeds_needed"]],
-                                     dtype="Int64")
+        table[c] = ev_rows[c].to_numpy(dtype=object if c in ("verdict", "seeds_needed", "look", "seeds_basis",
+                                                              "seeds_low", "seeds_high") else float)
+    for c in ("seeds_needed", "seeds_low", "seeds_high"):
+        if c in table:
+            table[c] = pd.array([None if v is None or v != v else int(v) for v in table[c]], dtype="Int64")
+    if "seeds_basis" in table:
+        table["seeds_basis"] = [v if isinstance(v, str) else "" for v in table["seeds_basis"]]
     if "look" in table:
         table["look"] = pd.array([None if v is None or v != v else int(v) for v in table["look"]], dtype="Int64")
     table["verdict"] = table["verdict"].astype(object).where(table["verdict"].notna(), None)
@@ -185,6 +191,27 @@ def _assemble(rows, evidence, axes, baseline_cell, extra, mode) -> pd.DataFrame:
         table["best"] = False
     table["baseline"] = table.pop("baseline")
     return table
+
+
+def _search_note(df: pd.DataFrame, values) -> List[str]:
+    """Where the nuisance search ran, against the evaluation seeds (Eimer et al. 2023: keep them apart); the
+    ``search_overlap`` attr says whether they overlap."""
+    col = C.column(C.SEARCH_SEED)
+    df.attrs.setdefault("search_overlap", False)
+    if col not in df:
+        return []
+    tuned = sorted({int(v) for v in df[col].dropna() if str(v).lstrip("-").isdigit()})
+    if not tuned:
+        return []
+    evaluated = {s for v in values.values() for s in v if isinstance(s, (int, np.integer))}
+    both = sorted(set(tuned) & evaluated)
+    where = ", ".join(map(str, tuned))
+    if both:
+        df.attrs["search_overlap"] = True
+        return [f"TUNING OVERLAPS EVALUATION: the nuisance axes were tuned on seed {where}, also an evaluation seed "
+                f"(search.seed asked for it): cells are scored on a seed their setting was picked on, which flatters "
+                f"them (Eimer et al. 2023)"]
+    return [f"nuisance axes tuned on seed {where}, apart from the evaluation seeds"]
 
 
 def _notes(df: pd.DataFrame) -> List[str]:

@@ -24,7 +24,8 @@ from typing import Any, Dict
 
 # public name -> private module that defines it
 _HOME: Dict[str, str] = {
-    **dict.fromkeys(("compare_to_baseline", "CellComparison", "FamilyResult", "mde_table", "POWER"), "_fixed"),
+    **dict.fromkeys(("compare_to_baseline", "CellComparison", "FamilyResult", "CORRECTIONS"), "_fixed"),
+    **dict.fromkeys(("mde_table", "POWER", "seeds_for", "mde_sd"), "_power"),
     **dict.fromkeys(("plan", "plan_for", "Design", "decide", "LookDecision", "sequential_verdicts", "Verdicts",
                      "conditional_power", "spend", "VERDICTS", "RATIOS"), "_sequential"),
     "replay_looks": "_replay",

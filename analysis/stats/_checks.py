@@ -22,14 +22,15 @@ def unit_arg(name: str, value: Any) -> float:
 
 
 def finite_values(name: str, values: Any) -> np.ndarray:
-    """1-D float array with NaN dropped (a failed or unlogged run); ±inf is refused, not averaged."""
+    """1-D float array, ±inf turned into NaN: a run whose metric is infinite diverged, and like a failed or unlogged
+    run (NaN) it is left out by the callers, never averaged."""
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a 1-D array of numbers; got {values!r}") from None
-    if arr.ndim != 1 or np.isinf(arr).any():
-        raise ValueError(f"{name} must be a 1-D array of finite numbers or NaN; got {values!r}")
-    return arr
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of numbers; got {values!r}")
+    return np.where(np.isinf(arr), np.nan, arr)
 
 
 @contextlib.contextmanager

@@ -1,168 +1,82 @@
-"""Per-cell statistics of ablation tables: intervals, multiplicity, power, equivalence, grids, suites.
+"""Fixed-design comparisons of every cell of a table with its baseline cell: the interval the verdict was decided
+with, the multiplicity-adjusted p, equivalence under the same family-wise control, effect size, MDE and the seeds
+a decision would need.
 
-Methods and sources (details and how to read them: docs/statistics.md):
-- Welch t-test and its Welch–Satterthwaite interval (``scipy.stats.ttest_ind(equal_var=False)``), or the
-  paired t-test on seed-matched runs (``ttest_rel``); Holm / Benjamini–Hochberg over the cells of one table
-  (``statsmodels.stats.multitest.multipletests``); TOST equivalence (``ttost_ind`` / ``ttost_paired``).
-- Hedges' g with J = 1 − 3/(4·df − 1) (Hedges & Olkin 1985). Power, MDE and seeds (Colas et al. 2018,
-  "How many random seeds?") with statsmodels' solvers (``statsmodels.stats.power``) over the power of the test
-  actually run: statsmodels has only the pooled t-test's, which overstates Welch's at small n (n = 3,
-  α = 0.005: 0.54, not 0.8), so Welch's exact power is written here; and its noncentral-t tail is NaN-safe.
-- Factorial grids: OLS + type-II ANOVA (``statsmodels.formula.api.ols``, ``anova_lm``).
-- Suites: average ranks + Friedman test, Nemenyi critical-difference via autorank (Demšar 2006, JMLR 7);
-  probability of improvement P(X > Y) = U / (n·m) averaged over tasks with a stratified percentile bootstrap,
-  as rliable defines them (Agarwal et al. 2021, "Deep RL at the edge of the statistical precipice";
-  rliable/metrics.py, library.py). rliable does not import with pandas 3 (arch 7), hence the few lines here.
+Methods and sources (how to read them: docs/statistics.md):
+- Welch t-test and its Welch–Satterthwaite interval (the formulas of ``scipy.stats.ttest_ind(equal_var=False)``),
+  or the paired t-test on seed-matched runs (``ttest_rel``); ``_tstat`` writes them out so that no input gives
+  NaN or an exception.
+- Multiplicity over the cells of one table: Holm / Bonferroni / Benjamini–Hochberg
+  (``statsmodels.stats.multitest.multipletests``), or ``dunnett``, a max-t step-down over the shared baseline
+  calibrated for Welch (``_manytoone``; Hasler & Hothorn 2008).
+- The interval printed is the one the verdict was decided with: the cell's t interval at the level its test used
+  in the procedure (Holm: α/(m − j) at its step; BH: Rα/m, Benjamini & Yekutieli 2005; Bonferroni: α/m;
+  dunnett: the max-t critical value of its step). It excludes 0 exactly when the verdict is better/worse. Holm's
+  and the step-down max-t's intervals match their decisions but are not simultaneous (Strassburger & Bretz 2008);
+  Bonferroni's and single-step max-t's are. The unadjusted (1 − α) interval is kept beside it.
+- Equivalence: TOST (Schuirmann 1987) within ±min_effect, its p adjusted over the table's cells by the same
+  correction (Holm for dunnett): equivalence claims have the family-wise (BH: false-discovery) control of
+  better/worse claims. "equivalent" ⇔ the (1 − 2λ) interval lies inside ±min_effect, λ the cell's adjusted level.
+- Hedges' g with J = 1 − 3/(4·df − 1) (Hedges & Olkin 1985); paired: the bias-corrected d_z. Power, MDE and
+  seeds: ``_power``. Seeds needed are planned from min_effect when it is set, else from the observed Δ, labelled,
+  with the range its interval allows.
 
-Everything is pure: arrays in, frozen dataclasses out; nothing here imports ray, tasks or components.
+Pure: arrays in, frozen dataclasses out; nothing here imports ray, tasks or components.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, special, stats
+from scipy import special, stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestIndPower, TTestPower
-from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
-from ._checks import choice_arg, finite_values, quiet, unit_arg
+from ._checks import choice_arg, finite_values, unit_arg
+from ._manytoone import correlation_paired, maxt_stepdown, welch_corr
+from ._power import POWER, _seeds_for, mde_sd, mde_table  # noqa: F401  (mde_table, POWER: the public names)
+from ._tstat import TStat, pair_up, paired, welch
 
-POWER = 0.8
-_METHOD = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None}
+CORRECTIONS = ("holm", "bonferroni", "bh", "none", "dunnett")
+_METHOD = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None, "dunnett": "holm"}
 _ADJ_NAME = {"holm": "Holm-adjusted", "bonferroni": "Bonferroni-adjusted", "bh": "Benjamini–Hochberg-adjusted",
-             "none": "unadjusted"}
+             "none": "unadjusted", "dunnett": "max-t (Dunnett, Welch) step-down-adjusted"}
+_CI_NAME = {"holm": "at each cell's Holm step level (matches its verdict; not simultaneous)",
+            "bonferroni": "simultaneous (Bonferroni, level α/m)",
+            "bh": "at level Rα/m (Benjamini–Yekutieli false-coverage intervals)",
+            "none": "unadjusted",
+            "dunnett": "at each cell's max-t step critical value (matches its verdict; not simultaneous)"}
 
 
-# ---------------------------------------------------------------- power (noncentral t)
-def _t_power(d, nobs, alpha, df):
-    # Lower tail as sf(crit, df, -nc): scipy's nct.cdf returns NaN far in the lower tail (scipy#25470), and
-    # statsmodels' own power then lets solve_power "converge" on a non-root (n = 3, α = 0.005: 5.60 at power 0.775).
-    crit, nc = stats.t.isf(alpha / 2, df), d * np.sqrt(nobs)
-    return stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc)
-
-
-@lru_cache(maxsize=256)
-def _jacobi(k1: int, k2: int, nodes: int = 32):
-    x, w = special.roots_jacobi(nodes, k2 / 2 - 1, k1 / 2 - 1)     # weight r^(k1/2-1) (1-r)^(k2/2-1), r = (x+1)/2
-    return (x + 1) / 2, w / w.sum()
-
-
-def _welch_power(d, n1, n2, alpha):
-    """Exact power of Welch's test at equal true variances (statsmodels has only the pooled t-test's).
-
-    With A = (n1−1)s1²/σ², B = (n2−1)s2²/σ², R = A/(A+B) ~ Beta((n1−1)/2, (n2−1)/2) is independent of
-    A + B ~ χ²(n1+n2−2) and fixes the Welch df; given R, rejection is a noncentral-t event with n1+n2−2 df.
-    So power = E_R[...]: 32-node Gauss–Jacobi (error < 1e-6 against adaptive quadrature and Monte Carlo
-    while max(n) ≤ 2·min(n)); beyond that R piles up at one end, so adaptive quad over log F(n1−1, n2−1).
-    """
-    k1, k2, h = n1 - 1, n2 - 1, 1 / n1 + 1 / n2
-
-    def given(r):
-        a, b = r / (k1 * n1), (1 - r) / (k2 * n2)
-        crit = stats.t.isf(alpha / 2, (a + b) ** 2 / (a ** 2 / k1 + b ** 2 / k2)) * np.sqrt((k1 + k2) * (a + b) / h)
-        return stats.nct.sf(crit, k1 + k2, d / np.sqrt(h)) + stats.nct.sf(crit, k1 + k2, -d / np.sqrt(h))
-
-    if max(n1, n2) <= 2 * min(n1, n2):
-        r, w = _jacobi(k1, k2)
-        return float(w @ given(r))
-    f = lambda t: math.exp(stats.f.logpdf(math.exp(t), k1, k2) + t) * float(given(special.expit(t + math.log(k1 / k2))))
-    lo, hi = np.log(stats.f.ppf([1e-12, 1 - 1e-12], k1, k2))
-    turn = math.log(n1 / n2)                      # where the two arms' variance terms are equal
-    return integrate.quad(f, lo, hi, points=[turn] if lo < turn < hi else None, limit=400, epsabs=1e-10)[0]
-
-
-class _IndPower(TTestIndPower):
-    """statsmodels' solver over the two-sided power of the pooled (welch=False) or Welch t-test."""
-
-    def __init__(self, welch: bool):
-        super().__init__()
-        self.welch = welch
-
-    def power(self, effect_size, nobs1, alpha, ratio=1, df=None, alternative="two-sided"):
-        n2 = nobs1 * ratio
-        if self.welch:
-            return _welch_power(effect_size, nobs1, n2, alpha)
-        return _t_power(effect_size, nobs1 * n2 / (nobs1 + n2), alpha, nobs1 + n2 - 2 if df is None else df)
-
-
-class _PairedPower(TTestPower):
-    """statsmodels' one-sample (paired differences) solver over the NaN-free two-sided power."""
-
-    def power(self, effect_size, nobs, alpha, df=None, alternative="two-sided"):
-        return _t_power(effect_size, nobs, alpha, nobs - 1 if df is None else df)
-
-
-@lru_cache(maxsize=4096)
-def _mde_d(n1: int, n2: int, level: float, test: str) -> float:
-    """Minimum detectable effect in SDs (power 0.8, two-sided) of test "welch", "pooled" or "paired" (n1 pairs)."""
-    with quiet():
-        if test == "paired":
-            return float(_PairedPower().solve_power(effect_size=None, nobs=n1, alpha=level, power=POWER))
-        return float(_IndPower(test == "welch").solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1,
-                                                             alpha=level, power=POWER))
-
-
-def _seeds_for(d: float, level: float, test: str) -> Optional[int]:
-    """Seeds per cell (ratio 1) to detect d SDs: statsmodels' solve_power(nobs=None) for the pooled / paired t,
-    rounded up; for Welch, then the first n from there at which Welch's power reaches 0.8 (it never needs
-    fewer; from 1000 seeds on the two differ by < 1e-6 in power, so the pooled n stands)."""
-    solver, key = (_PairedPower(), "nobs") if test == "paired" else (_IndPower(False), "nobs1")
-    if solver.power(d, 2, level) >= POWER:    # the solver's bracket starts at 2 seeds
-        n = 2.0
-    else:
-        with quiet():
-            n = solver.solve_power(effect_size=d, alpha=level, power=POWER, **{key: None})
-    if not np.isfinite(n):
-        return None
-    n = int(math.ceil(n))
-    while test == "welch" and n < 1000 and _welch_power(d, n, n, level) < POWER:
-        n += 1
-    return n
-
-
-def mde_table(seeds: Sequence[int] = (3, 5, 10, 20), alphas: Sequence[float] = (0.05, 0.005),
-              test: str = "welch") -> pd.DataFrame:
-    """Minimum detectable effect in seed SDs (two-sided, power 0.8): rows seeds per cell, columns α.
-
-    Args:
-        seeds: seeds per cell (each ≥ 2). Default (3, 5, 10, 20).
-        alphas: per-comparison levels (α / m for a family of m cells). Default (0.05, 0.005).
-        test: "welch" (the tables' test), "pooled" (statsmodels' TTestIndPower, as in
-            /work/shared/statistics.md) or "paired" (n pairs; SD of the differences). Default "welch".
-    """
-    choice_arg("test", test, ("welch", "pooled", "paired"))
-    for n in seeds:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-            raise ValueError(f"seeds must be integers ≥ 2; got {n!r}")
-    for a in alphas:
-        unit_arg("alphas", a)
-    return pd.DataFrame([[_mde_d(int(n), int(n), float(a), test) for a in alphas] for n in seeds],
-                        index=pd.Index(list(seeds), name="seeds"), columns=[f"α = {a:g}" for a in alphas])
-
-
-# ---------------------------------------------------------------- one table: cells vs the baseline
 @dataclass(frozen=True)
 class CellComparison:
-    """One non-baseline cell against the baseline cell (no defaults: every field is computed).
+    """One non-baseline cell against the baseline cell.
 
     Args:
-        n, n_base: finite values in the cell and in the baseline (NaN dropped).
+        n, n_base: finite values in the cell and in the baseline (NaN and ±inf dropped, as failed runs).
         n_pairs: seed-matched pairs used by the paired test (None for Welch).
-        delta: mean(cell) − mean(baseline) in metric units (paired: mean of the pair differences).
-        ci_low, ci_high: the (1 − α) t-interval of delta; nan where p_value is nan.
-        p_value: two-sided Welch / paired p; nan when undefined (n < 2, or no variance at all).
-        p_adj: p_value adjusted over the family (nan when p_value is nan).
-        hedges_g: bias-corrected standardised delta (pooled SD; paired: d_z), nan below 2 df or at SD 0.
-        mde: smallest |delta| detectable with power 0.8 at this n and SD, at the family's first-step level.
-        seeds_needed: seeds per cell (ratio 1) to detect delta at that level; None unless undecided.
+        delta: mean(cell) − mean(baseline) in metric units (paired: mean of the pair differences); nan only when
+            the cell has no value.
+        ci_low, ci_high: the interval the verdict was decided with, at confidence ``ci_level`` (the directional
+            level; for "equivalent", the 1 − 2λ equivalence interval); (−inf, inf) when no test is defined.
+        p_value: two-sided Welch / paired p; 1.0 when no test is defined (n < 2, or no variance at all).
+        p_adj: p_value adjusted over the family (1.0 outside it).
+        hedges_g: bias-corrected standardised delta (pooled SD; paired: d_z); ±inf at SD 0, nan below 2 df.
+        mde: smallest |delta| detectable with power 0.8 at this n and SD at the family's planning level (inf when
+            no test is defined).
+        seeds_needed: seeds per cell (ratio 1) for an undecided cell to reach a decision (see seeds_basis); None
+            when decided, or when no finite number would do.
         verdict: "better", "worse", "equivalent" or "undecided".
-        p_equivalence: TOST p for |delta| < min_effect; nan without min_effect or when undefined.
+        p_equivalence: TOST p for |delta| < min_effect (1.0 without min_effect or without a test).
         in_family: whether p_value is one of the family_size p-values that were adjusted.
+        ci_level: confidence of ci_low / ci_high. ci_low_unadj, ci_high_unadj: the unadjusted (1 − α) interval.
+        p_eq_adj: p_equivalence adjusted over the family (the equivalence verdict's p).
+        seeds_basis: "min_effect" (to detect ±min_effect at the SD seen) or "observed" (to detect the observed
+            delta; a noisy planning number), "" when no seeds are given.
+        seeds_low, seeds_high: the range of seeds_needed over the (1 − α) interval of the SD (basis min_effect) or
+            of delta (basis observed); seeds_high None = unbounded.
     """
     n: int
     n_base: int
@@ -178,6 +92,13 @@ class CellComparison:
     verdict: str
     p_equivalence: float
     in_family: bool
+    ci_level: float = 1.0
+    ci_low_unadj: float = -math.inf
+    ci_high_unadj: float = math.inf
+    p_eq_adj: float = 1.0
+    seeds_basis: str = ""
+    seeds_low: Optional[int] = None
+    seeds_high: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +109,7 @@ class FamilyResult:
         comparisons: cell label → CellComparison, in the order given; empty without a baseline.
         alpha, correction, test, mode, min_effect: the arguments used.
         family_size: m, the number of defined p-values that were adjusted together.
-        level: per-comparison level of mde / seeds_needed (α / max(m, 1), or α for "none").
+        level: per-comparison planning level of mde / seeds_needed (α / max(m, 1), or α for "none").
         excluded: cells whose p-value is undefined and so are not in the family.
         reason: why there are no comparisons (no baseline values), else None. Default None.
     """
@@ -210,123 +131,183 @@ class FamilyResult:
         kind = "Welch t-test" if self.test == "welch" else "paired t-test on seed-matched runs"
         cells = f"{self.family_size} cell{'' if self.family_size == 1 else 's'}"
         text = f"{kind} vs baseline, {_ADJ_NAME[self.correction]} over {cells}, α = {self.alpha:g}"
+        text += f"; intervals {_CI_NAME[self.correction]}"
         if self.excluded:
-            text += (f"; {len(self.excluded)} cell(s) without a p-value (n < 2 or no variance): "
+            text += (f"; {len(self.excluded)} cell(s) without a test (n < 2 or no variance): "
                      f"{', '.join(self.excluded)}")
         if self.min_effect is not None:
-            text += f"; equivalent = TOST within ±{self.min_effect:g} at α"
-        return text + f"; MDE and seeds at power {POWER:g}, level {self.level:.3g}"
+            eq = _ADJ_NAME["holm" if self.correction == "dunnett" else self.correction]
+            text += (f"; equivalent = TOST within ±{self.min_effect:g}, {eq} over the same cells "
+                     f"(the same family-wise control as better/worse)")
+            seeds = f"seeds needed to detect ±{self.min_effect:g} at the seed SD seen"
+        else:
+            seeds = "seeds needed to detect the observed Δ (a noisy planning number; range over its interval)"
+        return text + f"; MDE and {seeds}, at power {POWER:g}, level {self.level:.3g}"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per compared cell (index: the cell label), the CellComparison fields as columns."""
         return pd.DataFrame.from_dict({k: asdict(v) for k, v in self.comparisons.items()}, orient="index")
 
 
-def _arm(name: str, values: Any, seeds: Any, paired: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def _arm(name: str, values: Any, seeds: Any, paired_: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     vals = finite_values(name, values)
-    if not paired:
-        return vals[~np.isnan(vals)], None
+    keep = np.isfinite(vals)
+    if not paired_:
+        return vals[keep], None
     if seeds is None:
         raise ValueError(f"test='paired' needs the seeds of {name}; got None")
     sds = np.asarray(seeds)
     if sds.shape != vals.shape:
         raise ValueError(f"seeds of {name} must match its values one to one; got {sds.shape} for {vals.shape}")
-    keep = ~np.isnan(vals)
     if len(np.unique(sds[keep])) != keep.sum():
         raise ValueError(f"seeds of {name} must be unique; got {sds.tolist()!r}")
     return vals[keep], sds[keep]
 
 
-def _welch(x, y, alpha, min_effect) -> dict:
-    out = dict(delta=x.mean() - y.mean() if x.size and y.size else np.nan, n_pairs=None, df=x.size + y.size - 2,
-               sd=np.nan, ci=(np.nan, np.nan), p=np.nan, p_eq=np.nan)
-    if out["df"] >= 1 and x.size and y.size:
-        var = lambda a: a.var(ddof=1) if a.size > 1 and np.ptp(a) > 0 else 0.0   # ptp: 0.1·3/3 is not 0.1
-        out["sd"] = math.sqrt(((x.size - 1) * var(x) + (y.size - 1) * var(y)) / out["df"])
-    if x.size >= 2 and y.size >= 2 and (np.ptp(x) > 0 or np.ptp(y) > 0):   # both constant: Welch df is 0/0
-        with quiet():
-            r = stats.ttest_ind(x, y, equal_var=False)
-            out.update(p=float(r.pvalue), ci=tuple(map(float, r.confidence_interval(1 - alpha))))
-            if min_effect is not None:
-                out["p_eq"] = float(ttost_ind(x, y, -min_effect, min_effect, usevar="unequal")[0])
-    return out
+def _levels_stepdown(p: np.ndarray, alpha: float, method: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Adjusted p (statsmodels) and each hypothesis' decision level: the level its test used in the procedure,
+    so that "p < level" is its rejection and the (1 − level) interval matches it."""
+    m = p.size
+    if m == 0:
+        return p, p
+    if method == "none":
+        return p.copy(), np.full(m, alpha)
+    adj = multipletests(p, alpha, method=_METHOD[method])[1]
+    rej = adj < alpha
+    if method == "bonferroni":
+        return adj, np.full(m, alpha / m)
+    if method == "bh":
+        return adj, np.full(m, max(int(rej.sum()), 1) * alpha / m)
+    order = np.argsort(p, kind="stable")                  # Holm: rank j tested at α/(m − j); the rest at α/(m − r)
+    level = np.empty(m)
+    r = int(rej.sum())
+    for j, i in enumerate(order):
+        level[i] = alpha / (m - j) if rej[i] else alpha / (m - r)
+    return adj, level
 
 
-def _paired(x, sx, y, sy, alpha, min_effect) -> dict:
-    common = np.intersect1d(sx, sy)               # pairs on the seeds both arms finished
-    take = lambda v, s: v[np.argsort(s)][np.searchsorted(np.sort(s), common)]
-    a, b = take(x, sx), take(y, sy)
-    d = a - b
-    out = dict(delta=d.mean() if d.size else np.nan, n_pairs=int(d.size), df=d.size - 1,
-               sd=(d.std(ddof=1) if np.ptp(d) > 0 else 0.0) if d.size > 1 else np.nan,
-               ci=(np.nan, np.nan), p=np.nan, p_eq=np.nan)
-    if d.size >= 2 and np.ptp(d) > 0:             # constant differences: the t statistic is ±inf or 0/0
-        with quiet():
-            r = stats.ttest_rel(a, b)
-            out.update(p=float(r.pvalue), ci=tuple(map(float, r.confidence_interval(1 - alpha))))
-            if min_effect is not None:
-                out["p_eq"] = float(ttost_paired(a, b, -min_effect, min_effect)[0])
-    return out
+def _dunnett(st: Dict[str, TStat], family, alpha: float, test: str, aligned) -> Tuple[np.ndarray, np.ndarray]:
+    """(p_adj, decision level) by the max-t step-down; the level is the two-sided t level of each cell's crit."""
+    t = np.array([st[k].t for k in family])
+    df = np.array([st[k].df for k in family])
+    if test == "paired":
+        corr = correlation_paired([aligned[k] for k in family])
+    else:
+        corr = welch_corr(np.array([aligned["__base_se__"] / st[k].se for k in family]))
+    adj, crit = maxt_stepdown(t, df, corr, alpha)
+    return adj, np.array([2 * special.stdtr(d, -c) if math.isfinite(c) else 0.0 for d, c in zip(df, crit)])
 
 
-def _finish(r: dict, n: int, n_base: int, p_adj: float, level: float, alpha: float, mode: str) -> CellComparison:
-    delta, sd, paired = r["delta"], r["sd"], r["n_pairs"] is not None
-    verdict = "undecided"
-    if np.isfinite(p_adj) and p_adj < alpha:
-        verdict = "better" if (delta > 0) == (mode == "max") else "worse"
-    elif np.isfinite(r["p_eq"]) and r["p_eq"] < alpha:
-        verdict = "equivalent"
-    usable_sd = bool(np.isfinite(sd) and sd > 0)
+def _seeds(st: TStat, n_ci: Tuple[float, float], level: float, alpha: float, test: str,
+           min_effect: Optional[float]):
+    """(seeds_needed, basis, low, high) of an undecided cell; see CellComparison."""
+    sd = st.sd
+    if not (math.isfinite(sd) and sd > 0):
+        return None, "", None, None
+    if min_effect is not None:
+        need, low, high = _seeds_for(min_effect / sd, level, test), None, None
+        if st.sd_df >= 1:        # the SD's (1 − α) chi-square interval: fewer seeds at its low end, more at its high
+            q = stats.chi2.ppf([1 - alpha / 2, alpha / 2], st.sd_df)
+            low = _seeds_for(min_effect / (sd * math.sqrt(st.sd_df / q[0])), level, test)
+            high = _seeds_for(min_effect / (sd * math.sqrt(st.sd_df / q[1])), level, test)
+        return need, "min_effect", low, high
+    if not (math.isfinite(st.delta) and st.delta != 0):
+        return None, "", None, None
+    need = _seeds_for(abs(st.delta) / sd, level, test)
+    lo, hi = n_ci
+    far = max(abs(lo), abs(hi)) if math.isfinite(lo) and math.isfinite(hi) else math.inf
+    near = 0.0 if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 <= hi else min(abs(lo), abs(hi))
+    low = _seeds_for(far / sd, level, test) if math.isfinite(far) else 2
+    return need, "observed", low, _seeds_for(near / sd, level, test) if near > 0 else None
+
+
+def _hedges(st: TStat) -> float:
     # J = 1 − 3/(4·df − 1) with df = n1 + n2 − 2 (paired: n − 1); J is 0 at 1 df, where d has no finite mean
-    g = (1 - 3 / (4 * r["df"] - 1)) * delta / sd if usable_sd and r["df"] >= 2 else np.nan
-    in_family = bool(np.isfinite(r["p"]))
-    test = "paired" if paired else "welch"
-    mde = _mde_d(r["n_pairs"] if paired else n, n_base, level, test) * sd if in_family else np.nan
-    seeds = (_seeds_for(abs(delta) / sd, level, test)
-             if verdict == "undecided" and usable_sd and np.isfinite(delta) and delta != 0 else None)
-    return CellComparison(n=n, n_base=n_base, n_pairs=r["n_pairs"], delta=float(delta), ci_low=r["ci"][0],
-                          ci_high=r["ci"][1], p_value=r["p"], p_adj=p_adj, hedges_g=float(g), mde=float(mde),
-                          seeds_needed=seeds, verdict=verdict, p_equivalence=r["p_eq"], in_family=in_family)
+    if not math.isfinite(st.delta) or st.sd_df < 2 or not math.isfinite(st.sd):
+        return math.nan
+    if st.sd == 0:
+        return 0.0 if st.delta == 0 else math.copysign(math.inf, st.delta)
+    return (1 - 3 / (4 * st.sd_df - 1)) * st.delta / st.sd
 
 
 def compare_to_baseline(cells: Mapping[str, Any], baseline: Any, *, mode: str = "max", alpha: float = 0.05,
                         correction: str = "holm", test: str = "welch", min_effect: Optional[float] = None,
                         seeds: Optional[Mapping[str, Any]] = None, baseline_seeds: Any = None) -> FamilyResult:
-    """Every non-baseline cell against the baseline: delta, CI, p, adjusted p, g, MDE, seeds, verdict.
+    """Every non-baseline cell against the baseline: delta, decision interval, p, adjusted p, g, MDE, seeds, verdict.
 
-    ``cells`` maps a label to the metric values of its FINISHED runs (NaN dropped); ``baseline`` holds the
-    baseline cell's values, or None. For test="paired", ``seeds[label]`` and ``baseline_seeds`` give each
+    ``cells`` maps a label to the metric values of its FINISHED runs (NaN and ±inf dropped); ``baseline`` holds
+    the baseline cell's values, or None. For test="paired", ``seeds[label]`` and ``baseline_seeds`` give each
     value's seed and pairs are formed on the seeds both arms have. Defaults: mode "max", alpha 0.05,
-    correction "holm", test "welch", min_effect None (no equivalence verdict).
+    correction "holm" (or bonferroni, bh, none, dunnett), test "welch", min_effect None (no equivalence verdict;
+    seeds needed from the observed delta).
     """
     choice_arg("mode", mode, ("max", "min"))
     alpha = unit_arg("alpha", alpha)
-    choice_arg("correction", correction, tuple(_METHOD))
-    paired = choice_arg("test", test, ("welch", "paired")) == "paired"
+    choice_arg("correction", correction, CORRECTIONS)
+    is_paired = choice_arg("test", test, ("welch", "paired")) == "paired"
     if min_effect is not None and (isinstance(min_effect, bool) or not isinstance(min_effect, (int, float))
                                    or not math.isfinite(min_effect) or min_effect <= 0):
         raise ValueError(f"min_effect must be None or a finite number > 0; got {min_effect!r}")
     if not isinstance(cells, Mapping):
         raise ValueError(f"cells must be a mapping label -> values; got {type(cells).__name__}")
-    if paired and not isinstance(seeds, Mapping):
+    if is_paired and not isinstance(seeds, Mapping):
         raise ValueError(f"seeds must map each cell label to its seeds for test='paired'; got {seeds!r}")
     meta = dict(alpha=alpha, correction=correction, test=test, mode=mode, min_effect=min_effect)
-    base, base_seeds = _arm("baseline", [] if baseline is None else baseline, baseline_seeds, paired)
+    base, base_seeds = _arm("baseline", [] if baseline is None else baseline, baseline_seeds, is_paired)
     if base.size == 0:
-        return FamilyResult({}, **meta, family_size=0, level=np.nan, excluded=(),
+        return FamilyResult({}, **meta, family_size=0, level=alpha, excluded=(),
                             reason="no baseline values (no FINISHED baseline run): no comparisons")
-    raw, sizes = {}, {}
+    st, sizes, aligned = {}, {}, {}
+    all_seeds = np.unique(base_seeds) if is_paired else None
     for label, values in cells.items():
-        x, sx = _arm(f"cells[{label!r}]", values, seeds.get(label) if paired else None, paired)
-        raw[label] = (_paired(x, sx, base, base_seeds, alpha, min_effect) if paired
-                      else _welch(x, base, alpha, min_effect))
+        x, sx = _arm(f"cells[{label!r}]", values, seeds.get(label) if is_paired else None, is_paired)
         sizes[label] = x.size
-    family = [k for k, r in raw.items() if np.isfinite(r["p"])]
-    p = np.array([raw[k]["p"] for k in family])
-    adj = p if correction == "none" or not family else multipletests(p, alpha, method=_METHOD[correction])[1]
-    p_adj = dict(zip(family, map(float, adj)))
-    level = alpha if correction == "none" else alpha / max(len(family), 1)   # Bonferroni's, Holm's / BH's first step
-    comparisons = {k: _finish(r, sizes[k], base.size, p_adj.get(k, np.nan), level, alpha, mode)
-                   for k, r in raw.items()}
-    return FamilyResult(comparisons, **meta, family_size=len(family), level=level,
-                        excluded=tuple(k for k in raw if k not in p_adj))
+        if is_paired:
+            a, b = pair_up(x, sx, base, base_seeds)
+            st[label] = paired(a, b)
+            d = dict(zip(np.intersect1d(sx, base_seeds).tolist(), (a - b).tolist()))
+            aligned[label] = np.array([d.get(s, np.nan) for s in all_seeds.tolist()])
+        else:
+            st[label] = welch(x, base)
+    if not is_paired:
+        scale = max(float(np.abs(base).max()), 1e-300)
+        aligned["__base_se__"] = (float((base / scale).std(ddof=1)) * scale / math.sqrt(base.size)
+                                  if base.size > 1 and np.ptp(base) > 0 else 0.0)
+    family = [k for k, s in st.items() if s.testable]
+    m = len(family)
+    p = np.array([st[k].p for k in family])
+    if correction == "dunnett" and m:
+        adj, lev = _dunnett(st, family, alpha, test, aligned)
+    else:
+        adj, lev = _levels_stepdown(p, alpha, "holm" if correction == "dunnett" else correction)
+    eq_method = "holm" if correction == "dunnett" else correction
+    p_eq = np.array([st[k].p_equivalence(min_effect) for k in family])
+    eq_adj, eq_lev = _levels_stepdown(p_eq, alpha, eq_method) if min_effect is not None else (p_eq, p_eq * 0)
+    level = alpha if correction == "none" else alpha / max(m, 1)
+    got = {k: dict(p_adj=float(a), lev=float(lv), p_eq=float(e), eq_adj=float(ea), eq_lev=float(el))
+           for k, a, lv, e, ea, el in zip(family, adj, lev, p_eq, eq_adj, eq_lev)}
+    comparisons = {k: _finish(st[k], sizes[k], base.size, got.get(k), alpha, level, mode, min_effect, test)
+                   for k in st}
+    return FamilyResult(comparisons, **meta, family_size=m, level=level,
+                        excluded=tuple(k for k in st if k not in got))
+
+
+def _finish(s: TStat, n: int, n_base: int, fam: Optional[dict], alpha: float, level: float, mode: str,
+            min_effect: Optional[float], test: str) -> CellComparison:
+    fam = fam or dict(p_adj=1.0, lev=0.0, p_eq=1.0, eq_adj=1.0, eq_lev=0.0)
+    verdict, ci, ci_level = "undecided", s.interval(fam["lev"]), 1 - fam["lev"]
+    if fam["p_adj"] < alpha:
+        verdict = "better" if (s.delta > 0) == (mode == "max") else "worse"
+    elif min_effect is not None and fam["eq_adj"] < alpha:
+        verdict, ci, ci_level = "equivalent", s.interval(2 * fam["eq_lev"]), 1 - 2 * fam["eq_lev"]
+    unadj = s.interval(alpha)
+    need, basis, low, high = (_seeds(s, unadj, level, alpha, test, min_effect) if verdict == "undecided"
+                              else (None, "", None, None))
+    n_mde = s.n_pairs if s.n_pairs is not None else n
+    mde = mde_sd(n_mde, n_base, level, test) * s.sd if s.testable and s.sd > 0 else math.inf
+    return CellComparison(n=n, n_base=n_base, n_pairs=s.n_pairs, delta=float(s.delta), ci_low=float(ci[0]),
+                          ci_high=float(ci[1]), p_value=s.p, p_adj=fam["p_adj"], hedges_g=float(_hedges(s)),
+                          mde=float(mde), seeds_needed=need, verdict=verdict, p_equivalence=fam["p_eq"] if
+                          s.testable else 1.0, in_family=s.testable, ci_level=float(ci_level),
+                          ci_low_unadj=float(unadj[0]), ci_high_unadj=float(unadj[1]), p_eq_adj=fam["eq_adj"],
+                          seeds_basis=basis, seeds_low=low, seeds_high=high)

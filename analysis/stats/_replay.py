@@ -19,7 +19,7 @@ from ._sequential import Design, LookDecision, decide
 
 
 def _seed_values(name: str, values: Any) -> Dict[int, float]:
-    """{seed: value} with integer seeds ≥ 0 and NaN (a failed or unlogged run) dropped."""
+    """{seed: value} with integer seeds ≥ 0; NaN (a failed or unlogged run) and ±inf (a diverged one) dropped."""
     if not isinstance(values, Mapping):
         raise ValueError(f"{name} must map seed -> value; got {type(values).__name__}")
     out = {}
@@ -30,9 +30,7 @@ def _seed_values(name: str, values: Any) -> Dict[int, float]:
             v = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"{name}[{s}] must be a number; got {v!r}") from None
-        if math.isinf(v):
-            raise ValueError(f"{name}[{s}] is {v}; allowed: a finite number or NaN (mark such runs FAILED)")
-        if not math.isnan(v):
+        if math.isfinite(v):
             out[int(s)] = v
     return out
 
@@ -44,7 +42,8 @@ def replay_looks(design: Design, cells: Mapping[str, Mapping[int, float]], basel
 
     Args:
         design: from ``analysis.sequential.plan`` (looks, boundaries, test).
-        cells: cell label -> {seed: value} of its FINISHED runs (seeds 0..n−1; NaN dropped).
+        cells: cell label -> {seed: value} of its FINISHED runs (seeds 0..n−1; NaN and ±inf dropped: a failed
+            run; the boundaries are then calibrated for the seeds present, ``Design.observed_bounds``).
         baseline: {seed: value} of the baseline's FINISHED runs.
         mode: "max" or "min" (which direction is better).
         min_effect: equivalence margin in metric units, or None (no equivalence stop). Default None.

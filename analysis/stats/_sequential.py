@@ -35,6 +35,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from scipy import special, stats
 
+from . import _tstat
+
 from ..contract import HSD_GAMMA, HSD_RANGE, SPENDINGS, TESTS
 from ..contract import LOOKS_CORRECTIONS as CORRECTIONS
 
@@ -83,23 +85,88 @@ def _look_stats(x, y, looks, test, sd=1.0):
     return delta, se, df, p
 
 
-def _calibrate(p: np.ndarray, spent: Sequence[float]) -> Tuple[float, ...]:
+def _calibrate(p: np.ndarray, spent: Sequence[float], fixed: Sequence[float] = ()) -> Tuple[float, ...]:
     """Per-look nominal-p thresholds from null p-values p (R, N, K) simulated under R nuisance settings.
 
     At look k each setting allows the j-th smallest p of its studies not yet crossed, j = floor(N·spent[k]) −
     crossings so far (threshold 0 where j = 0, e.g. O'Brien–Fleming's first looks); the threshold is the least of
     these, so no setting's cumulative crossing fraction exceeds spent[k], and unspent budget carries on. No
-    distributional shortcut is taken (Welch's p is far from uniform at n = 3)."""
+    distributional shortcut is taken (Welch's p is far from uniform at n = 3). ``fixed``: thresholds already used
+    at the first looks (kept as they are; the later ones are calibrated given them). NaN p never crosses."""
     n_sim = p.shape[1]
     alive, bounds = np.ones(p.shape[:2], bool), []
     for k in range(p.shape[2]):
-        allowed = []
-        for r in range(p.shape[0]):
-            j = int(math.floor(spent[k] * n_sim + 1e-9)) - int(n_sim - alive[r].sum())
-            allowed.append(float(np.partition(p[r, alive[r], k], j - 1)[j - 1]) if j > 0 else 0.0)
-        bounds.append(min(allowed))
-        alive &= ~(p[..., k] <= bounds[-1])
+        if k < len(fixed):
+            bounds.append(float(fixed[k]))
+        else:
+            allowed = []
+            for r in range(p.shape[0]):
+                j = int(math.floor(spent[k] * n_sim + 1e-9)) - int(n_sim - alive[r].sum())
+                pk = p[r, alive[r], k]
+                pk = pk[np.isfinite(pk)]
+                allowed.append(float(np.partition(pk, j - 1)[j - 1]) if 0 < j <= pk.size else 0.0 if j <= 0
+                               else 1.0)
+            bounds.append(min(allowed))
+        with np.errstate(invalid="ignore"):
+            alive &= ~(p[..., k] <= bounds[-1])
     return tuple(bounds)
+
+
+def _pattern_stats(x, y, pattern, test, sd):
+    """Nominal p at each look of `pattern` ((n_cell, n_base) per look, nested; each >= 2) from null draws x (cell),
+    y (base) (..., N); sd (R, 1, 1) scales the cell (Welch). Paired: n_cell = n_base = the pairs."""
+    out = []
+    for nx, ny in pattern:
+        if test == "paired":
+            d = x[..., :nx] - y[..., :nx]
+            t = d.mean(-1) / (d.std(-1, ddof=1) / math.sqrt(nx))
+            df = nx - 1.0
+        else:
+            a, b = x[..., :nx], y[..., :ny]
+            va, vb = a.var(-1, ddof=1) / nx * sd[..., 0] ** 2, b.var(-1, ddof=1) / ny
+            t = (a.mean(-1) * sd[..., 0] - b.mean(-1)) / np.sqrt(va + vb)
+            df = (va + vb) ** 2 / (va ** 2 / (nx - 1) + vb ** 2 / (ny - 1))
+        out.append(2.0 * special.stdtr(df, -np.abs(t)))
+    return np.stack(out, -1)
+
+
+# unequal n (failed runs): either arm may be the one that varies more, so the grid goes both ways (a little
+# coarser than RATIOS, and OBSERVED_N_SIM null studies, so that a new pattern of failures costs ~1 s per look)
+RATIOS_BOTH = (1e-3, 1e-2, 1 / 30, 0.1, 1 / 3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0)
+OBSERVED_N_SIM = 100_000
+
+
+@functools.lru_cache(maxsize=24)
+def _null_p(design_key, nx: int, ny: int) -> np.ndarray:
+    """Null nominal p (R, n_sim) of one look with nx cell and ny baseline values (paired: nx pairs), from the
+    design's seeded draws (the first nx / ny of each study's planned seeds, so looks are nested); NaN below 2."""
+    looks, _, _, test, n_sim, seed, _ = design_key
+    ratios, n_sim = RATIOS_BOTH if test == "welch" else (1.0,), min(n_sim, OBSERVED_N_SIM)
+    if min(nx, ny) < 2:
+        return np.full((len(ratios), n_sim), np.nan, np.float32)
+    sd = np.sqrt(np.asarray(ratios, float))[:, None, None]
+    rng, ps = np.random.default_rng(seed), []
+    for c in np.diff(np.r_[0:n_sim:_CHUNK, n_sim]):
+        x, y = rng.standard_normal((c, looks[-1])), rng.standard_normal((c, looks[-1]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ps.append(_pattern_stats(x[None], y[None], ((nx, ny),), test, sd)[..., 0].astype(np.float32))
+    return np.concatenate([np.broadcast_to(p, (len(ratios), p.shape[-1])) for p in ps], axis=1)
+
+
+@functools.lru_cache(maxsize=512)
+def _observed_bounds(design_key, pattern, fixed_rows) -> Tuple[float, ...]:
+    """p* of the last look of `pattern` at every level of the design (the rows of ``fixed_rows``: the p* already
+    used at the earlier looks, per level), calibrated for the seeds actually present: the null is simulated with
+    those counts per arm at every look (Welch: over RATIOS_BOTH), the earlier looks keep the thresholds they were
+    decided with, and this look gets the largest p* that keeps every ratio's cumulative crossing within α(t_k).
+    Lan & DeMets (1983) spending at the planned t_k; valid when runs fail independently of their values."""
+    looks, alphas, spending, _, _, _, gamma = design_key
+    k = len(pattern) - 1
+    p = np.stack([_null_p(design_key, nx, ny) for nx, ny in pattern], -1)
+    frac = np.asarray(looks[:k + 1]) / looks[-1]
+    last = [_calibrate(p, spend(frac, a, spending, gamma), fixed)[-1] for a, fixed in zip(alphas, fixed_rows)]
+    last = np.minimum.accumulate(np.asarray(last)[::-1])[::-1]          # monotone in the level, as planned
+    return tuple(float(b) for b in last)
 
 
 @functools.lru_cache(maxsize=64)
@@ -156,6 +223,29 @@ class Design:
     correction: str = "bonferroni"
     level_bounds: Tuple[Tuple[float, ...], ...] = ()
     gamma: Optional[float] = None
+    eq_bounds: Tuple[float, ...] = ()
+    levels: Tuple[float, ...] = ()
+    level_rows: Tuple[Tuple[float, ...], ...] = ()
+
+    @property
+    def key(self):
+        """What the boundaries depend on (the cache key of the observed-n calibration)."""
+        return (self.looks, self.levels, self.spending, self.test, self.n_sim, self.seed, self.gamma)
+
+    def level_of(self, remaining: Optional[int] = None, equivalence: bool = False) -> float:
+        """The two-sided level a cell is tested at: α/remaining (Holm), α/m (Bonferroni, or remaining None), and
+        for equivalence 2α/m (one-sided α/m per side: the 1 − 2α/m repeated interval)."""
+        if equivalence:
+            return 2 * self.alpha_cell
+        self.bounds(remaining)                                   # validates remaining
+        return self.alpha / remaining if self.correction == "holm" and remaining is not None else self.alpha_cell
+
+    def observed_bounds(self, pattern) -> Tuple[Tuple[float, ...], ...]:
+        """Per level (rows in the order of ``levels``), the p* of looks 0..k for the seeds actually present:
+        ``pattern`` = ((n_cell, n_base) per look; paired: (pairs, pairs)). The planned p* where the counts are the
+        planned ones; otherwise calibrated at the observed counts (``_observed_bounds``), each look keeping the
+        thresholds its earlier looks were decided with."""
+        return _rows_for(self, tuple((int(a), int(b)) for a, b in pattern))
 
     def bounds(self, remaining: Optional[int] = None) -> Tuple[float, ...]:
         """Per-look p* for a cell tested while `remaining` cells (itself included) are not yet better/worse:
@@ -249,11 +339,14 @@ def plan(looks: Sequence[int], *, alpha: float = 0.05, n_cells: int, spending: s
     ratios = ratios if test == "welch" else (1.0,)
     a_cell, frac = alpha / n_cells, tuple(n / looks[-1] for n in looks)
     holm = correction == "holm"
-    levels = tuple(alpha / j for j in range(n_cells, 0, -1)) if holm else (a_cell,)   # ascending
-    bounds = _p_bounds(looks, levels, spending, test, n_sim, seed, ratios, gamma)
+    steps = tuple(alpha / j for j in range(n_cells, 0, -1)) if holm else (a_cell,)     # ascending
+    levels = tuple(sorted({*steps, 2 * a_cell} if 2 * a_cell < 1 else set(steps)))
+    rows = _p_bounds(looks, levels, spending, test, n_sim, seed, ratios, gamma)
+    at = dict(zip(levels, rows))
     return Design(looks, float(alpha), n_cells, a_cell, spending, test, frac,
-                  tuple(float(a) for a in spend(frac, a_cell, spending, gamma)), bounds[0], ratios, n_sim, seed,
-                  correction, bounds[::-1] if holm else (), gamma)
+                  tuple(float(a) for a in spend(frac, a_cell, spending, gamma)), at[a_cell], ratios, n_sim, seed,
+                  correction, tuple(at[a] for a in steps[::-1]) if holm else (), gamma,
+                  at.get(2 * a_cell, at[a_cell]), levels, rows)
 
 
 def _gamma(spending: str, gamma) -> Optional[float]:
@@ -275,6 +368,16 @@ def plan_for(looks: Sequence[int], analysis, n_cells: int) -> Design:
                 test=analysis["test"], correction=analysis["correction"], gamma=analysis.get("hsd_gamma"))
 
 
+@functools.lru_cache(maxsize=4096)
+def _rows_for(design: Design, pattern) -> Tuple[Tuple[float, ...], ...]:
+    k = len(pattern) - 1
+    if all(a == b == design.looks[j] for j, (a, b) in enumerate(pattern)):
+        return tuple(row[:k + 1] for row in design.level_rows)
+    prev = _rows_for(design, pattern[:-1]) if k else tuple(() for _ in design.levels)
+    last = _observed_bounds(design.key, pattern, prev)
+    return tuple(r + (b,) for r, b in zip(prev, last))
+
+
 @dataclass(frozen=True)
 class LookDecision:
     """One cell's verdict after a look.
@@ -283,11 +386,15 @@ class LookDecision:
         verdict: "better"/"worse" (boundary crossed), "equivalent" (RCI inside ±min_effect), "continue", or
             "undecided" (last look reached).
         look: 0-based look index; n, n_base: finished seeds (pairs, for paired) used from cell and baseline.
-        delta: mean(cell) − mean(baseline); rci_low, rci_high: the repeated CI (NaN with < 2 seeds per arm), at
-            the level the cell was tested at, except for "equivalent", whose RCI is always at α/m.
-        p_nominal: the look's Welch/paired p; p_bound: its threshold p*_k at that level.
-        seeds_needed: for "undecided", seeds per arm a fixed design needs to detect delta at alpha_cell with
-            the given power (math.inf when delta is 0); None otherwise.
+        delta: mean(cell) − mean(baseline) (nan when an arm is empty); rci_low, rci_high: the repeated CI
+            ((−inf, inf) without a test), at the level the cell was tested at, except for "equivalent", whose RCI
+            is the 1 − 2α/m one.
+        p_nominal: the look's Welch/paired p (1.0 without a test); p_bound: its threshold p*_k at that level.
+        seeds_needed: for "undecided", seeds per arm a fixed design needs at alpha_cell with power 0.8 to detect
+            ±min_effect (when set) or the observed delta (seeds_basis says which; math.inf when no finite number
+            would do); None otherwise.
+        ci_low_unadj, ci_high_unadj: the plain (1 − α) t interval at this look (descriptive).
+        rci_level: the nominal confidence of rci_low / rci_high at this look (1 − its p*).
     """
     verdict: str
     look: int
@@ -299,6 +406,10 @@ class LookDecision:
     p_nominal: float
     p_bound: float
     seeds_needed: Optional[float] = None
+    ci_low_unadj: float = -math.inf
+    ci_high_unadj: float = math.inf
+    seeds_basis: str = ""
+    rci_level: float = 1.0
 
     @property
     def stopped(self) -> bool:
@@ -308,6 +419,7 @@ class LookDecision:
 def _verdict(p, bound, delta, lo, hi, mode, min_effect):
     """Vectorised verdict code (index into VERDICTS, "undecided" excepted). A crossing outranks equivalence; NaN
     statistics (too few seeds, zero variance) never stop a cell."""
+    p, delta, lo, hi = (np.asarray(v, float) for v in (p, delta, lo, hi))
     crossed, sign = p <= bound, 1.0 if mode == "max" else -1.0
     equiv = (~crossed & (lo > -min_effect) & (hi < min_effect)) if min_effect else np.zeros_like(crossed)
     return np.select([crossed & (sign * delta > 0), crossed & (sign * delta < 0), equiv], [1, 2, 3], 0)
@@ -353,59 +465,79 @@ def _arm(name, values, seeds, n_max):
     return dict(zip(s.tolist(), v))
 
 
+def _counts(seeds: Sequence, looks: Sequence[int]) -> Tuple[int, ...]:
+    """Values present at each look: seeds below looks[j] (seeds 0..n−1 are a look's), or, for seeds outside that
+    numbering, as many as the look allows."""
+    s = np.asarray(sorted(seeds))
+    if s.size and np.issubdtype(s.dtype, np.integer) and s.min() >= 0 and s.max() < looks[-1]:
+        return tuple(int((s < n).sum()) for n in looks)
+    return tuple(min(len(s), n) for n in looks)
+
+
 def decide(design: Design, look: int, cell_values, base_values, *, mode: str, min_effect: Optional[float] = None,
            cell_seeds=None, base_seeds=None, power: float = 0.8, remaining: Optional[int] = None,
            futility: Optional[float] = None) -> LookDecision:
     """Verdict for one cell after look `look` (0-based), from all its finished values so far; non-finite values
-    are dropped, and fewer seeds than planned (failed runs) are tested at their own df against the planned p*_k.
+    (failed or diverged runs) are dropped, and the boundaries are those calibrated for the seeds actually present
+    at every look so far (``Design.observed_bounds``: the planned ones when nothing failed).
     Paired tests use the seeds present in both arms, matched by cell_seeds/base_seeds (else by position).
     remaining: under Holm, the cells not yet better/worse (this one included), which sets the level α/remaining
-    of the better/worse test (default None: α/m). Equivalence is always judged on the α/m interval: the step-down
-    passes on only the α of directional decisions (docs/statistics.md says why).
+    of the better/worse test (default None: α/m). Equivalence is judged on the 1 − 2α/m repeated interval (one-sided
+    α/m per side, Bonferroni within the equivalence claims; docs/statistics.md says why).
     futility: stop a cell still going at a look between the first and the last as "undecided" when its
     conditional power under the current trend (`conditional_power`) is below this (default None: never). Never at
     the first look: its trend (3 seeds by default) is too noisy to give up on a cell. A non-binding futility stop:
     it only removes chances to cross, so it never raises the error rate."""
     _check_decide(design, look, mode, min_effect, power, futility)
-    bound, eq_bound = design.bounds(remaining)[look], design.p_bounds[look]
     n_max = design.looks[look]
     xa, ya = _arm("cell_values", cell_values, cell_seeds, n_max), _arm("base_values", base_values, base_seeds, n_max)
+    xa, ya = ({k: v for k, v in a.items() if np.isfinite(v)} for a in (xa, ya))
     if design.test == "paired":
-        common = sorted(s for s in xa if s in ya and np.isfinite(xa[s]) and np.isfinite(ya[s]))
+        common = sorted(s for s in xa if s in ya)
         x, y = np.array([xa[s] for s in common]), np.array([ya[s] for s in common])
+        c = _counts(common, design.looks[:look + 1])
+        pattern = tuple(zip(c, c))
     else:
-        x, y = (np.array([v for v in a.values() if np.isfinite(v)]) for a in (xa, ya))
-    last, nan = look == len(design.looks) - 1, math.nan
-    if min(len(x), len(y)) < 2:                                       # no variance estimate yet: cannot test
-        return LookDecision("undecided" if last else "continue", look, len(x), len(y), nan, nan, nan, nan, bound)
-    res = stats.ttest_rel(x, y) if design.test == "paired" else stats.ttest_ind(x, y, equal_var=False)
-    delta = float(np.mean(x) - np.mean(y))
-    lo, hi = _rci(res, bound)
-    elo, ehi = (lo, hi) if eq_bound == bound else _rci(res, eq_bound)
-    verdict, needed = VERDICTS[int(_verdict(res.pvalue, bound, delta, elo, ehi, mode, min_effect))], None
+        x, y = np.array(list(xa.values())), np.array(list(ya.values()))
+        pattern = tuple(zip(_counts(list(xa), design.looks[:look + 1]), _counts(list(ya), design.looks[:look + 1])))
+    rows = dict(zip(design.levels, design.observed_bounds(pattern)))
+    bound = rows[design.level_of(remaining)][look]
+    eq_bound = rows.get(design.level_of(equivalence=True), rows[design.alpha_cell])[look]
+    last = look == len(design.looks) - 1
+    st = _tstat.paired(x, y) if design.test == "paired" else _tstat.welch(x, y)
+    unadj = st.interval(design.alpha)
+    if not st.testable:                                   # < 2 values in an arm, or no variance: cannot test
+        verdict = "undecided" if last else "continue"
+        basis = _seeds_needed(st, design, min_effect) if last else (None, "")
+        return LookDecision(verdict, look, len(x), len(y), st.delta, -math.inf, math.inf, 1.0, bound, basis[0],
+                            unadj[0], unadj[1], basis[1], 1.0)
+    p, delta = st.p, st.delta
+    lo, hi = st.interval(bound)
+    elo, ehi = st.interval(eq_bound)
+    verdict, needed = VERDICTS[int(_verdict(p, bound, delta, elo, ehi, mode, min_effect))], (None, "")
+    level = 1.0 - bound
     if verdict == "equivalent":
-        lo, hi = elo, ehi
+        lo, hi, level = elo, ehi, 1.0 - eq_bound
     if verdict == "continue" and (last or (futility and look > 0 and
-                                            conditional_power(res.pvalue, look, design, remaining) < futility)):
-        verdict, needed = "undecided", _seeds_needed(x, y, design, delta, power)
-    return LookDecision(verdict, look, len(x), len(y), delta, lo, hi, float(res.pvalue), bound, needed)
+                                            conditional_power(p, look, design, remaining) < futility)):
+        verdict, needed = "undecided", _seeds_needed(st, design, min_effect)
+    return LookDecision(verdict, look, len(x), len(y), delta, lo, hi, p, bound, needed[0], unadj[0], unadj[1],
+                        needed[1], level)
 
 
-def _rci(res, bound):
-    with np.errstate(invalid="ignore", divide="ignore"):              # scipy gives (inf, inf) at level 1
-        return tuple(float(v) for v in res.confidence_interval(1.0 - bound)) if bound > 0 else (-math.inf, math.inf)
+def _seeds_needed(st, design, min_effect):
+    """(seeds per arm a fixed design needs at α/m with power 0.8, basis): to detect ±min_effect at the SD seen
+    when it is set, else the observed Δ (math.inf when that is 0 or no SD is known)."""
+    from ._power import _seeds_for
 
-
-def _seeds_needed(x, y, design, delta, power):
-    from statsmodels.stats.power import TTestIndPower, TTestPower      # lazy: keeps `import analysis` fast
-
-    paired = design.test == "paired"
-    sd = float(np.std(x - y, ddof=1)) if paired else math.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2)
-    if not sd > 0 or abs(delta) / sd < 1e-3:
-        return math.inf
-    kw = dict(effect_size=abs(delta) / sd, alpha=design.alpha_cell, power=power, alternative="two-sided")
-    n = TTestPower().solve_power(nobs=None, **kw) if paired else TTestIndPower().solve_power(nobs1=None, **kw)
-    return float(math.ceil(float(np.squeeze(n))))
+    test = "paired" if design.test == "paired" else "welch"
+    if not (math.isfinite(st.sd) and st.sd > 0):
+        return math.inf, "min_effect" if min_effect else "observed"
+    if min_effect:
+        n = _seeds_for(min_effect / st.sd, design.alpha_cell, test)
+        return (math.inf if n is None else float(n)), "min_effect"
+    n = _seeds_for(abs(st.delta) / st.sd, design.alpha_cell, test) if math.isfinite(st.delta) else None
+    return (math.inf if n is None else float(n)), "observed"
 
 
 @dataclass(frozen=True)
@@ -460,7 +592,7 @@ def _step_down(design, delta, se, df, p, mode, min_effect, futility=None):
             stop[cross], going, decided = k, going & ~cross, decided + cross.sum(1)
         if min_effect:
             with np.errstate(invalid="ignore"):
-                half = stats.t.isf(design.p_bounds[k] / 2, df[..., k]) * se[..., k]
+                half = stats.t.isf((design.eq_bounds or design.p_bounds)[k] / 2, df[..., k]) * se[..., k]
                 eq = going & (delta[..., k] - half > -min_effect) & (delta[..., k] + half < min_effect)
             code[eq], stop[eq], going = 3, k, going & ~eq
         if futility and 0 < k < K - 1:

@@ -68,12 +68,16 @@ def check_search(v, raw, nuisance, mname, mode, seeds) -> Dict[str, Any]:
     if smode not in ("max", "min"):
         v.add("search.mode", f"{smode!r} is not allowed: max or min")
     for k, lo in (("grace_period", 1), ("reduction_factor", 2), ("seed", 0)):
-        v = search.get(k)
-        if v is not None and (not is_int(v) or v < lo):
-            v.add(f"search.{k}", f"{v!r} is not allowed: an integer >= {lo}")
+        val = search.get(k)
+        if val is not None and (not is_int(val) or val < lo):
+            v.add(f"search.{k}", f"{val!r} is not allowed: an integer >= {lo}")
+    # Tuning seeds apart from evaluation seeds (Eimer et al. 2023): by default the search runs on the smallest
+    # seed outside `seeds:`; an explicit search.seed inside them is honoured, and the table flags it.
+    taken = {s for s in seeds if is_int(s)}
+    seed = search.get("seed", next(i for i in range(len(taken) + 1) if i not in taken))
     return {"trials_per_cell": tpc, "scheduler": sched, "metric": smetric, "mode": smode,
             "grace_period": search.get("grace_period", 1), "reduction_factor": search.get("reduction_factor", 3),
-            "seed": search.get("seed", seeds[0] if seeds else 0)}
+            "seed": seed, "seed_overlaps": bool(nuisance) and seed in taken}
 
 
 def check_resources(v, raw) -> Dict[str, Any]:

@@ -108,7 +108,7 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
         tune_environment()
         from .cluster import connect
 
-        connect(address, verbose)
+        connect(address, verbose, runtime_env_of(study))
         _check_fits(study, local=address is None)
     tags = launch_tags(study, state.launch)
     parent = open_parent(study, uri, exp_id, tags, state)
@@ -134,6 +134,13 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     return summary
 
 
+def runtime_env_of(study: Study) -> Optional[Dict[str, Any]]:
+    """Ray's runtime_env that ships the sweep file's own code (``imports:``) to every worker of the launch, on
+    any node (``py_modules``: the files and package folders; installed modules must be installed there)."""
+    mods = [r["path"] for r in study.imports if r.get("ship") and r.get("path")]
+    return {"py_modules": mods} if mods else None
+
+
 def launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
     """The tags of every run of the launch (analysis/contract.py names them)."""
     import json
@@ -144,6 +151,10 @@ def launch_tags(study: Study, launch_id: str) -> Dict[str, str]:
                  C.SMOKE: str(study.smoke).lower(), C.PLOT: json.dumps(study.plot),
                  C.METRIC_MODES: json.dumps(study.task.metrics), C.ANALYSIS: json.dumps(study.analysis),
                  C.TASK: study.task.name, C.PAPER: str(study.raw.get("paper") or study.task.paper)[:500]})
+    if study.imports:
+        tags[C.IMPORTS] = json.dumps(study.imports)
+    if study.nuisance:                           # where the tuning ran: the table flags overlap with the seeds
+        tags[C.SEARCH_SEED] = str(study.search["seed"])
     if study.looks:
         tags[C.LOOKS] = json.dumps(study.looks)
         # Marks launches whose looks were decided with analysis.correction; older ones used Bonferroni whatever
