@@ -22,7 +22,7 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
         sched = (f"ASHA per cell (grace {s['grace_period']}, reduction {s['reduction_factor']})"
                  if s["scheduler"] == "asha" else "no early stopping")
         print(f"search phase: {len(cs)} cells × {s['trials_per_cell']} Optuna TPE trials = {n_search} trials on "
-              f"seed {s['seed']}, {sched}, optimising {s['metric']} ({s['mode']})")
+              f"tuning seed {s['seed']} ({apart}), {sched}, optimising {s['metric']} ({s['mode']})")
         for k, d in study.nuisance.items():
             print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
     tuned = f" with {', '.join(study.nuisance)} tuned per cell (its best search trial)" if study.nuisance else ""
