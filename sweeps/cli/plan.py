@@ -22,6 +22,8 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
         sched = (f"ASHA per cell (grace {s['grace_period']}, reduction {s['reduction_factor']})"
                  if s["scheduler"] == "asha" else "no early stopping")
         print(f"search phase: {len(cs)} cells × {s['trials_per_cell']} Optuna TPE trials = {n_search} trials on "
+        apart = ("ALSO an evaluation seed (search.seed asked for it; the table flags it)" if s.get("seed_overlaps")
+                 else "outside the evaluation seeds")
               f"tuning seed {s['seed']} ({apart}), {sched}, optimising {s['metric']} ({s['mode']})")
         for k, d in study.nuisance.items():
             print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
