@@ -21,9 +21,9 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
         n_search = len(cs) * s["trials_per_cell"]
         sched = (f"ASHA per cell (grace {s['grace_period']}, reduction {s['reduction_factor']})"
                  if s["scheduler"] == "asha" else "no early stopping")
-        print(f"search phase: {len(cs)} cells × {s['trials_per_cell']} Optuna TPE trials = {n_search} trials on "
         apart = ("ALSO an evaluation seed (search.seed asked for it; the table flags it)" if s.get("seed_overlaps")
                  else "outside the evaluation seeds")
+        print(f"search phase: {len(cs)} cells × {s['trials_per_cell']} Optuna TPE trials = {n_search} trials on "
               f"tuning seed {s['seed']} ({apart}), {sched}, optimising {s['metric']} ({s['mode']})")
         for k, d in study.nuisance.items():
             print(f"  {k} ~ {d.kind}{d.args}: tuned per cell")
