@@ -16,6 +16,7 @@ circulant       004 CDLinear (block-circulant)              linear, dropout
 """
 from .registry import available, build, lookup, register  # noqa: F401
 from . import circulant  # noqa: F401,E402
+from . import circulant_extras  # noqa: F401,E402
 from . import fusion  # noqa: F401,E402
 from . import wavelets  # noqa: F401,E402
 from . import hyperbolic  # noqa: F401,E402

@@ -21,7 +21,7 @@ The gradient (Eqs. 3–4) is left to autograd through whichever path runs (the
 transposed DFTs and per-frequency products are exactly those
 cross-correlations); `tests/components/test_circulant.py` checks every path
 against finite differences.  Dropout, the Fisher penalty and the Hessian
-spectrum (Eqs. 5, 7, 8) live in circulant_extras.py, re-exported at the end.
+spectrum (Eqs. 5, 7, 8) live in circulant_extras.py.
 """
 from __future__ import annotations
 
@@ -228,10 +228,3 @@ class DenseLinear(nn.Linear):
         _check_positive_int("in_features", in_features)
         _check_positive_int("out_features", out_features)
         super().__init__(in_features, out_features, bias=bias)
-
-
-# Regularisers, dropout and Hessian diagnostics (Eqs. 5, 7, 8); imported last
-# because they need CDLinear, and re-exported so tasks import one module.
-from .circulant_extras import (  # noqa: E402,F401
-    ALPHA_CD, NoDropout, ShannonDropout, StandardDropout, condition_number, fisher_penalty,
-    hessian_eigenvalues, layer_condition_numbers, model_condition_number)

@@ -2,7 +2,7 @@
 
 Paper: "Communication Dynamics Neural Networks: FFT-Diagonalized Layers"
 (shared/seeds/004_ac4f87fd0ce9e956.txt).  File: components/circulant_extras.py,
-imported by components/circulant.py (which re-exports its public names).
+registered by components/__init__.py.
 
 * Sec. IV.1, Eq. (7): Shannon dropout X̃ = (1 − M) X / (1 − α), M ~ Bernoulli(α),
   α_CD = 0.0118, training only.  That is exactly inverted dropout, so it is

@@ -8,15 +8,19 @@ Paper: "Communication Dynamics Neural Networks: FFT-Diagonalized Layers"
   fixed across seeds (seeds are replicates of the model, not of the split);
   inputs standardised with the training set's mean and std.
 * Model: 64 → hidden → hidden → 10 with ReLU, each linear a ``linear``
-  component (dense or cdlinear).  When 10 is not a multiple of B the last layer
-  pads its output to the next multiple (12 for B = 4, 16 for B = 8) and the
-  logits are sliced to 10: the paper's counts 8,970 / 2,380 / 1,296 follow.
+  component (the slot ``model.linear``: dense, cdlinear, or any registered
+  ``linear`` component, built with in_features / out_features and its own
+  ``model.linear.<argument>`` keys).  When 10 is not a multiple of B the last
+  layer pads its output to the next multiple (12 for B = 4, 16 for B = 8) and
+  the logits are sliced to 10: the paper's counts 8,970 / 2,380 / 1,296 follow.
 * Dropout α (Sec. IV.1, Eq. 7) after each hidden activation; Fisher
   regulariser λ_F·tr(I⁻¹) (Eq. 8) optional.
 * Optimiser: SGD, momentum 0.9, lr 0.1, batch 64, 25 epochs.
 * Metrics: test_acc (percent), train_loss, hessian_kappa after the last epoch
-  (Table 1's κ, Sec. VI.1 definition), and, when data.val_fraction > 0, a
-  validation accuracy carved out of the training set (for tuning nuisance
+  (Table 1's κ, Sec. VI.1 definition; defined for dense and CDLinear layers,
+  so a model with another linear component reports it as not applicable: the
+  run's tag ``ablate.hessian_kappa`` says why), and, when data.val_fraction > 0,
+  a validation accuracy carved out of the training set (for tuning nuisance
   axes without looking at the test set).
 
 What the seed controls: the weight initialisation (stream "model" of
@@ -34,9 +38,9 @@ Top level stays import-light (see tasks/schema.py); torch is imported in run().
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from .schema import Param, TaskSpec
+from .schema import Param, Slot, TaskSpec
 
 N_IN, N_CLASSES = 64, 10
 
@@ -82,6 +86,11 @@ SPEC = TaskSpec(
     run="tasks.digits:run",
     check=_check,
     smoke={"train.epochs": 2, "data.train_limit": 400},
+    slots=(Slot("model.linear", "linear",
+                "(in_features, out_features) -> forward(x: (N, in_features)) -> (N, out_features); three layers "
+                "64 -> h -> h -> 10 (padded to a multiple of model.block_size for cdlinear)",
+                passes=("in_features", "out_features"), task_args=(("block_size", "model.block_size"),),
+                probe="tasks.digits:linear_probes"),),
 )
 
 
@@ -137,17 +146,31 @@ def data_order(cfg: Dict[str, Any], epochs: int = 1):
     return DataOrder(split, order, {"batches": gen.get_state()}, {"split": SPLIT_FIXED})
 
 
+def _widths(cfg: Dict[str, Any]) -> List[Tuple[int, int]]:
+    """(in, out) of the three linear layers: 64 → h → h → 10 padded to a multiple of B for cdlinear."""
+    h = cfg["model.hidden"]
+    b = cfg.get("model.block_size", 1) if cfg["model.linear"] == "cdlinear" else 1
+    return [(N_IN, h), (h, h), (h, -(-N_CLASSES // b) * b)]
+
+
+def linear_probes(cfg: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The slot's calls in the model of ``cfg``, on a batch of 4 random rows (the pre-flight runs them)."""
+    import torch
+
+    return [{"kwargs": {"in_features": i, "out_features": o}, "inputs": (torch.randn(4, i),), "out_shape": (4, o)}
+            for i, o in _widths(cfg)]
+
+
 def build_model(cfg: Dict[str, Any]):
-    """nn.Sequential MLP whose linear layers come from the ``linear`` registry."""
+    """nn.Sequential MLP whose linear layers come from the ``linear`` registry (the ``model.linear`` slot)."""
     from torch import nn
 
     import components
 
-    name, h = cfg["model.linear"], cfg["model.hidden"]
-    b = cfg.get("model.block_size", 1) if name == "cdlinear" else 1
-    n_out = -(-N_CLASSES // b) * b       # pad 10 up to a multiple of B
-    lin = lambda i, o: components.build("linear", name, in_features=i, out_features=o,
-                                        **({"block_size": b} if name == "cdlinear" else {}))
+    name = cfg["model.linear"]
+    own = SPEC.slot_kwargs(cfg, "model.linear")
+    (_, h), _, (_, n_out) = _widths(cfg)
+    lin = lambda i, o: components.build("linear", name, in_features=i, out_features=o, **own)
     alpha = cfg["model.dropout"]
     drop = lambda: components.build("dropout", "shannon", p=alpha) if alpha > 0 else nn.Identity()
     return nn.Sequential(lin(N_IN, h), nn.ReLU(), drop(), lin(h, h), nn.ReLU(), drop(), lin(h, n_out))
@@ -174,7 +197,7 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     gen = data_generator(seed, "batches")   # the batch order: the same for every model of this seed
     fisher = cfg["optim.fisher"]
     if fisher:
-        from components.circulant import fisher_penalty
+        from components.circulant_extras import fisher_penalty
 
     def train_epoch(epoch: int) -> Dict[str, float]:
         model.train()
@@ -201,24 +224,33 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
         if len(x_val):
             out["val_acc"] = accuracy(x_val, y_val)
         if epoch + 1 == cfg["train.epochs"]:
-            out["hessian_kappa"] = hessian_kappa()
+            kappa = hessian_kappa()
+            if kappa is not None:
+                out["hessian_kappa"] = kappa
         return out
 
-    def hessian_kappa() -> float:
+    def hessian_kappa() -> Optional[float]:
         """Sec. VI.1 / Table 1: κ averaged over weight layers: σ²_max/σ²_min of W
         (dense) or, for CDLinear, "the FFT-diagonal eigenvalues of Theorem 1",
         i.e. Eq. (5)'s Σ_n |F[X_nj](k)|² on that layer's training inputs
         (exact=False).  The exact spectrum (exact=True) couples input blocks and
-        is singular as soon as a hidden ReLU unit is dead, giving κ = ∞."""
+        is singular as soon as a hidden ReLU unit is dead, giving κ = ∞.
+        Defined only for those two layer types: another component gets None and
+        the reason as the run's tag ``ablate.hessian_kappa``."""
+        from components.circulant import CDLinear
         from components.circulant_extras import condition_number
 
         model.eval()
         vals, h = [], x_tr
         with torch.no_grad():
             for layer in model:
-                if hasattr(layer, "weight") and layer.weight is not None and layer.weight.dim() >= 2:
+                if isinstance(layer, (CDLinear, torch.nn.Linear)):
                     vals.append(condition_number(layer, h, exact=False))
                 h = layer(h)
+        if not vals:
+            reporter.annotate(hessian_kappa=f"not applicable: defined for dense and cdlinear layers, not "
+                                            f"{cfg['model.linear']!r}")
+            return None
         return float(sum(vals) / len(vals))
 
     return fit(model=model, optimizer=opt, epochs=cfg["train.epochs"], train_epoch=train_epoch,

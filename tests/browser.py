@@ -27,7 +27,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from tests.helpers import free_port
 
 INSTALL_HINT = ("chromium is not installed; install it with `apt-get update && apt-get install -y chromium` "
                 "(Debian; .ci/run does this when it is missing)")
@@ -196,12 +197,6 @@ def parse_tables(text: str) -> List[Table]:
     p = _Tables()
     p.feed(text)
     return p.tables
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

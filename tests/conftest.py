@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,6 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 
-ROOT = Path(__file__).resolve().parents[1]
-SWEEPS = ROOT / "sweeps"
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +73,7 @@ def sweep_runner(ray_local, mlflow_store, tmp_path, monkeypatch):
 def _cli_run(sweep, uri, tmp_path, overrides, smoke, only):
     import re
 
-    from tests.cli_helpers import ablate, cli_env
+    from tests.helpers import ablate, cli_env
 
     args = ["run", str(sweep), "--tracking-uri", uri, "--no-table"] + (["--smoke"] if smoke else [])
     args += [a for k in (only or []) for a in ("--only", k)]

@@ -1,5 +1,7 @@
-"""Run the ``ablate`` console script the way a user does: a subprocess, the
-installed entry point (``.venv/bin/ablate``), a fresh working directory."""
+"""The test suite's shared helpers, in one place: the repository's paths, running the ``ablate`` console
+script the way a user does (a subprocess, the installed entry point ``.venv/bin/ablate``, a fresh working
+directory), sweep files, free ports, local Ray clusters, MLflow servers and store pollers, parameter counts.
+Fixtures live in conftest.py; test modules import what they need from here."""
 from __future__ import annotations
 
 import os
@@ -14,6 +16,7 @@ from typing import Dict, List, Optional
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SWEEPS = ROOT / "sweeps"
 _SCRIPT = Path(sys.executable).parent / "ablate"
 ABLATE: List[str] = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "sweeps.cli"]
 
@@ -62,6 +65,11 @@ def toy_sweep(name: str, tmp_path: Path, seeds=(0, 1), **fixed) -> dict:
             "fixed": {"train.epochs": 2, "fault.dir": str(tmp_path / "faults"), **fixed},
             "scientific": {"model.kind": ["plain", "fancy"], "model.width": [2, 4]},
             "resources": {"cpu": 1}, "max_failures": 1}
+
+
+def count_params(module) -> int:
+    """Number of parameters of a torch module (every tensor in ``module.parameters()``)."""
+    return sum(p.numel() for p in module.parameters())
 
 
 def free_port() -> int:

@@ -31,15 +31,9 @@ def load_studies(args) -> list:
 
 
 def _read_sweep_file(arg: str):
-    import yaml
+    from ..language.load import read
 
-    try:
-        raw = yaml.safe_load(Path(arg).read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise UsageError(f"cannot read sweep file {arg}: {getattr(e, 'strerror', None) or e}") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"{arg} is not a sweep file (a YAML mapping)")
-    return raw
+    return read(arg)
 
 
 def resolve_sweep_names(arg: str, cli_uri: Optional[str]) -> Tuple[List[str], str]:

@@ -6,8 +6,9 @@ import json
 from ..language.expand import baseline_cell, cells, final_trials
 
 
-def print_plan(study, verbose: bool = False, header: bool = False) -> None:
-    """Phases, trial list and totals; nuisance values show as tuned per cell."""
+def print_plan(study, verbose: bool = False, header: bool = False, checked=()) -> None:
+    """Phases, trial list and totals; nuisance values show as tuned per cell; ``checked``: the pre-flight's
+    component configurations (sweeps/language/preflight.py), each with its parameter count."""
     cs = cells(study)
     base = baseline_cell(study, cs)
     finals = final_trials(study)
@@ -48,6 +49,8 @@ def print_plan(study, verbose: bool = False, header: bool = False) -> None:
     for i, t in enumerate(finals):
         mark = " (baseline)" if base is not None and t.cell.id == base.id else ""
         print(f"  [{i:3d}] {t.cell.id} seed={t.seed}{mark}")
+    for c in checked:
+        print(f"  component {c.describe()}")
     print(f"total: {n_search + len(finals)} trials ({n_search} search + {len(finals)} final); "
           f"resources per trial: {study.resources}")
     if verbose and finals:

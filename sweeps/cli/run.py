@@ -39,11 +39,12 @@ def cmd_run(args) -> int:
 
     check_address(args.address)
     studies = load_studies(args)
+    checked = _preflight(studies)
     if args.dry_run:
         from .plan import print_plan
 
         for study in studies:
-            print_plan(study, verbose=args.verbose, header=len(studies) > 1)
+            print_plan(study, verbose=args.verbose, header=len(studies) > 1, checked=checked[study.name])
         return 0
     suite = _suite_plan(studies, args.resume) if len(studies) > 1 else {s.name: (args.resume, None) for s in studies}
     rc = 0
@@ -56,6 +57,20 @@ def cmd_run(args) -> int:
             return one                 # Ctrl-C stops the suite too; --resume picks up each study
         rc = max(rc, one)
     return rc
+
+
+def _preflight(studies) -> Dict[str, list]:
+    """Every component configuration of every study built and run through its slot's contract, before Ray
+    starts or any MLflow run exists (SweepError: exit 2); study name → what was checked."""
+    from ..language.preflight import preflight, summary
+
+    t0, out = time.perf_counter(), {}
+    for study in studies:
+        out[study.name] = preflight(study)
+    n = sum(len(v) for v in out.values())
+    if n:
+        print(summary([c for v in out.values() for c in v], time.perf_counter() - t0), flush=True)
+    return out
 
 
 def _suite_file(studies) -> Path:

@@ -70,7 +70,7 @@ def cells(study: Study, problems: Optional[List[Tuple[str, str]]] = None) -> Lis
         if key in seen:
             continue
         seen.add(key)
-        for k, msg in task.check_config(cfg):
+        for k, msg in [*task.check_config(cfg), *task.slot_problems(cfg)]:
             section = "scientific" if k in study.scientific else "nuisance" if k in study.nuisance else "fixed"
             bad = cfg.get(k)
             entry = (f"{section}.{k}", f"{bad!r} is not allowed in cell [{','.join(f'{a}={v}' for a, v in values.items())}]: {msg}")

@@ -32,6 +32,7 @@ from tasks import get_task
 
 from ..errors import SweepError
 from .study import SUITE_KEYS, TOP_KEYS, Study, near
+from .imports import import_entries
 from .validate import top_problems, validate
 
 
@@ -69,10 +70,11 @@ def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool 
     """
     file = str(path)
     raw = read(file)
+    imported = [r.to_json() for r in import_entries(raw.get("imports"), file)]   # before anything names them
     if "studies" not in raw:
         if only:
             raise SweepError(file, [("--only", f"{only} given, but this is a single sweep, not a suite")])
-        return [_validate_raw(raw, file, overrides, smoke)]
+        return [_validate_raw(raw, file, overrides, smoke, imported)]
     P: List[Tuple[str, str]] = top_problems(raw, SUITE_KEYS, "unknown key in a suite file")
     name = raw.get("name")
     studies, defaults = raw.get("studies"), raw.get("defaults") or {}
@@ -97,7 +99,7 @@ def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool 
         merged = _merge(defaults, sub)
         merged["name"] = f"{name}.{key}"
         try:
-            out.append(_validate_raw(merged, file, overrides, smoke))
+            out.append(_validate_raw(merged, file, overrides, smoke, imported))
         except SweepError as e:
             P.extend((f"studies.{key}.{p}", m) for p, m in e.problems)
     if P:
@@ -157,13 +159,14 @@ def read(file: str) -> Dict[str, Any]:
     return raw
 
 
-def _validate_raw(raw: Dict[str, Any], file: str, overrides, smoke) -> Study:
+def _validate_raw(raw: Dict[str, Any], file: str, overrides, smoke, imported=()) -> Study:
     raw = copy.deepcopy(raw)
     warnings: List[str] = []
     if overrides:
         _apply_overrides(raw, overrides, warnings)
     study = validate(raw, file, smoke=smoke)
     study.warnings = warnings
+    study.imports = list(imported)
     return study
 
 
@@ -184,13 +187,15 @@ def _apply_overrides(raw: Dict[str, Any], overrides: Dict[str, Any], warnings: L
     """``--set`` on the raw sweep mapping: a task key goes to the scientific axis it
     names (narrowing the grid) or to ``fixed``; a sweep key to its section."""
     task_keys: set = set()
+    task = None
     try:
-        task_keys = set(get_task(raw.get("task")).params)
+        task = get_task(raw.get("task"))
+        task_keys = set(task.params)
     except Exception:
         pass  # an unknown task is reported by validate()
     for key, value in overrides.items():
         top, _, rest = key.partition(".")
-        if key in task_keys:
+        if key in task_keys or (task is not None and task.slot_of_argument(key) is not None):
             _override_task_key(raw, key, value, warnings)
         elif top in DOTTED_SECTIONS and rest:
             sec = raw.get(top)

@@ -15,8 +15,8 @@ from tasks.schema import TaskSpec
 
 TOP_KEYS = ("name", "task", "description", "metric", "baseline", "seeds", "fixed", "scientific",
             "nuisance", "search", "resources", "max_failures", "max_concurrent", "tracking",
-            "storage", "smoke", "paper", "plot", "artifacts", "analysis", "checkpoint")
-SUITE_KEYS = ("name", "description", "defaults", "studies", "paper")
+            "storage", "smoke", "paper", "plot", "artifacts", "analysis", "checkpoint", "imports")
+SUITE_KEYS = ("name", "description", "defaults", "studies", "paper", "imports")
 ARTIFACT_KEYS = ("checkpoints", "summary")
 PLOT_KINDS = ("auto", "line", "heatmap", "bars", "metric_curve")
 PLOT_KEYS = ("kind", "x", "hue", "metric", "metrics", "x_values", "x_label", "logy")
@@ -76,6 +76,7 @@ class Study:
     looks: Optional[List[int]] = None
     analysis: Dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ANALYSIS))
     checkpoint: Dict[str, Any] = field(default_factory=lambda: {"every_s": DEFAULT_CHECKPOINT_S})
+    imports: List[Dict[str, Any]] = field(default_factory=list)   # sweeps/language/imports.py Imported.to_json()
 
 
 def near(key: Any, options) -> str:

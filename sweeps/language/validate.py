@@ -136,15 +136,22 @@ class _Validator:
         if key == "seed":
             self.add(f"{section}.{key}", "the seed is set by 'seeds', not here")
             return False
-        if key not in self.task.params:
-            self.add(f"{section}.{key}", f"unknown key for task {self.task.name}; {near(key, self.task.params)}"
-                                         f"valid keys: {', '.join(sorted(k for k in self.task.params if k != 'seed'))}")
-            return False
-        return True
+        if key in self.task.params:
+            return True
+        if self.task.slot_of_argument(key) is not None:       # <slot key>.<argument> of a component
+            try:
+                self.task.param(key)
+                return True
+            except KeyError as e:
+                self.add(f"{section}.{key}", str(e).strip('"'))
+                return False
+        self.add(f"{section}.{key}", f"unknown key for task {self.task.name}; {near(key, self.task.params)}"
+                                     f"valid keys: {', '.join(sorted(k for k in self.task.params if k != 'seed'))}")
+        return False
 
     def value(self, path: str, key: str, value: Any) -> Any:
         try:
-            return self.task.params[key].coerce(value)
+            return self.task.coerce(key, value)
         except ValueError as e:
             self.add(path, f"{value!r} is not allowed: {e}")
             return None
@@ -170,7 +177,7 @@ class _Validator:
             if k in secs["fixed"] or k in secs["scientific"]:
                 self.add(f"nuisance.{k}", "also set in 'fixed' or 'scientific'; a key is fixed, scientific or "
                                           "nuisance (remove it from the other section)")
-            d = parse_dist(f"nuisance.{k}", spec, self.task.params[k], self.P)
+            d = parse_dist(f"nuisance.{k}", spec, self.task.param(k), self.P)
             if d:
                 nuisance[k] = d
         return fixed, scientific, nuisance

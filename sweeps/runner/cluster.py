@@ -27,6 +27,7 @@ MLflow tracker and the launch state away from this process (see README,
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -50,17 +51,21 @@ def check_address(address: Optional[str]) -> None:
         raise UsageError(f"--address {address!r} is not allowed: {ADDRESS_FORMS}")
 
 
-def connect(address: Optional[str], verbose: int = 1) -> None:
-    """``ray.init`` for a launch: local unless ``address`` names a cluster."""
+def connect(address: Optional[str], verbose: int = 1, runtime_env: Optional[dict] = None) -> None:
+    """``ray.init`` for a launch: local unless ``address`` names a cluster.  ``runtime_env`` (the sweep file's
+    own code as ``py_modules``) reaches every worker of the launch, on any node."""
     import ray
 
     if ray.is_initialized():
         return
     opts = dict(logging_level="WARNING", configure_logging=True, log_to_driver=verbose > 1)
+    if runtime_env:
+        opts["runtime_env"] = runtime_env
     if address in (None, "local"):
         # "local": always our own instance; a bare ray.init() would attach to
         # whatever Ray cluster happens to run on this machine.
-        ray.init(address="local", include_dashboard=False, **opts)
+        with _quiet_local_token_notice():
+            ray.init(address="local", include_dashboard=False, **opts)
         return
     gcs = _gcs_address(address)
     _adopt_auth_mode(gcs)
@@ -70,6 +75,29 @@ def connect(address: Optional[str], verbose: int = 1) -> None:
         raise LaunchError(f"cannot connect to the Ray cluster at {gcs} ({e}); "
                           f"check RAY_AUTH_MODE and the token (~/.ray/auth_token) match the cluster's") from None
     _probe_actor(gcs)
+
+
+# Ray 2.60 says so on every new local instance when RAY_AUTH_MODE is unset; the embedded instance lives
+# and dies with this launch, so the notice is not the user's to act on (ray._private.authentication.
+# authentication_token_setup._warn_token_auth_enabled).  Only this record, only around the local ray.init:
+# an authentication problem, and anything about a real cluster, still shows.
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+TOKEN_NOTICE = "Token authentication is enabled for this Ray cluster."
+
+
+class _DropTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(TOKEN_NOTICE)
+
+
+@contextlib.contextmanager
+def _quiet_local_token_notice():
+    log, f = logging.getLogger(TOKEN_NOTICE_LOGGER), _DropTokenNotice()
+    log.addFilter(f)
+    try:
+        yield
+    finally:
+        log.removeFilter(f)
 
 
 def _gcs_address(address: str) -> str:

@@ -42,8 +42,31 @@ def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state
     with tempfile.TemporaryDirectory() as d:
         Path(d, "sweep.yaml").write_text(sweep_as_run(study))
         c.log_artifacts(rid, d)
+    if study.imports:
+        log_imports(c, rid, study.imports)
     state.parent_run_id = rid
     return rid
+
+
+IMPORTS_ARTIFACT = "imports"      # the parent's copies of the sweep file's own code: imports/<module>/<file|folder>
+
+
+def log_imports(c, rid: str, imports) -> None:
+    """A copy of every shipped ``imports:`` file or package (the code the launch ran), under IMPORTS_ARTIFACT;
+    ``ablate trial --from-run`` reruns with it (sweeps/runner/rerun.py)."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as d:
+        for r in imports:
+            if not (r.get("ship") and r.get("path")) or not Path(r["path"]).exists():
+                continue
+            src, dest = Path(r["path"]), Path(d, r["module"])
+            dest.mkdir(parents=True, exist_ok=True)
+            if src.is_file():
+                shutil.copy2(src, dest / src.name)
+            else:
+                shutil.copytree(src, dest / src.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        c.log_artifacts(rid, d, artifact_path=IMPORTS_ARTIFACT)
 
 
 def sweep_as_run(study: Study) -> str:
@@ -62,7 +85,7 @@ def end_parent(uri: str, rid: str, status: str) -> None:
 def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Callable[[str], None]) -> Path | None:
     """Table (md, LaTeX, CSV), plot and HTML report of a completed launch, on its parent run;
     returns the path of the report kept in the run directory (None if it could not be written)."""
-    from analysis.plots import plot_ablation
+    from analysis.plots import NothingToPlot, plot_ablation
     from analysis.store import load_runs
     from analysis.tables import ablation_table, render
 
@@ -77,6 +100,8 @@ def log_launch_artifacts(study: Study, uri: str, rid: str, launch: str, echo: Ca
             Path(d, f"table.{ext}").write_text(render(table, fmt) + "\n")
         try:
             plot_ablation(runs, table, Path(d, "plot.png"), title=study.name)
+        except NothingToPlot:
+            pass        # every trial failed: the table and the report say so (and `--plot` in one line)
         except Exception as e:  # noqa: BLE001 - the trials are done and recorded; a figure must not undo that
             echo(f"warning: could not draw the summary plot ({type(e).__name__}: {e}); "
                  f"the table is logged, retry with `ablate plot {study.experiment}`")

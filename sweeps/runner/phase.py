@@ -83,6 +83,8 @@ def trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, k
     order = [c.id for c in cells(study)]
     res = study.resources
     extra = {} if look is None else {"look": look}
+    if study.imports:                       # the sweep file's own code, imported by the trainable on the worker
+        extra["imports"] = study.imports
     return {**extra, "task": study.task.name, "params": params, "cell": cell_id, "phase": phase, "key": key,
             "workers": res["workers"], "cpu": res["cpu"], "gpu": res["gpu"],
             "cell_index": order.index(cell_id) if cell_id in order else -1,

@@ -66,6 +66,8 @@ def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
                          f"trial; pass the id of one of its trial runs (`ablate report` lists them)")
     if C.TASK not in tags:
         raise UsageError(f"--from-run {run_id} is not a trial run of ablate (it has no ablate.task tag)")
+    if tags.get(C.IMPORTS):
+        import_recorded_code(c, run)
     try:
         task = get_task(tags[C.TASK])
         config = task.resolve(dict(run.data.params))
@@ -73,6 +75,51 @@ def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
         raise UsageError(f"--from-run {run_id}: its recorded config does not fit task "
                          f"{tags[C.TASK]!r} of this checkout ({str(e).strip(chr(34))[:300]})") from None
     return _rerun_and_compare(c, run, task, config)
+
+
+def import_recorded_code(c, run) -> None:
+    """Import the sweep file's own code (``imports:``) as the run recorded it: the launch's copies (its parent
+    run's ``imports/`` artifacts), so the rerun runs the code the trial ran.  Each file that differs from the
+    copy now (edited since, or gone) is named on stderr; without copies the current files are used only if they
+    are unchanged (else UsageError naming them)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from ..language.imports import Imported, _import_path, sha256
+    from .parent import IMPORTS_ARTIFACT
+
+    records = [Imported.from_json(r) for r in json.loads(run.data.tags[C.IMPORTS])]
+    changed = []
+    for r in records:
+        if not r.path:
+            continue
+        base = Path(r.path).parent
+        for rel, digest in r.files.items():
+            now = base / rel
+            if not now.exists():
+                changed.append(f"{now} (gone)")
+            elif sha256(now) != digest:
+                changed.append(f"{now} (sha256 {digest[:12]}… when run, {sha256(now)[:12]}… now)")
+    copies = None
+    parent = run.data.tags.get(C.PARENT_RUN)
+    if parent:
+        try:
+            copies = Path(c.download_artifacts(parent, IMPORTS_ARTIFACT, tempfile.mkdtemp(prefix="ablate-code-")))
+        except Exception:  # noqa: BLE001 - an older launch, or a store without artifacts
+            copies = None
+    if changed:
+        how = "rerunning with the launch's recorded copies" if copies else "and the launch kept no copy of them"
+        print(f"the code this run imported has changed since: {'; '.join(changed)}; {how}", file=sys.stderr)
+        if not copies:
+            raise UsageError(f"--from-run {run.info.run_id}: cannot rerun the recorded code: {'; '.join(changed)}")
+    for r in records:
+        if not r.path:
+            continue
+        local = copies / r.module / Path(r.path).name if copies else Path(r.path)
+        _import_path(local if local.exists() else Path(r.path))
+    if not changed:
+        print(f"the code this run imported is unchanged ({', '.join(r.module for r in records)})", file=sys.stderr)
 
 
 def _rerun_and_compare(c, run, task, config: Dict[str, Any]) -> int:

@@ -30,7 +30,7 @@ from ray.tune import Callback
 
 from analysis import contract as C
 
-from .trainable import FAILURE_KEY, INFO_KEY, REPLAY_KEY, RESUMED_KEY, TIME_KEY, same_params
+from .trainable import FAILURE_KEY, FAILURE_KIND_KEY, INFO_KEY, REPLAY_KEY, RESUMED_KEY, TIME_KEY, same_params
 from .tracking import client, git_commit
 
 ENDED = ("FINISHED", "FAILED", "KILLED")
@@ -70,7 +70,6 @@ class MLflowTracker(Callback):
         self._c = self._w = None
         self._runs: Dict[str, str] = {}      # trial key -> run id
         self._step: Dict[str, int] = {}      # trial key -> last logged epoch
-        self._tagged: set = set()
         self._reopen: set = set()            # keys of ended runs this tracker continues (set RUNNING on next write)
         self._known: Optional[Dict[str, Any]] = None   # trial key -> existing run of this launch (loaded once)
         self._replay: Dict[str, Dict[str, Any]] = {}   # handed to the trainable by run_phase on --resume
@@ -140,11 +139,13 @@ class MLflowTracker(Callback):
         after it, replays its recorded result instead of training again."""
         out = {}
         for k, r in self.existing().items():
-            diverged = r.info.status == "FAILED" and r.data.tags.get(C.FAILURE_KIND) == C.FAILURE_DIVERGED
+            kind = r.data.tags.get(C.FAILURE_KIND)
+            diverged = r.info.status == "FAILED" and kind in C.FAILURES_FOR_GOOD
             if r.info.status != "FINISHED" and not diverged:
                 continue
             out[k] = {"params": dict(r.data.params), "metrics": dict(r.data.metrics),
-                      "failure": r.data.tags.get(C.FAILURE_REASON, "trial failed") if diverged else None}
+                      "failure": r.data.tags.get(C.FAILURE_REASON, "trial failed") if diverged else None,
+                      "kind": kind if diverged else None}
         self._replay = out
         return out
 
@@ -206,9 +207,8 @@ class MLflowTracker(Callback):
         k = self.key(trial)
         self.run_id(trial)
         tags = {}
-        if k not in self._tagged and isinstance(result.get(INFO_KEY), dict):
+        if isinstance(result.get(INFO_KEY), dict):      # the first result, and any with a new annotation
             tags = {f"{C.ANNOTATION_PREFIX}{n}": str(v) for n, v in result[INFO_KEY].items()}
-            self._tagged.add(k)
         if RESUMED_KEY in result:                    # every retried or resumed attempt says where it began
             tags[C.RESUMED_FROM_EPOCH] = str(result[RESUMED_KEY])
         step = int(result.get("epoch", result.get("training_iteration", 0)))
@@ -240,8 +240,9 @@ class MLflowTracker(Callback):
             return                                   # its run ended before; it stays as it was
         now = _now_ms()
         if FAILURE_KEY in last:
-            self._write(trial, tags={C.FAILURE_REASON: str(last[FAILURE_KEY])[:4000],
-                                     C.FAILURE_KIND: C.FAILURE_DIVERGED}, status="FAILED", end_ms=now)
+            self._write(trial, tags={C.FAILURE_REASON: C.plain_text(str(last[FAILURE_KEY]))[:4000],
+                                     C.FAILURE_KIND: last.get(FAILURE_KIND_KEY, C.FAILURE_DIVERGED)},
+                        status="FAILED", end_ms=now)
             return
         tags = {}
         epochs = int(trial.config["trial"]["params"].get("train.epochs", 0) or 0)
@@ -263,7 +264,8 @@ class MLflowTracker(Callback):
         reason = "trial errored"
         try:
             if trial.error_file and Path(trial.error_file).exists():
-                reason = Path(trial.error_file).read_text()[-4000:]
+                # Ray colours its error files: the tag holds plain text (the tail: a traceback ends with what)
+                reason = C.plain_text(Path(trial.error_file).read_text())[-4000:]
         except Exception:  # noqa: BLE001 - remote storage paths may not be readable here
             pass
         self._write(trial, tags={C.FAILURE_REASON: reason, C.FAILURE_KIND: C.FAILURE_ERROR}, status="FAILED",

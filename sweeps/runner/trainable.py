@@ -10,6 +10,14 @@ grace_period × reduction_factor^k, known before the trial starts) and always
 after the last epoch (tasks/common.py ``fit``).  A SIGKILL therefore loses at
 most the epochs since the last checkpoint: ``every_s`` plus one epoch.
 
+Errors that will not go away (issue 19): an exception raised while the trial
+builds its data or model, before training starts (the user's import error, a
+constructor's TypeError / ValueError / KeyError ...), ends the trial FAILED at
+once (``ablate.failure_kind=setup``) with the user's frames as the reason,
+instead of being retried ``max_failures`` times like a crashed worker; after
+training started every exception is retried as before.  The imports of the
+sweep file (sweeps/language/imports.py) are imported first, on every worker.
+
 Replay (``--resume``): Tune's experiment snapshot is taken every few seconds,
 so a trial that ended after the last snapshot comes back as unfinished.  Its
 MLflow run, written synchronously, says it ended (FINISHED, or FAILED by a
@@ -29,7 +37,11 @@ from typing import Any, Dict, Iterable, Optional
 
 # Keys the trainable adds to a Tune result for the driver's tracker (sweeps/runner/tracker.py); never metrics.
 INFO_KEY = "ablate_info"           # dict of trial annotations inside a result
-FAILURE_KEY = "ablate_failure"     # reason string when a trial diverged
+FAILURE_KEY = "ablate_failure"     # reason string when a trial diverged or could not be set up
+FAILURE_KIND_KEY = "ablate_failure_kind"   # analysis.contract FAILURE_KINDS (diverged when absent)
+# Raised while a trial builds its data or model, these are bugs or bad settings: a retry fails the same way.
+SETUP_ERRORS = (ImportError, SyntaxError, TypeError, ValueError, KeyError, IndexError, AttributeError, NameError,
+                AssertionError, NotImplementedError, LookupError, FileNotFoundError)
 REPLAY_KEY = "ablate_replayed"     # marks a result that repeats an ended run's recorded outcome
 TIME_KEY = "ablate_time"           # the worker's wall-clock time of a report (s); Tune's "timestamp" is whole seconds
 RESUMED_KEY = "ablate_resumed_from"   # epoch of the checkpoint a retried or resumed attempt started from
@@ -87,9 +99,10 @@ class TuneReporter:
             raise ValueError(f"every_s must be a number of seconds >= 0 (0 = every epoch), got {every_s!r}")
         self.every_s, self.at_epochs = float(every_s), frozenset(int(e) for e in at_epochs)
         self.info: Dict[str, Any] = {}
-        self._sent_info = False
+        self._sent_info: Optional[Dict[str, Any]] = None
         self._resumed_from: Optional[int] = None
         self._since = time.monotonic()     # training's start (see restore), then the last checkpoint
+        self.training_started = False      # set by restore() / the first report: setup is over
 
     def wants_checkpoint(self, epoch: int) -> bool:
         """Whether the report after ``epoch`` (1-based) should carry a checkpoint."""
@@ -100,12 +113,13 @@ class TuneReporter:
         import torch
         from ray import tune
 
+        self.training_started = True
         out = {**metrics, TIME_KEY: time.time()}
-        if not self._sent_info:
+        if self._sent_info != self.info:           # the first report, and whenever an annotation was added
             out[INFO_KEY] = dict(self.info)
-            if self._resumed_from is not None:
+            if self._sent_info is None and self._resumed_from is not None:
                 out[RESUMED_KEY] = self._resumed_from
-            self._sent_info = True
+            self._sent_info = dict(self.info)
         if state is None:
             tune.report(out)
             return
@@ -125,6 +139,7 @@ class TuneReporter:
         import torch
         from ray import tune
 
+        self.training_started = True
         state, ck = None, tune.get_checkpoint()
         if ck is not None:
             with ck.as_directory() as d:
@@ -152,6 +167,7 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
 
     from tasks.reporting import DivergedError
 
+    from ..language.imports import ensure_imported
     from .trial import run_trial
 
     spec = config["trial"]
@@ -160,7 +176,9 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
         tune.report(_replayed(spec, rec))
         return
     reporter = TuneReporter(spec.get("checkpoint_s", 0.0), spec.get("checkpoint_at", ()))
+    bad = -math.inf if spec.get("mode", "max") == "max" else math.inf
     try:
+        ensure_imported(spec.get("imports"))
         if int(spec.get("workers", 1)) > 1:
             _data_parallel(spec, reporter)
         else:
@@ -169,8 +187,26 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
     except DivergedError as e:
         # End the trial as failed without Tune's retries: a seeded divergence
         # would only diverge again.  The callback marks the MLflow run FAILED.
-        bad = -math.inf if spec.get("mode", "max") == "max" else math.inf
         tune.report({FAILURE_KEY: str(e), spec["metric"]: bad, INFO_KEY: dict(reporter.info)})
+    except SETUP_ERRORS as e:
+        if reporter.training_started:
+            raise                                  # during training: retried under max_failures
+        tune.report({FAILURE_KEY: setup_failure(e), FAILURE_KIND_KEY: "setup", spec["metric"]: bad,
+                     INFO_KEY: dict(reporter.info)})
+
+
+def setup_failure(e: BaseException) -> str:
+    """The reason of a trial that could not be set up: the exception and the frames of the code that raised it
+    (the task's, the components', the user's), not Ray's or the runner's, innermost last."""
+    import traceback
+
+    skip = (os.sep + "ray" + os.sep, "site-packages", os.path.join("sweeps", "runner"),
+            os.path.join("sweeps", "language"))
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if not any(s in f.filename for s in skip)]
+    where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}" + (f": {f.line}" if f.line else "")
+                    for f in frames[-6:])
+    return (f"{type(e).__name__}: {str(e).strip()[:2000]} (raised while the trial set up its data or model; not "
+            f"retried: fix the code or the setting, then rerun){where}")
 
 
 def _replayed(spec: Dict[str, Any], rec: Dict[str, Any]) -> Dict[str, Any]:
@@ -179,6 +215,7 @@ def _replayed(spec: Dict[str, Any], rec: Dict[str, Any]) -> Dict[str, Any]:
         out["epoch"] = int(out["epoch"])
     if rec.get("failure") is not None:
         out[FAILURE_KEY] = rec["failure"]
+        out[FAILURE_KIND_KEY] = rec.get("kind") or "diverged"
         out[spec["metric"]] = -math.inf if spec.get("mode", "max") == "max" else math.inf
     return out
 
@@ -238,8 +275,10 @@ def _worker_loop(cfg: Dict[str, Any]) -> None:
 
     import torch
 
+    from ..language.imports import ensure_imported
     from .trial import run_trial
 
+    ensure_imported(cfg.get("imports"))
     check_gpu(cfg)
     state = torch.load(io.BytesIO(cfg["state"]), weights_only=False) if cfg.get("state") else None
     run_trial(cfg["task"], cfg["params"], _WorkerReporter(cfg["queue"], state, cfg.get("checkpoint_s", 0.0),
@@ -270,6 +309,7 @@ def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={"task": spec["task"], "params": spec["params"], "queue": q, "state": blob,
+                           "imports": spec.get("imports"),
                            "checkpoint_s": reporter.every_s, "checkpoint_at": sorted(reporter.at_epochs), "gpu": gpu},
         scaling_config=ScalingConfig(num_workers=n, use_gpu=gpu > 0,
                                      resources_per_worker={"CPU": cpu * 0.99, **({"GPU": gpu} if gpu else {})}),

@@ -15,8 +15,9 @@ from torch import nn
 from torch.func import functional_call
 
 import components
-from components.circulant import (ALPHA_CD, CDLinear, ShannonDropout, condition_number, fisher_penalty,
-                                  hessian_eigenvalues, layer_condition_numbers, model_condition_number)
+from components.circulant import CDLinear
+from components.circulant_extras import (ALPHA_CD, ShannonDropout, condition_number, fisher_penalty,
+                                         hessian_eigenvalues, layer_condition_numbers, model_condition_number)
 
 PATHS = ["dense", "dft", "fft"]
 SHAPES = [(12, 8, 4), (8, 8, 1), (8, 8, 8), (15, 9, 3), (10, 20, 5), (6, 4, 2), (14, 21, 7), (64, 64, 4)]

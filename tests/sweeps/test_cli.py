@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import (ABLATE, ROOT, ablate, assert_clean_error, cli_env, finished_runs, out, toy_sweep,
+from tests.helpers import (ABLATE, ROOT, ablate, assert_clean_error, cli_env, finished_runs, out, toy_sweep,
                                write_yaml)
 
 SHIPPED = sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml"))
@@ -147,7 +147,7 @@ def test_ui_refuses_a_port_in_use_and_a_missing_store(store, tmp_path):
 
 
 def test_ui_serves_the_store(store):
-    from tests.cli_helpers import free_port
+    from tests.helpers import free_port
 
     port = free_port()
     p = subprocess.Popen([*ABLATE, "ui", "--port", str(port)], cwd=store["tmp"], env=cli_env(store["tmp"]),
@@ -387,7 +387,7 @@ def test_a_file_store_works_without_mlflow_allow_file_store(tmp_path):
 
 
 def test_unreachable_server_fails_fast_for_every_command(tmp_path):
-    from tests.cli_helpers import free_port
+    from tests.helpers import free_port
 
     uri = f"http://127.0.0.1:{free_port()}"
     f = write_yaml(tmp_path / "u.yaml", toy_sweep("unr", tmp_path))

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from tests.cli_helpers import ablate, assert_clean_error, cli_env, out, write_yaml
+from tests.helpers import ablate, assert_clean_error, cli_env, out, write_yaml
 
 SHIFTS = {"null": 0.0, "small": 0.05, "large": 1.0}
 NOISE = 0.1

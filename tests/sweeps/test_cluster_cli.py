@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli_helpers import (ROOT, ablate, assert_clean_error, cli_env, free_port, kill_matching,
+from tests.helpers import (ROOT, ablate, assert_clean_error, cli_env, free_port, kill_matching,
                                start_mlflow_server, stop_group, out)
 
 CFG = yaml.safe_load((ROOT / "cluster.yaml").read_text())

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli_helpers import assert_started_once, local_cluster, wait_for_finished
-from tests.conftest import ROOT
+from tests.helpers import assert_started_once, local_cluster, wait_for_finished
+from tests.helpers import ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
 

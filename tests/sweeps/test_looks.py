@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.cli_helpers import ABLATE, ablate, cli_env, out, write_yaml
+from tests.helpers import ABLATE, ablate, cli_env, out, write_yaml
 
 SIGMA = 0.01
 CELLS = {"baseline": 0.0, "large": 1.0, "null": 1e-6, "small": 1.2 * SIGMA}

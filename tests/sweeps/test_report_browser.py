@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.browser import INSTALL_HINT, chromium, external_refs, load_page, parse_tables, ui_nesting
-from tests.cli_helpers import ABLATE, ROOT, ablate, cli_env, finished_runs, free_port, out, toy_sweep, write_yaml
+from tests.helpers import ABLATE, ROOT, ablate, cli_env, finished_runs, free_port, out, toy_sweep, write_yaml
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason=INSTALL_HINT)
 

@@ -5,7 +5,7 @@ import pytest
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from tests.conftest import SWEEPS
+from tests.helpers import SWEEPS
 
 
 @pytest.mark.parametrize("sweep", ["cdlinear_block.yaml", "quick.yaml"])

@@ -10,7 +10,7 @@ from analysis.tables import ablation_table, render
 from sweeps.language.expand import final_trials
 from sweeps.language.load import load_all
 from sweeps.runner.trial import LocalReporter, run_trial
-from tests.conftest import SWEEPS
+from tests.helpers import SWEEPS
 
 FILE = SWEEPS / "cfu_order.yaml"
 # fusion units at the smoke width (MobileNetV2's 8-channel floor makes more blocks shape-preserving)

@@ -7,7 +7,7 @@ import pytest
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
 from sweeps.language.load import load_all
-from tests.conftest import SWEEPS
+from tests.helpers import SWEEPS
 
 FILE = SWEEPS / "cfu_order.yaml"
 METRICS = ("test_traj_mse", "test_energy_mse", "test_loss", "train_loss")

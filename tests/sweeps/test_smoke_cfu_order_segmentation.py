@@ -5,7 +5,7 @@ from __future__ import annotations
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
 from sweeps.language.load import load_all
-from tests.conftest import SWEEPS
+from tests.helpers import SWEEPS
 
 FILE = SWEEPS / "cfu_order.yaml"
 

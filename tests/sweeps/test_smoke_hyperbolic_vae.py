@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from tests.conftest import SWEEPS
+from tests.helpers import SWEEPS
 
 
 def test_smoke_hyperbolic_vae(sweep_runner):

@@ -15,7 +15,7 @@ from sweeps.language.expand import cells, final_trials
 from sweeps.errors import SweepError
 from sweeps.language.load import load, load_all, parse_assignments
 
-from tests.conftest import ROOT, SWEEPS
+from tests.helpers import ROOT, SWEEPS
 
 ABLATE = [sys.executable, "-m", "sweeps.cli"]
 

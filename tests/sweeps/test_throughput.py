@@ -25,8 +25,8 @@ from sweeps.runner.search import rung_epochs
 from sweeps.language.validate import validate
 from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
-from tests.cli_helpers import assert_started_once, local_cluster, wait_for_finished
-from tests.conftest import ROOT
+from tests.helpers import assert_started_once, local_cluster, wait_for_finished
+from tests.helpers import ROOT
 
 
 class _Asking(LocalReporter):
