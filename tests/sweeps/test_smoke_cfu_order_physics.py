@@ -18,7 +18,8 @@ def test_suite_validates_every_study():
     assert [s.experiment for s in studies] == [f"cfu_order.{k}" for k in ("two_body", "three_body", "pendulum", "bouncing_ball")]
     for s in studies:
         assert s.metric == "test_traj_mse" and s.mode == "min" and s.seeds == [0, 1, 2]
-        assert s.scientific == {"model.fusion": ["none", "add", "cfu"], "model.order": list(range(1, 10))}
+        assert s.scientific == {"model.fusion": ["none", "add", "cfu"], "model.order": list(range(1, 10)),
+                                "model.fusion_form": ["eq4"]}
 
 
 @pytest.mark.parametrize("key", ["pendulum"])
@@ -33,7 +34,7 @@ def test_smoke_cfu_order_physics(sweep_runner, key):
     assert sorted(fusion.value_counts().items()) == [("add", 1), ("cfu", 9), ("none", 1)]
     assert runs.loc[fusion != "cfu", "params.model.order"].isna().all()
     cfu = runs[fusion == "cfu"]
-    assert sorted(cfu["params.model.order"]) == list(range(1, 10))
+    assert sorted(cfu["params.model.order"]) == list(range(1, 10)) and set(cfu["params.model.fusion_form"]) == {"eq4"}
     for m in METRICS:
         assert runs[f"metrics.{m}"].notna().all() and (runs[f"metrics.{m}"] >= 0).all()
     # CFU adds exactly d + 1 parameters to the MLP (Sec. III-C); none and add have the same count

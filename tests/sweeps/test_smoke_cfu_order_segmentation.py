@@ -26,6 +26,7 @@ def test_smoke_cfu_order_segmentation(sweep_runner):
     sizes = cfu.set_index("params.model.order")["n_params"]
     assert all(sizes[d + 1] - sizes[d] == 2 for d in range(1, 9))   # smoke UNet: 2 skips
     table = ablation_table(runs)
-    assert len(table) == 10 and table.loc[table["baseline"], "cell"].item() == "model.fusion=concat"
+    assert set(runs["params.model.backbone"]) == {"unet"} and set(cfu["params.model.fusion_form"]) == {"eq4"}
+    assert len(table) == 10 and table.loc[table["baseline"], "cell"].item() == "model.fusion=concat,model.backbone=unet"
     assert "model.order" in render(table, "md")
     assert plot_ablation(runs, table, sweep_runner.tmp / "cfu_order.png").stat().st_size > 0

@@ -22,7 +22,13 @@ def test_smoke_hyperbolic_pooling(sweep_runner):
     assert runs["metrics.train_loss"].notna().all() and (runs["metrics.epoch_seconds"] > 0).all()
     # Table 1 / Sec. 5: reversible memory is flat in depth, the pooling net's grows with it
     mem = runs.set_index("cell")["metrics.peak_mem_mb"]
-    cell = "model.coarsen={},model.depth={}".format
+    assert set(runs["params.model.layout"]) == {"reference"} and set(runs["params.model.bias"].astype(str)) == {"False"}
+    assert set(runs.loc[~pool, "params.model.wavelet_scale"]) == {"orthonormal"}
+
+    def cell(coarsen, depth):
+        scale = ",model.wavelet_scale=orthonormal" if coarsen in ("dwt", "learnable_dwt") else ""
+        return f"model.coarsen={coarsen},model.depth={depth},model.layout=reference,model.bias=False{scale}"
+
     assert (mem > 0).all()
     assert abs(mem[cell("dwt", 8)] - mem[cell("dwt", 2)]) < 1e-9
     assert mem[cell("avgpool", 8)] > 3 * mem[cell("avgpool", 2)]

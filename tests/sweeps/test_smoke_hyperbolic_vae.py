@@ -11,9 +11,13 @@ def test_smoke_hyperbolic_vae(sweep_runner):
     assert summary["counts"] == {"trials": 8, "finished": 8, "failed": 0}
     assert {(float(a), c) for a, c in zip(runs["params.loss.alpha"], runs["params.model.coarsen"])} == \
         {(a, c) for a in (0.0, 0.03, 0.1, 0.3) for c in ("dwt", "learnable_dwt")}
-    assert (runs["metrics.latent_dims"] <= 128).all() and (runs["metrics.test_recon_mse"] >= 0).all()
+    # smoke: 8x8 images, 3 units; the final state (the paper's latent) has 64 numbers
+    assert (runs["metrics.latent_dims"] <= 64).all() and (runs["metrics.test_recon_mse"] >= 0).all()
+    assert set(runs["params.model.latent"]) == {"final_state"} and set(runs["params.model.groups"]) == {"rows"}
     table = ablation_table(runs)
-    assert len(table) == 8 and table.loc[table["baseline"], "cell"].item() == "loss.alpha=0.0,model.coarsen=dwt"
+    assert len(table) == 8 and table.loc[table["baseline"], "cell"].item() == (
+        "loss.alpha=0.0,model.coarsen=dwt,model.latent=final_state,model.groups=rows,model.bias=False,"
+        "model.wavelet_scale=orthonormal")
     assert "learnable_dwt" in render(table, "md")
     assert "latent_dims" in render(ablation_table(runs, metric="latent_dims"), "md")
     assert plot_ablation(runs, table, sweep_runner.tmp / "vae.png").stat().st_size > 0

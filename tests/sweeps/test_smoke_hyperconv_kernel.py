@@ -19,14 +19,20 @@ def test_smoke_hyperconv_kernel(sweep_runner):
         {(k, n) for k in (3, 5, 7) for n in (2, 4, 8)}
     for m in ("test_dice", "train_loss", "dice_gaussian_0.1", "dice_saltpepper_0.05", "dice_speckle_0.2"):
         assert runs[f"metrics.{m}"].between(0, 1).all() if m != "train_loss" else runs[f"metrics.{m}"].notna().all()
+    # the authors' (Hyper-)UNet, He-normal hyper-convs, their dropout placement (one-value axes)
+    assert set(runs["params.model.backbone"]) == {"unet"} and set(runs["params.model.dropout_at"]) == {"reference"}
+    assert set(hyp["params.model.hyper_init"]) == {"he_normal"} and std["params.model.hyper_init"].isna().all()
     # Eq. (3): a hyper-UNet's size does not depend on its kernel size, a standard UNet's does
     by_cell = runs.set_index("cell")["n_params"]
+    tail = "model.backbone=unet,model.hyper_init=he_normal,model.dropout_at=reference,model.up_kernel_size=0"
     for n in (2, 4, 8):
-        sizes = {by_cell[f"model.conv=hyper,model.kernel_size={k},model.n_l={n}"] for k in (3, 5, 7)}
+        sizes = {by_cell[f"model.conv=hyper,model.kernel_size={k},model.n_l={n},{tail}"] for k in (3, 5, 7)}
         assert len(sizes) == 1
     assert len(set(std["n_params"])) == 3
     table = ablation_table(runs)
     assert len(table) == 12 and table["baseline"].sum() == 1
-    assert table.loc[table["baseline"], "cell"].item() == "model.conv=standard,model.kernel_size=3"
+    assert table.loc[table["baseline"], "cell"].item() == ("model.conv=standard,model.kernel_size=3,"
+                                                           "model.backbone=unet,model.dropout_at=reference,"
+                                                           "model.up_kernel_size=0")
     assert "| hyper" in render(table, "md")
     assert plot_ablation(runs, table, sweep_runner.tmp / "hyperconv.png").stat().st_size > 0
