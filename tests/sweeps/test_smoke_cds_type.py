@@ -24,6 +24,7 @@ def test_smoke_cds_type(sweep_runner, tmp_path):
     cells = set(zip(runs["params.model.type"], runs["params.data.encoding"]))
     assert cells == {(t, e) for t in ("type_i", "type_e", "dcn", "real") for e in ("rgb", "lab", "sliding")}
     assert set(runs["params.data.name"]) == {"digits"} and set(runs["params.train.epochs"]) == {1}
+    assert set(runs["params.model.cds_settings"]) == {"paper"}          # the one-value axis (issue 25)
     # conditional keys only where they apply
     cds = runs["params.model.type"].isin(["type_i", "type_e"])
     assert runs.loc[cds, "params.model.metric"].notna().all()
@@ -40,7 +41,7 @@ def test_smoke_cds_type(sweep_runner, tmp_path):
 
     table = ablation_table(runs)
     assert len(table) == 12 and table["baseline"].sum() == 1
-    assert table.loc[table["baseline"], "cell"].iloc[0] == "model.type=dcn,data.encoding=lab"
+    assert table.loc[table["baseline"], "cell"].iloc[0] == "model.type=dcn,data.encoding=lab,model.cds_settings=paper"
     assert "baseline" in render(table, "md")
     rob = ablation_table(runs, metric="acc_rot_1pi")
     assert rob["mean"].notna().all()
@@ -50,8 +51,8 @@ def test_smoke_cds_type(sweep_runner, tmp_path):
 
 def test_smoke_cds_settings_axis(sweep_runner):
     """The preset as a scientific axis (the docs' comparison, narrowed to Type E on LAB)."""
-    axis = {"scientific.model.cds_settings": "[paper,reference_code]", "model.type": "type_e",
-            "data.encoding": "lab", "baseline.model.type": "type_e", "baseline.model.cds_settings": "paper"}
+    axis = {"model.cds_settings": "[paper,reference_code]", "model.type": "type_e", "data.encoding": "lab",
+            "baseline.model.type": "type_e", "baseline.model.cds_settings": "paper"}
     summary, runs = sweep_runner(SWEEP, overrides=axis, smoke=True)
     assert summary["counts"] == {"trials": 2, "finished": 2, "failed": 0}
     assert sorted(runs["params.model.cds_settings"]) == ["paper", "reference_code"]
@@ -72,11 +73,14 @@ def test_tasks_lists_the_settings_keys(tmp_path):
 
 
 def test_dry_run_shows_the_settings(tmp_path):
-    r = ablate(["run", SWEEP, "--dry-run", "--smoke", "--verbose", "--set", "scientific.model.cds_settings=[paper,reference_code]"],
-               tmp_path)
+    r = ablate(["run", SWEEP, "--dry-run", "--smoke", "--verbose"], tmp_path)
     assert r.returncode == 0, out(r)
-    assert "model.type=type_e,data.encoding=lab,model.cds_settings=reference_code" in r.stdout
+    cells = [ln for ln in r.stdout.splitlines() if ln.strip().startswith("[")]
+    assert len(cells) == 12 and all("model.cds_settings=paper seed=" in ln for ln in cells)
     assert '"model.cds_settings": "paper"' in r.stdout and '"optim.beta1": "preset"' in r.stdout
+    r = ablate(["run", SWEEP, "--dry-run", "--smoke", "--set", "model.cds_settings=[paper,reference_code]"], tmp_path)
+    assert r.returncode == 0, out(r)
+    assert "24 trials" in r.stdout and "model.type=type_e,data.encoding=lab,model.cds_settings=reference_code" in r.stdout
 
 
 @pytest.mark.parametrize("sets,words", [
