@@ -59,7 +59,12 @@ def test_welch_columns_equal_scipy_and_statsmodels():
         ci = r.confidence_interval(1 - ALPHA)
         assert (c.n, c.n_base, c.n_pairs, c.in_family) == (len(x), 3, None, True)
         assert c.delta == pytest.approx(x.mean() - y.mean(), abs=1e-15)
-        assert (c.ci_low, c.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-12)
+        assert (c.ci_low_unadj, c.ci_high_unadj) == pytest.approx((ci.low, ci.high), rel=1e-12)
+        # the printed interval is the one Holm decided with: the t interval at the cell's step level
+        step = quiet(stats.ttest_ind, x, y, equal_var=False).confidence_interval(c.ci_level)
+        assert (c.ci_low, c.ci_high) == pytest.approx((step.low, step.high), rel=1e-9)
+        rank = sorted(p).index(p[family.index(k)])
+        assert c.ci_level == pytest.approx(1 - ALPHA / (5 - rank) if c.verdict == "better" else 1 - ALPHA / 4)
         assert c.p_value == pytest.approx(r.pvalue, rel=1e-12) and c.p_adj == pytest.approx(pa, rel=1e-12)
         assert c.p_equivalence == pytest.approx(quiet(ttost_ind, x, y, -0.02, 0.02, usevar="unequal")[0], rel=1e-12)
         assert c.hedges_g == pytest.approx(hedges(x, y), rel=1e-12)
@@ -72,15 +77,16 @@ def test_welch_columns_equal_scipy_and_statsmodels():
 
 
 def test_n1_keeps_a_delta_but_has_no_p_ci_or_mde():
+    # issue 21: no NaN from a statistic; without a test p = 1 (no evidence) and the interval is unbounded
     res = compare_to_baseline({"n1": [0.80]}, BASE)
     c = res.comparisons["n1"]
     direct = quiet(stats.ttest_ind, [0.80], BASE, equal_var=False)
-    assert math.isnan(direct.pvalue)                                   # scipy agrees: undefined
+    assert math.isnan(direct.pvalue)                                   # scipy: undefined
     assert c.delta == pytest.approx(0.80 - np.mean(BASE))
-    assert all(math.isnan(v) for v in (c.p_value, c.p_adj, c.ci_low, c.ci_high, c.mde))
+    assert (c.p_value, c.p_adj, c.ci_low, c.ci_high, c.mde) == (1.0, 1.0, -math.inf, math.inf, math.inf)
     assert not c.in_family and c.verdict == "undecided" and res.family_size == 0
     assert c.hedges_g == pytest.approx(hedges(np.array([0.80]), np.array(BASE)))   # pooled SD from the baseline
-    assert c.seeds_needed is not None and "1 cell(s) without a p-value" in res.footnote()
+    assert c.seeds_needed is not None and "1 cell(s) without a test" in res.footnote()
 
 
 def test_n2_and_ties_equal_scipy():
@@ -111,8 +117,9 @@ def test_both_constant_arms_are_not_in_the_family():
                               [1.0, 1.0, 1.0], min_effect=0.1)
     for k in ("diff", "same"):
         c = res.comparisons[k]
-        assert math.isnan(c.p_value) and math.isnan(c.ci_low) and math.isnan(c.hedges_g) and not c.in_family
-        assert c.verdict == "undecided" and c.seeds_needed is None and math.isnan(c.p_equivalence)
+        assert c.p_value == 1.0 and c.ci_low == -math.inf and not c.in_family    # issue 21: no NaN, no claim
+        assert c.verdict == "undecided" and c.seeds_needed is None and c.p_equivalence == 1.0
+    assert res.comparisons["diff"].hedges_g == math.inf and res.comparisons["same"].hedges_g == 0.0
     assert res.comparisons["diff"].delta == 1.0 and res.comparisons["same"].delta == 0.0
     assert res.family_size == 1 and res.excluded == ("diff", "same")
     assert res.comparisons["ok"].p_adj == res.comparisons["ok"].p_value     # a family of one
@@ -163,14 +170,17 @@ def test_paired_equals_ttest_rel_with_one_seed_missing():
     d = a - b
     assert (c.n, c.n_base, c.n_pairs) == (5, 3, 3)
     assert c.delta == pytest.approx(d.mean()) and c.p_value == pytest.approx(r.pvalue, rel=1e-12)
-    assert (c.ci_low, c.ci_high) == pytest.approx(tuple(r.confidence_interval(0.95)), rel=1e-12)
+    assert (c.ci_low_unadj, c.ci_high_unadj) == pytest.approx(tuple(r.confidence_interval(0.95)), rel=1e-12)
+    assert (c.ci_low, c.ci_high) == (c.ci_low_unadj, c.ci_high_unadj)        # a family of one: level α
     assert c.p_equivalence == pytest.approx(ttost_paired(a, b, -0.03, 0.03)[0], rel=1e-12)
     sd = d.std(ddof=1)
     assert c.hedges_g == pytest.approx((1 - 3 / (4 * 2 - 1)) * d.mean() / sd, rel=1e-12)   # bias-corrected d_z
     assert c.mde == pytest.approx(TTestPower().solve_power(effect_size=None, nobs=3, alpha=ALPHA, power=0.8) * sd,
                                   rel=1e-5)
-    need = math.ceil(TTestPower().solve_power(effect_size=abs(d.mean()) / sd, nobs=None, alpha=ALPHA, power=0.8))
-    assert c.verdict == "undecided" and c.seeds_needed == need
+    # issue 21: with min_effect set, seeds are planned to detect ±min_effect, not the observed Δ
+    need = math.ceil(TTestPower().solve_power(effect_size=0.03 / sd, nobs=None, alpha=ALPHA, power=0.8))
+    assert c.verdict == "undecided" and c.seeds_needed == need and c.seeds_basis == "min_effect"
+    assert c.seeds_low <= need <= c.seeds_high
     assert "paired t-test on seed-matched runs" in res.footnote()
 
 
@@ -178,7 +188,7 @@ def test_paired_constant_differences_are_undefined():
     c = compare_to_baseline({"c": [1.5, 2.5, 3.5]}, [1.0, 2.0, 3.0], test="paired", seeds={"c": [0, 1, 2]},
                             baseline_seeds=[0, 1, 2]).comparisons["c"]
     assert quiet(stats.ttest_rel, [1.5, 2.5, 3.5], [1.0, 2.0, 3.0]).pvalue == 0.0    # scipy: t = inf
-    assert c.delta == pytest.approx(0.5) and math.isnan(c.p_value) and c.seeds_needed is None
+    assert c.delta == pytest.approx(0.5) and c.p_value == 1.0 and c.seeds_needed is None
 
 
 def test_verdict_direction_follows_mode():
@@ -198,7 +208,7 @@ def test_equivalence_verdict_is_tost():
     assert p < ALPHA and c.p_equivalence == pytest.approx(p) and c.verdict == "equivalent"
     assert c.seeds_needed is None
     c = compare_to_baseline({"x": x}, y).comparisons["x"]
-    assert c.verdict == "undecided" and math.isnan(c.p_equivalence)
+    assert c.verdict == "undecided" and c.p_equivalence == 1.0
 
 
 def test_seeds_needed_none_for_zero_delta_and_consistent_with_the_mde_table():
@@ -310,8 +320,8 @@ def test_interval_coverage_of_the_true_delta(test):
     _, _, lo, hi, _, _ = fn(x[:, 1:], x[:, :1])
     for s in range(10):
         got = through_module(x[s], test)
-        assert [c.ci_low for c in got] == pytest.approx(lo[s], rel=1e-9)
-        assert [c.ci_high for c in got] == pytest.approx(hi[s], rel=1e-9)
+        assert [c.ci_low_unadj for c in got] == pytest.approx(lo[s], rel=1e-9)
+        assert [c.ci_high_unadj for c in got] == pytest.approx(hi[s], rel=1e-9)
     cover = ((lo <= true) & (true <= hi)).mean()
     assert abs(cover - 0.95) <= 0.015
 
@@ -507,8 +517,7 @@ def test_compare_to_baseline_rejects_bad_arguments(kwargs, name):
 
 
 @pytest.mark.parametrize("cells,baseline,name", [
-    ({"a": [1.0, math.inf]}, [1.0, 2.0], "cells\\['a'\\]"), ({"a": [[1.0, 2.0]]}, [1.0, 2.0], "cells\\['a'\\]"),
-    ({"a": ["x", "y"]}, [1.0, 2.0], "cells\\['a'\\]"), ({"a": [1.0, 2.0]}, [1.0, -math.inf], "baseline"),
+    ({"a": [[1.0, 2.0]]}, [1.0, 2.0], "cells\\['a'\\]"), ({"a": ["x", "y"]}, [1.0, 2.0], "cells\\['a'\\]"),
     ([1.0, 2.0], [1.0, 2.0], "cells"),
 ])
 def test_compare_to_baseline_rejects_bad_values(cells, baseline, name):
@@ -521,7 +530,6 @@ def test_compare_to_baseline_rejects_bad_values(cells, baseline, name):
     (lambda: probability_of_improvement([[1.0]], [[1.0]], n_boot=0), "n_boot"),
     (lambda: probability_of_improvement([[1.0]], [[1.0]], confidence=1.0), "confidence"),
     (lambda: probability_of_improvement([[1.0]], [[1.0], [2.0]]), "study_cells"),
-    (lambda: probability_of_improvement([[np.nan]], [[1.0]]), "study_cells"),
     (lambda: average_ranks(suite_means(), mode="best"), "mode"),
     (lambda: average_ranks(suite_means(), alpha=2), "alpha"),
     (lambda: average_ranks(suite_means()[["a"]]), "means"),
