@@ -1,18 +1,29 @@
-"""``ablate tasks [NAME]``: the tasks, or one task's keys (default, allowed values, meaning) and metrics."""
+"""``ablate tasks [NAME]``: the tasks, or one task's keys (default, allowed values, meaning), its component
+slots (with every registered component and its own argument keys) and metrics.  ``--import`` imports a
+researcher's own code first (as a sweep file's ``imports:`` does), so its tasks and components show."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..errors import UsageError
 
 
 def add(sub) -> None:
-    k = sub.add_parser("tasks", help="list tasks, or the keys of one task")
+    k = sub.add_parser("tasks", help="list tasks, or the keys and component slots of one task")
     k.add_argument("name", nargs="?")
+    k.add_argument("--import", dest="imports", action="append", metavar="FILE|MODULE",
+                   help="import your own layers / tasks first: a .py file, a package folder or a module name "
+                        "(repeatable; runs that code)")
     k.set_defaults(func=cmd_tasks)
 
 
 def cmd_tasks(args) -> int:
     from tasks import available_tasks, get_task
 
+    if args.imports:
+        from ..language.imports import import_entries
+
+        import_entries(args.imports, str(Path.cwd() / "--import"))
     if args.name and args.name not in available_tasks():
         raise UsageError(f"unknown task {args.name!r}; tasks: {', '.join(available_tasks())}")
     for n in [args.name] if args.name else available_tasks():
@@ -20,7 +31,21 @@ def cmd_tasks(args) -> int:
         print(f"{t.name}: {t.description}  [{t.paper}]")
         if args.name:
             _print_task_keys(t)
+            _print_slots(t)
     return 0
+
+
+def _print_slots(t) -> None:
+    if not t.slots:
+        return
+    print("\ncomponent slots (any registered component of the kind fits; its own arguments are keys "
+          "<slot>.<argument>):")
+    for s in t.slots:
+        print(f"  {s.key}  (kind {s.kind}): {s.contract}")
+        print(f"    allowed: {', '.join(map(str, t.slot_choices(s)))}")
+        for key, p in sorted(t.argument_params(s).items()):
+            only = ", ".join(p.when[s.key])
+            print(f"    {key}  default {_show(p.default)}, {p.allowed()}; for {only}")
 
 
 def _show(v) -> str:

@@ -172,15 +172,23 @@ def import_entries(raw: Any, file: str) -> List[Imported]:
     return out
 
 
-def ensure_imported(records: List[Dict[str, Any]]) -> None:
+def ensure_imported(records: List[Dict[str, Any]]) -> Dict[str, str]:
     """On a worker (or in a rerun): import the recorded modules, by name (Ray's py_modules put them on the
-    path) or, failing that, from their recorded path if this node has it.  Errors propagate: the trial fails."""
+    path) or, failing that, from their recorded path if this node has it.  Returns module → the file it was
+    imported from.  Errors propagate: the trial fails (a module that the imported code needs but the sweep
+    file does not list is missing on the workers: the error says so)."""
+    out = {}
     for r in map(Imported.from_json, records or []):
-        if r.module in sys.modules:
-            continue
-        try:
-            importlib.import_module(r.module)
-        except ModuleNotFoundError as e:
-            if e.name != r.module or not r.path or not Path(r.path).exists():
-                raise
-            _import_path(Path(r.path))
+        if r.module not in sys.modules:
+            try:
+                importlib.import_module(r.module)
+            except ModuleNotFoundError as e:
+                if e.name != r.module or not r.path or not Path(r.path).exists():
+                    if e.name != r.module:
+                        raise ModuleNotFoundError(f"{e} (imported by {r.entry!r} of the sweep file's imports: "
+                                                  f"list it there too, or install it on every node)",
+                                                  name=e.name) from e
+                    raise
+                _import_path(Path(r.path))
+        out[r.module] = getattr(sys.modules[r.module], "__file__", "") or ""
+    return out

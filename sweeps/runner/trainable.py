@@ -28,6 +28,7 @@ whatever the snapshot's age.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -178,7 +179,8 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
     reporter = TuneReporter(spec.get("checkpoint_s", 0.0), spec.get("checkpoint_at", ()))
     bad = -math.inf if spec.get("mode", "max") == "max" else math.inf
     try:
-        ensure_imported(spec.get("imports"))
+        if spec.get("imports"):                    # where this worker found the sweep file's own code
+            reporter.info["code_from"] = json.dumps(ensure_imported(spec["imports"]))
         if int(spec.get("workers", 1)) > 1:
             _data_parallel(spec, reporter)
         else:
@@ -199,9 +201,10 @@ def setup_failure(e: BaseException) -> str:
     """The reason of a trial that could not be set up: the exception and the frames of the code that raised it
     (the task's, the components', the user's), not Ray's or the runner's, innermost last."""
     import traceback
+    from pathlib import Path
 
-    skip = (os.sep + "ray" + os.sep, "site-packages", os.path.join("sweeps", "runner"),
-            os.path.join("sweeps", "language"))
+    here = Path(__file__).resolve().parents[1]             # sweeps/: the runner's and the language's frames
+    skip = ("<frozen", "site-packages", os.sep + "lib" + os.sep + "python", str(here))
     frames = [f for f in traceback.extract_tb(e.__traceback__) if not any(s in f.filename for s in skip)]
     where = "".join(f"\n  {f.filename}:{f.lineno} in {f.name}" + (f": {f.line}" if f.line else "")
                     for f in frames[-6:])
