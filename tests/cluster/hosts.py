@@ -80,9 +80,17 @@ def reset_home(user: str = USER) -> Path:
     stray = as_user("pgrep -u $(id -u) -x raylet || true", user, check=False).stdout.split()
     if stray:
         raise RuntimeError(f"{user} still runs raylet {stray}: an earlier run did not stop its cluster")
+    cache = home / ".cache" / "pip"            # kept: pip's downloads (ray[default]'s extras) between runs
+    keep = home.parent / f".{user}-pip-cache"
+    if cache.exists():
+        shutil.rmtree(keep, ignore_errors=True)
+        cache.rename(keep)
     if home.exists():
         shutil.rmtree(home)
     shutil.copytree("/etc/skel", home, symlinks=True)
+    if keep.exists():
+        (home / ".cache").mkdir()
+        keep.rename(cache)
     shutil.chown(home, pw.pw_uid, pw.pw_gid)
     for p in home.rglob("*"):
         os.lchown(p, pw.pw_uid, pw.pw_gid)
