@@ -108,7 +108,7 @@ def test_fixed_columns_equal_scipy_and_statsmodels(mlflow_store):
         assert r["delta"] == pytest.approx(x.mean() - base.mean())
         if cell in defined:
             res = stats.ttest_ind(x, base, equal_var=False)
-            assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(res.confidence_interval(0.95)))
+            assert (r["ci_low_unadj"], r["ci_high_unadj"]) == pytest.approx(tuple(res.confidence_interval(0.95)))
             assert r["p_value"] == pytest.approx(p[cell]) and r["p_adj"] == pytest.approx(holm[cell])
             sd = math.sqrt(((len(x) - 1) * x.var(ddof=1) + (len(base) - 1) * base.var(ddof=1)) / (len(x) + len(base) - 2))
             assert r["hedges_g"] == pytest.approx((1 - 3 / (4 * (len(x) + len(base)) - 9)) * (x.mean() - base.mean()) / sd)
@@ -132,7 +132,7 @@ def test_launch_settings_bh_alpha_and_equivalence(mlflow_store):
         r = by_cell(t).loc[c]
         assert r["p_adj"] == pytest.approx(want)
         ci = stats.ttest_ind(vals[c], base, equal_var=False).confidence_interval(0.9)
-        assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(ci))
+        assert (r["ci_low_unadj"], r["ci_high_unadj"]) == pytest.approx(tuple(ci))
     eq = ttost_ind(np.array(vals[cells[0]]), base, -0.02, 0.02, usevar="unequal")[0]
     assert eq < 0.1 and by_cell(t).loc[cells[0], "verdict"] == "equivalent"
     assert by_cell(t).loc[cells[1], "verdict"] == "better"
@@ -155,7 +155,8 @@ def test_paired_pairs_on_params_seed_with_a_missing_seed(mlflow_store):
         a, b = np.array([vals[cell][s] for s in common]), np.array([vals[BASE][s] for s in common])
         res = stats.ttest_rel(a, b)
         assert t.loc[cell, "p_value"] == pytest.approx(res.pvalue)
-        assert (t.loc[cell, "ci_low"], t.loc[cell, "ci_high"]) == pytest.approx(tuple(res.confidence_interval(0.95)))
+        assert (t.loc[cell, "ci_low_unadj"], t.loc[cell, "ci_high_unadj"]) == pytest.approx(
+            tuple(res.confidence_interval(0.95)))
         assert t.loc[cell, "delta"] == pytest.approx((a - b).mean())
     assert "paired t-test on seed-matched runs" in render(ablation_table(runs), "md")
 
@@ -178,7 +179,8 @@ def test_csv_has_exactly_the_named_columns(mlflow_store):
     runs = write_runs(mlflow_store, "tab-csv", VALUES)
     t = ablation_table(runs)
     head = ["model.kind", "model.width", "n", "failed", "running", "params", "mean", "std", "delta", "ci_low",
-            "ci_high", "p_value", "p_adj", "hedges_g", "mde", "seeds_needed", "verdict", "epoch_s", "best", "baseline"]
+            "ci_high", "p_value", "p_adj", "hedges_g", "mde", "seeds_needed", "verdict", "ci_level", "ci_low_unadj",
+            "ci_high_unadj", "p_eq_adj", "seeds_basis", "seeds_low", "seeds_high", "epoch_s", "best", "baseline"]
     frame = pd.read_csv(io.StringIO(render(t, "csv")), keep_default_na=False)
     assert list(frame.columns) == head and len(frame) == len(VALUES)
     assert frame["seeds_needed"].astype(str).str.fullmatch(r"\d*").all()          # integers, not 12.0
