@@ -61,7 +61,8 @@ def test_compare_gives_welch_and_holm_of_the_raw_values():
 
 def test_mode_min_reverses_the_verdicts():
     df = runs_frame().rename(columns={"acc": "err"})
-    t = analysis.compare(df, cells="arch", metric="err", mode="min", baseline={"arch": "resnet"}).table.set_index("arch")
+    res = analysis.compare(df, cells="arch", metric="err", mode="min", baseline={"arch": "resnet"})
+    t = res.table.set_index("arch")
     assert t.loc["mlp", "verdict"] == "better" and t.loc["vit", "verdict"] == "worse"
     assert bool(t.loc["mlp", "best"])
 
@@ -151,6 +152,9 @@ def test_baseline_matching():
                    "baseline arch=vgg matches no cell", "arch has resnet, vit, mlp")
     one_line_error(lambda: analysis.compare(df, baseline={"depth": 3}, **kw),
                    "baseline column 'depth' is not a cell column", "cell columns: arch, lr")
+    prefixed = df.rename(columns={"arch": "params.arch"})
+    assert analysis.compare(prefixed, cells=["params.arch", "lr"], metric="acc", baseline={"arch": "vit", "lr": 0.1}
+                            ).table.attrs["baseline_cell"] == "params.arch=vit,lr=0.1"
     res = analysis.compare(df, **kw)
     assert "no baseline given" in res.to_markdown() and res.table["verdict"].isna().all()
 

@@ -183,7 +183,8 @@ def test_plot_and_report_of_external_runs(tmp_path, mlflow_store):
     r = ablate(["report", "--csv", EXAMPLE, *EXAMPLE_MAP], tmp_path, env=env)
     assert r.returncode == 0, out(r)[-2000:]
     page = (tmp_path / "runs.html").read_text()
-    assert "external runs</b> (not launched by ablate): CSV file" in page and "baseline: loss=hinge,alpha=0.0001" in page
+    assert "external runs</b> (not launched by ablate): CSV file" in page
+    assert "baseline: loss=hinge,alpha=0.0001" in page
     assert "ablate trial --from-run" not in page and page.count("<img") == 1
     rows = [{"shift": sh, "seed": s, "score": sh + 0.01 * s} for sh in SHIFTS for s in range(3)]
     _plain_log(tmp_path, mlflow_store, "reported", rows)
