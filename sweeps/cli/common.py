@@ -53,9 +53,10 @@ def resolve_sweep_names(arg: str, cli_uri: Optional[str]) -> Tuple[List[str], st
             names = [(raw.get("tracking") or {}).get("experiment") or raw.get("name", arg)]
     uri = tracking.open_store(tracking.resolve_uri(cli_uri, file_uri, create=False), create=False)
     if len(names) == 1:
-        c = tracking.client(uri)
-        if c.get_experiment_by_name(names[0]) is None:
-            suite = sorted(e.name for e in c.search_experiments() if e.name.startswith(names[0] + "."))
+        from analysis.store import experiment_names, has_experiment     # a local store: without MLflow
+
+        if not has_experiment(uri, names[0]):
+            suite = sorted(n for n in experiment_names(uri) if n.startswith(names[0] + "."))
             names = suite or names
     return names, uri
 
@@ -92,9 +93,12 @@ def print_launch_table(experiment: str, uri: str, launch: str, plot: Optional[st
     table = ablation_table(runs)
     print(render(table, "md"), flush=True)
     if plot:
-        from analysis.plots import plot_ablation
+        from analysis.plots import NothingToPlot, plot_ablation
 
-        print(f"plot: {plot_ablation(runs, table, plot, title=title or experiment)}")
+        try:
+            print(f"plot: {plot_ablation(runs, table, plot, title=title or experiment)}")
+        except NothingToPlot as e:          # every trial failed: one line, the table above lists them
+            print(f"plot: {plot} not written, {e}")
 
 
 # ---------------------------------------------------------------- runs ablate did not launch (issue 28)
@@ -138,8 +142,8 @@ def is_external(args) -> bool:
                          "FILE (runs it did not launch, with --cells and --metric)")
     if not external:
         if given:
-            raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to runs ablate did not launch (--experiment / --csv); "
-                             f"SWEEP's runs carry their cells, seeds and baseline")
+            raise UsageError(f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to runs ablate did "
+                             f"not launch (--experiment / --csv); SWEEP's runs carry their cells, seeds and baseline")
         args.launch = args.launch or "latest"
         return False
     sweep_only = [flag for flag, on in (("--launch", args.launch is not None),
@@ -165,7 +169,8 @@ def parse_baseline(raw: Optional[str]) -> Optional[dict]:
     for part in raw.split(","):
         k, eq, v = part.partition("=")
         if not eq or not k.strip():
-            raise UsageError(f"--baseline {raw!r}: {part!r} is not COLUMN=VALUE; e.g. --baseline model.arch=resnet,lr=0.1")
+            raise UsageError(f"--baseline {raw!r}: {part!r} is not COLUMN=VALUE; "
+                             f"e.g. --baseline model.arch=resnet,lr=0.1")
         out[k.strip()] = v.strip()
     return out
 
