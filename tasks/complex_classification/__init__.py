@@ -26,7 +26,7 @@ different rotation ranges), Sec. 5.1 (MSTAR, complex SAR images).
 * Metrics per epoch: train_loss, test_acc, val_acc, and test_acc_best_val (test
   accuracy of the epoch with the best validation accuracy so far: the paper's
   model selection).  After the last epoch (``eval.robustness``): ``acc_rot_<r>``
-  for each rotation range r in ROTATIONS (multiples of pi), and ``rot_drop`` =
+  for each rotation range r in ROTATIONS (rotations.py, multiples of pi), and ``rot_drop`` =
   acc_rot_0 - min over r.  Each test image z becomes s*z with s = |s| e^{i theta},
   theta ~ U[-r*pi, r*pi], |s| = 1: Fig. 8's caption says its examples undergo
   "multiplication by a unit complex number", and Sec. 3 leaves magnitude to input
