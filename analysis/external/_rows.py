@@ -16,6 +16,8 @@ from ._mapping import (PREFIXES, _ORDER, _RID, MappingError, RunMapping, Source,
 
 _FINISHED = {"FINISHED", "COMPLETED", "SUCCEEDED", "SUCCESS", "DONE"}
 _FAILED = {"FAILED", "CRASHED", "ERROR"}
+_UNFINISHED = {"RUNNING", "KILLED", "SCHEDULED", "PENDING", "QUEUED", "PREEMPTED", "STOPPED", "CANCELLED",
+               "CANCELED"}
 
 
 def _missing(v) -> bool:
@@ -59,8 +61,9 @@ def _metric(df: pd.DataFrame, col: str, name: str, source: Source) -> np.ndarray
 
 
 def _status(df: pd.DataFrame, source: Source, cols: Mapping[str, str]) -> List[str]:
-    """MLflow's run status; else a CSV's ``status`` / ``state`` column (W&B: finished, crashed, failed, ...),
-    FINISHED when it has none or a row leaves it empty."""
+    """MLflow's run status, or a CSV's ``status`` / ``state`` column (W&B: finished, crashed, failed, running,
+    killed): FINISHED, FAILED or an unfinished status; FINISHED where there is no such column or a row leaves it
+    empty.  A value of none of these kinds is a MappingError (a column of another meaning must not drop runs)."""
     found = [c for c in df.columns if c.lower() in ("status", "state") and c not in cols.values()]
     if not found:
         return ["FINISHED"] * len(df)
@@ -68,6 +71,11 @@ def _status(df: pd.DataFrame, source: Source, cols: Mapping[str, str]) -> List[s
     for v in df[found[0]]:
         v = "FINISHED" if _missing(v) else str(v).strip().upper()
         out.append("FINISHED" if v in _FINISHED else "FAILED" if v in _FAILED else v)
+    unknown = sorted({v for v in out if v not in _FINISHED | _FAILED | _UNFINISHED})
+    if unknown:
+        raise MappingError(f"status column {found[0]!r} holds {_listing(unknown, 5)}, which is not a run status; "
+                           f"allowed: finished, failed, crashed, running, killed (any case); rename the column if it "
+                           f"means something else")
     return out
 
 

@@ -150,8 +150,9 @@ def _resolve(df: pd.DataFrame, name: str, what: str, source: Source, order: Sequ
 
 def _columns(df: pd.DataFrame, mapping: RunMapping, source: Source) -> Dict[str, str]:
     """{mapped name: column} for the cells, the seed ("__seed") and the metric ("__metric")."""
-    cols = {c: _resolve(df, c, "cell column", source, ("params.", "config.", "tags.")) for c in mapping.cells}
-    seed = _resolve(df, mapping.seed, "seed column", source, ("params.", "config.", "tags."))
+    where = ("params.", "config.", "tags.", "metrics.")        # a seed logged with log_metric is still found
+    cols = {c: _resolve(df, c, "cell column", source, where) for c in mapping.cells}
+    seed = _resolve(df, mapping.seed, "seed column", source, where)
     metric = _resolve(df, mapping.metric, "metric", source, ("metrics.", "summary.", "params."))
     for name, col in cols.items():
         if name in RESERVED or name.startswith("metrics."):

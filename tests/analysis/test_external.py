@@ -98,6 +98,8 @@ def test_a_status_column_counts_failed_and_unfinished_runs():
     t = analysis.compare(df, cells=["arch"], metric="acc", baseline={"arch": "resnet"}).table.set_index("arch")
     assert (t.loc["resnet", "n"], t.loc["resnet", "failed"], t.loc["resnet", "running"]) == (3, 2, 0)
     assert (t.loc["vit", "n"], t.loc["vit", "running"]) == (4, 1)
+    one_line_error(lambda: analysis.compare(df.assign(State="ok"), cells=["arch"], metric="acc"),
+                   "status column 'State' holds OK, which is not a run status", "allowed: finished")
     # without a status column a run with no value is counted nowhere, and said so under the table
     df = runs_frame()
     df.loc[0, "acc"] = np.nan
@@ -131,6 +133,17 @@ def test_where_filters_a_csv_with_a_pandas_query():
                    "selects none of the 30 runs")
     one_line_error(lambda: analysis.compare(df, cells=["arch"], metric="acc", where="lrr > 5"),
                    "lrr", "not a pandas query", "columns present: arch, lr, seed, acc")
+
+
+def test_prefixed_columns_are_found_by_their_bare_names():
+    # an MLflow-style frame: cells as params, the seed logged as a metric (3.0), the metric under metrics.
+    df = runs_frame().rename(columns={"arch": "params.arch", "acc": "metrics.acc"})
+    df["metrics.seed"] = df.pop("seed").astype(float)
+    res = analysis.compare(df, cells=["arch"], metric="acc", baseline={"arch": "resnet"})
+    assert res.runs.attrs["external"]["columns"] == {"arch": "params.arch", "seed": "metrics.seed",
+                                                     "metric": "metrics.acc"}
+    assert list(res.table["cell"]) == ["arch=resnet", "arch=vit", "arch=mlp"] and (res.table["n"] == 5).all()
+    assert res.runs["seed"].tolist()[:5] == [0, 1, 2, 3, 4]
 
 
 def test_seed_labels_that_are_not_integers_are_numbered():
