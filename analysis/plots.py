@@ -51,9 +51,32 @@ def _rectangular(table: pd.DataFrame, axes) -> bool:
     return len(table) == int(np.prod([table[a].nunique() for a in axes]))
 
 
+class NothingToPlot(ValueError):
+    """No run has a value to draw (every trial failed, or none recorded the metric).  Its message is one line
+    that says why; the table and the report still list the runs."""
+
+
+def nothing_to_plot(runs: pd.DataFrame, table: pd.DataFrame) -> str | None:
+    """Why ``table`` has nothing to draw (one line), or None when some cell has a mean."""
+    if "mean" in table and pd.to_numeric(table["mean"], errors="coerce").notna().any():
+        return None
+    metric, n = table.attrs.get("metric", "the metric"), len(runs)
+    status = runs["status"] if "status" in runs else pd.Series(["FINISHED"] * n, dtype=object)
+    finished = int((status == "FINISHED").sum())
+    if finished == 0:
+        counts = ", ".join(f"{k} {str(s).lower()}" for s, k in status.value_counts().items())
+        return (f"nothing to plot: none of the {n} trial{'s' * (n != 1)} finished ({counts or 'no runs'}), "
+                f"so no {metric} was recorded")
+    return f"nothing to plot: none of the {finished} finished trial{'s' * (finished != 1)} recorded a value of {metric}"
+
+
 def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, title: str = "") -> Path:
     """Draw the figure for ``table`` (analysis.tables.ablation_table) with the
-    per-seed values from ``runs``; writes PNG to ``out`` and returns the path."""
+    per-seed values from ``runs``; writes PNG to ``out`` and returns the path.
+    Raises NothingToPlot (one line saying why) when no cell has a value, before any file is written."""
+    why = nothing_to_plot(runs, table)
+    if why:
+        raise NothingToPlot(why)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     metric = table.attrs["metric"]
@@ -158,7 +181,11 @@ def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, t
     """Interaction plot of a two-axis grid: the metric's mean against the first
     axis, one line per value of the second, error bars the 95 % t interval of
     the mean.  Parallel lines = no interaction.  ValueError unless the grid has
-    exactly two axes with several values each and every combination present."""
+    exactly two axes with several values each and every combination present; NothingToPlot (a ValueError)
+    when no cell has a value."""
+    why = nothing_to_plot(runs, table)
+    if why:
+        raise NothingToPlot(why)
     axes = [a for a in table.attrs.get("axes", []) if table[a].nunique(dropna=True) > 1]
     if len(axes) != 2 or not _rectangular(table, axes):
         raise ValueError(f"needs a complete grid of exactly two scientific axes; this table has axes "

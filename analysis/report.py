@@ -167,7 +167,9 @@ def _png(draw, what: str, notes: List[str]) -> Optional[bytes]:
         try:
             return Path(draw(Path(d) / "f.png")).read_bytes()
         except Exception as e:  # noqa: BLE001 - any plotting error; the numbers are still reported
-            notes.append(f"could not draw the {what} ({type(e).__name__}: {e})")
+            from .plots import NothingToPlot
+
+            notes.append(str(e) if isinstance(e, NothingToPlot) else f"could not draw the {what} ({type(e).__name__}: {e})")
             return None
 
 
@@ -311,6 +313,7 @@ def _reason(reason) -> str:
     """A failure reason's last line (a traceback's says what), the full text folded under it."""
     if not isinstance(reason, str) or not reason.strip():
         return "(no reason recorded)"
+    reason = C.plain_text(reason)            # any reader's frame: no terminal colour codes on the page
     last = [x for x in reason.splitlines() if x.strip()][-1]
     return _e(last) if last == reason.strip() else f"<details><summary>{_e(last)}</summary><pre>{_e(reason)}</pre></details>"
 

@@ -97,9 +97,11 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
             df[C.column(tag)] = None
     df["cell"] = df[C.column(C.CELL)]
     df["seed"] = df[C.column(C.SEED)].map(_num)
-    df["launch"] = df[launch_col]
+    df["launch"] = df[C.column(C.LAUNCH)]
     df["n_params"] = pd.to_numeric(df.get(C.column(C.N_PARAMS)), errors="coerce")
-    df["failure_reason"] = df.get(C.column(C.FAILURE_REASON))
+    # plain text: stores written before the tracker stripped Ray's colour codes still hold them
+    df["failure_reason"] = [C.plain_text(v) if isinstance(v, str) else v for v in df.get(C.column(C.FAILURE_REASON),
+                                                                                         [None] * len(df))]
     axes = []
     for cell in df["cell"].dropna().unique():
         for k in parse_cell(cell):

@@ -92,9 +92,12 @@ def print_launch_table(experiment: str, uri: str, launch: str, plot: Optional[st
     table = ablation_table(runs)
     print(render(table, "md"), flush=True)
     if plot:
-        from analysis.plots import plot_ablation
+        from analysis.plots import NothingToPlot, plot_ablation
 
-        print(f"plot: {plot_ablation(runs, table, plot, title=title or experiment)}")
+        try:
+            print(f"plot: {plot_ablation(runs, table, plot, title=title or experiment)}")
+        except NothingToPlot as e:          # every trial failed: one line, the table above lists them
+            print(f"plot: {plot} not written, {e}")
 
 
 # ---------------------------------------------------------------- runs ablate did not launch (issue 28)

@@ -2,9 +2,10 @@
 ``--experiment`` / ``--csv`` and a mapping, of runs ablate did not launch."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import TrialsFailed, UsageError
 from .common import add_source_args, load_any
 
 
@@ -21,10 +22,17 @@ def add(sub) -> None:
 
 
 def cmd_plot(args) -> int:
-    from analysis.plots import plot_ablation, plot_interaction
+    from analysis.plots import nothing_to_plot, plot_ablation, plot_interaction
 
     tables, _, _ = load_any(args)
+    empty = {name: why for name, runs, table in tables if (why := nothing_to_plot(runs, table))}
+    if len(empty) == len(tables):      # every trial failed: one line, no file, exit 1
+        raise TrialsFailed("; ".join(f"{n}: {w}" for n, w in empty.items())
+                           + "; `ablate table` and `ablate report` list the runs and why they failed")
     for name, runs, table in tables:
+        if name in empty:              # a suite's study without a value: say so, draw the others
+            print(f"{name}: {empty[name]}", file=sys.stderr)
+            continue
         out = args.output or f"{name}.png"
         if len(tables) > 1 and args.output:
             p = Path(args.output)
