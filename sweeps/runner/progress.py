@@ -1,10 +1,12 @@
 """One progress line for long sweeps, beside Tune's status table.
 
-At most every ``every_s`` seconds (terminal) it prints trials finished /
-running / pending / failed, the elapsed time and an ETA from the finished
-trials' durations (and, for adaptive seeds, the current look).  When stdout is
-not a terminal (a log file, CI) it prints only at the start and the end of a
-phase, so logs stay short.  A Tune Callback: Tune pickles it into its
+At the start and end of a phase, and in between at most every ``every_s``
+seconds, it prints trials finished / running / pending / failed, the elapsed
+time and an ETA from the finished trials' durations (and, for adaptive seeds,
+the current look).  ``every_s`` is ``$ABLATE_PROGRESS_S`` when set, else 10 s on
+a terminal and 60 s when stdout is not one (a log file of nohup, ``ray exec``, a
+cluster job or CI): a long sweep's log then shows its progress and ETA once a
+minute without burying the rest.  A Tune Callback: Tune pickles it into its
 experiment state, so it keeps only plain attributes.
 """
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import List, Optional
 
 from ray.tune import Callback
 
+from ..errors import SettingError
 from .trainable import FAILURE_KEY
+
+TTY_EVERY_S, LOG_EVERY_S = 10.0, 60.0      # default seconds between lines: on a terminal, in a log file
 
 
 def _fmt(s: float) -> str:
@@ -34,14 +39,30 @@ def eta_s(durations: List[float], running: int, pending: int, slots: int) -> Opt
     return mean * ((pending + running / 2.0) / slots)
 
 
+def interval_s(tty: bool) -> float:
+    """Seconds between progress lines: ``$ABLATE_PROGRESS_S`` (a number > 0), else TTY_EVERY_S on a terminal
+    and LOG_EVERY_S otherwise.  SettingError (exit 2) for a value that is not a positive number."""
+    raw = os.environ.get("ABLATE_PROGRESS_S", "").strip()
+    if not raw:
+        return TTY_EVERY_S if tty else LOG_EVERY_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise SettingError(f"ABLATE_PROGRESS_S={raw!r} is not allowed: seconds between progress lines, a number > 0 "
+                           f"(unset: {TTY_EVERY_S:g} on a terminal, {LOG_EVERY_S:g} in a log file)")
+    return value
+
+
 class Progress(Callback):
-    """Args: label (phase, e.g. "final" or "look 2 of 4"), every_s (None: $ABLATE_PROGRESS_S or 10),
-    tty (None: ask stdout)."""
+    """Args: label (phase, e.g. "final" or "look 2 of 4"), every_s (None: ``interval_s``), tty (None: ask
+    stdout)."""
 
     def __init__(self, label: str, every_s: Optional[float] = None, tty: Optional[bool] = None):
         self.label = label
-        self.every_s = float(every_s if every_s is not None else os.environ.get("ABLATE_PROGRESS_S", 10))
         self.tty = sys.stdout.isatty() if tty is None else tty
+        self.every_s = float(every_s) if every_s is not None else interval_s(self.tty)
         self._t0: Optional[float] = None
         self._last = 0.0
         self._started: dict = {}
@@ -76,7 +97,7 @@ class Progress(Callback):
         if not self._last:
             self._last = now
             print(self._line(trials), flush=True)
-        elif self.tty and now - self._last >= self.every_s:
+        elif now - self._last >= self.every_s:
             self._last = now
             print(self._line(trials), flush=True)
 
