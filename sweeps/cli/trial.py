@@ -7,7 +7,6 @@ import sys
 from typing import Optional
 
 from ..errors import UsageError
-from .common import load_studies
 
 
 def add(sub) -> None:
@@ -32,11 +31,25 @@ def cmd_trial(args) -> int:
         return rerun_recorded(args.from_run, args.tracking_uri)
     if not args.sweep:
         raise UsageError("give a sweep file or --from-run RUN_ID")
-    studies = load_studies(args)
+    studies = _load_studies(args)
     if len(studies) != 1:
         raise UsageError(f"{args.sweep} is a suite of {len(studies)} studies; pick one with --only "
                          + "|".join(s.name.split(".")[-1] for s in studies))
     return _trial_of(studies[0], args.seed)
+
+
+def _load_studies(args) -> list:
+    """The sweep file's studies after --set / --smoke / --only, as ``ablate run`` reads them, without the
+    language's warnings: those say what a --set does to the sweep's grid (the baseline cell narrowed away, so
+    its table has no Δ; a nuisance key fixed, so no longer tuned).  A trial runs the one cell its --set picks
+    and has neither a table nor a search, so there is nothing for its user to act on."""
+    from ..language.load import load_all, parse_assignments
+
+    try:
+        overrides = parse_assignments(args.set or [])
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return load_all(args.sweep, overrides=overrides, smoke=args.smoke, only=args.only)
 
 
 def _trial_of(study, seed: Optional[int]) -> int:
