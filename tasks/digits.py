@@ -157,8 +157,9 @@ def linear_probes(cfg: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The slot's calls in the model of ``cfg``, on a batch of 4 random rows (the pre-flight runs them)."""
     import torch
 
-    return [{"kwargs": {"in_features": i, "out_features": o}, "inputs": (torch.randn(4, i),), "out_shape": (4, o)}
-            for i, o in _widths(cfg)]
+    own = SPEC.slot_kwargs(cfg, "model.linear")
+    return [{"kwargs": {"in_features": i, "out_features": o, **own}, "inputs": (torch.randn(4, i),),
+             "out_shape": (4, o)} for i, o in _widths(cfg)]
 
 
 def build_model(cfg: Dict[str, Any]):

@@ -307,7 +307,13 @@ class TaskSpec:
             raise KeyError(f"task {self.name} has no component slot {key!r}")
         out = {k[len(key) + 1:]: v for k, v in config.items() if k.startswith(key + ".")
                and self.slot_of_argument(k) is not None}
-        out.update({arg: config[tk] for arg, tk in slot.task_args if tk in config})
+        mapped = {arg: config[tk] for arg, tk in slot.task_args if tk in config}
+        name = config.get(key)
+        if mapped and isinstance(name, str) and name not in (self.params[key].choices or ()):
+            from components.registry import arguments     # another component: only the arguments it takes
+
+            mapped = {a: v for a, v in mapped.items() if a in arguments(slot.kind, name)}
+        out.update(mapped)
         return out
 
     def slot_problems(self, config: Dict[str, Any]) -> List[Tuple[str, str]]:

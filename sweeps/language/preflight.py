@@ -2,8 +2,9 @@
 slot's contract before anything launches (``ablate run`` and ``--dry-run``).
 
 For each cell (and both ends of a nuisance range that sets a component argument), each component slot of the
-task (tasks.schema.Slot) whose value is a component: the slot's probe says how the backbone calls it
-(constructor arguments, a small random input, the output shape).  Each distinct (component, arguments) is
+task (tasks.schema.Slot) whose value is a component: the slot's probe says how the backbone calls it (the
+constructor arguments exactly as the task passes them, the component's own ``<slot>.<argument>`` keys
+included, a small random input, the output shape).  Each distinct (component, arguments) is
 built once and checked: the constructor accepts the arguments, the forward pass gives the promised shape, no
 NaN or inf, and a backward pass reaches every trainable parameter.  A failure is a one-line sweep error
 ``FILE: KEY: cell [..]: message`` naming the key that chose the component or its argument (exit 2), so a
@@ -90,7 +91,7 @@ def _run_contract(module, call: Dict[str, Any]) -> Optional[str]:
         out = out[0]
     if not isinstance(out, torch.Tensor):
         return f"forward returned {type(out).__name__}, not a tensor"
-    want = tuple(call["out_shape"])
+    want = tuple(call["out_shape"](module) if callable(call["out_shape"]) else call["out_shape"])
     if tuple(out.shape) != want:
         return f"forward gave shape {tuple(out.shape)} for input {tuple(call['inputs'][0].shape)}; the slot needs {want}"
     real = torch.view_as_real(out) if out.is_complex() else out
@@ -146,8 +147,8 @@ def preflight(study: Study) -> List[Checked]:
             calls = _probes(slot, cfg)
             if not calls:
                 continue
-            own = task.slot_kwargs(cfg, slot.key)
-            cks = [(slot.key, name, repr(sorted({**c["kwargs"], **own}.items()))) for c in calls]
+            own = task.slot_kwargs(cfg, slot.key)      # shown; the probe's kwargs are the backbone's own call
+            cks = [(slot.key, name, repr(sorted(c["kwargs"].items()))) for c in calls]
             key = (slot.key, name, repr(cks))
             if key in done:
                 done[key].cells.append(cell_id)
@@ -155,7 +156,7 @@ def preflight(study: Study) -> List[Checked]:
             n_params, errors = 0, []
             for ck, call in zip(cks, calls):
                 if ck not in seen_calls:
-                    seen_calls[ck] = _check_one(slot, name, {**call["kwargs"], **own}, call)
+                    seen_calls[ck] = _check_one(slot, name, call["kwargs"], call)
                 broke, n = seen_calls[ck]
                 n_params += n
                 if broke:
@@ -164,7 +165,8 @@ def preflight(study: Study) -> List[Checked]:
                 entry = (_where(study, slot.key, own), f"cell [{cell_id}]: {errors[0]}")
                 if not any(p[1].endswith(errors[0]) for p in problems):
                     problems.append(entry)
-            done[key] = Checked(slot.key, name, own, len(calls), n_params, [cell_id])
+            shown = {k: v for k, v in calls[0]["kwargs"].items() if k not in slot.passes}
+            done[key] = Checked(slot.key, name, shown, len(calls), n_params, [cell_id])
     if problems:
         raise SweepError(study.file, problems)
     return list(done.values())

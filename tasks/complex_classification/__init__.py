@@ -54,7 +54,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from .. import datasets
-from ..schema import Param, TaskSpec
+from ..schema import Param, Slot, TaskSpec
 from .mstar import layout_problems
 from .presets import CDS_SETTINGS, PRESET, problems
 from .rotations import rotation_metric_names
@@ -132,4 +132,16 @@ SPEC = TaskSpec(
     run="tasks.complex_classification.train:run",
     check=_check,
     smoke={"train.epochs": 1, "train.batch_size": 64, "data.train_limit": 256, "data.test_limit": 128},
+    slots=(
+        Slot("model.type", "complex_model",
+             "(in_channels, num_classes, input_size) -> forward(z: complex (N, in_channels, S, S)) -> logits "
+             "(N, num_classes), real", passes=("in_channels", "num_classes", "input_size"),
+             task_args=(("metric", "model.metric"), ("relative_eps", "model.relative_eps"), ("gauss", "model.gauss"),
+                        ("init", "model.init"), ("omega_constraint", "model.omega_constraint"),
+                        ("prototype_scale", "model.prototype_scale")),
+             probe="tasks.complex_classification.probes:model_probes"),
+        Slot("data.encoding", "encoding",
+             "() -> forward(rgb: (N, 3, H, W) in [0, 1]) -> complex (N, .channels, H, W); attribute channels",
+             probe="tasks.complex_classification.probes:encoding_probes"),
+    ),
 )

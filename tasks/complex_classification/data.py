@@ -75,7 +75,10 @@ def load(cfg: Dict[str, Any]) -> ComplexData:
         x_tr, y_tr = datasets.load_image_dataset(name, root, "train", dtype=store)
         x_te, y_te = datasets.load_image_dataset(name, root, "test", dtype=store)
         k = datasets.NUM_CLASSES[name]
-        enc = Encoder(components.build("encoding", cfg["data.encoding"]))
+        from tasks import get_task
+
+        own = get_task("complex_classification").slot_kwargs(cfg, "data.encoding")
+        enc = Encoder(components.build("encoding", cfg["data.encoding"], **own))
         source = ("sklearn.datasets.load_digits (32x32 RGB, upsampled grey)" if name == "digits"
                   else f"{name} files in {root}")
     split = split_indices(len(x_tr), len(x_te), cfg)

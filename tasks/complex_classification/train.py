@@ -20,8 +20,18 @@ EVAL_BATCH = 1024
 def build_model(cfg: Dict[str, Any], in_channels: int, num_classes: int, input_size: int):
     """The ``complex_model`` component named by model.type, with the config's options
     (the settings of presets.py as they resolve for this config)."""
+    return components.build("complex_model", cfg["model.type"],
+                            **model_kwargs(cfg, in_channels, num_classes, input_size))
+
+
+def model_kwargs(cfg: Dict[str, Any], in_channels: int, num_classes: int, input_size: int) -> Dict[str, Any]:
+    """The constructor arguments of the model.type component (the pre-flight's probe uses them too)."""
     kind, settings = cfg["model.type"], effective(cfg)
     kw: Dict[str, Any] = {"in_channels": in_channels, "num_classes": num_classes, "input_size": input_size}
+    if kind not in ("type_i", "type_e", "dcn", "real"):         # a researcher's own complex_model component
+        from tasks import get_task
+
+        return {**kw, **get_task("complex_classification").slot_kwargs(cfg, "model.type")}
     if kind in ("type_i", "type_e"):
         kw.update(metric=cfg["model.metric"], init=settings["model.init"],
                   omega_constraint=settings["model.omega_constraint"])
@@ -31,7 +41,7 @@ def build_model(cfg: Dict[str, Any], in_channels: int, num_classes: int, input_s
         kw["prototype_scale"] = settings["model.prototype_scale"]
     if kind != "real":
         kw["gauss"] = cfg["model.gauss"]
-    return components.build("complex_model", kind, **kw)
+    return kw
 
 
 def adamw_betas(cfg: Dict[str, Any]) -> tuple:

@@ -22,8 +22,9 @@ def linear_probes(cfg: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The slot's calls (constructor arguments, a random input, the output shape) for the pre-flight."""
     import torch
 
-    return [{"kwargs": {"in_features": i, "out_features": o}, "inputs": (torch.randn(4, i),), "out_shape": (4, o)}
-            for i, o in _widths(cfg)]
+    own = SPEC.slot_kwargs(cfg, "model.linear")          # the component's own model.linear.<argument> keys
+    return [{"kwargs": {"in_features": i, "out_features": o, **own}, "inputs": (torch.randn(4, i),),
+             "out_shape": (4, o)} for i, o in _widths(cfg)]
 
 
 def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
