@@ -24,3 +24,26 @@ def test_a_task_module_imports_nothing_heavy(module):
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout.splitlines()[-1]) == []
+
+
+def slot_table() -> str:
+    """README's table of the shipped tasks' component slots, as the SPECs declare them."""
+    from tasks import get_task
+
+    rows = ["| task | slot key | kind | contract (what the task passes → forward's shapes) | shipped values |",
+            "|---|---|---|---|---|"]
+    for name in TASK_MODULES:
+        t = get_task(name)
+        for s in t.slots:
+            vals = ", ".join(map(str, t.params[s.key].choices or ()))
+            rows.append(f"| {name} | `{s.key}` | `{s.kind}` | {s.contract} | {vals} |")
+    return "\n".join(rows)
+
+
+def test_the_readme_lists_every_slot_of_every_task():
+    readme = (ROOT / "README.md").read_text()
+    assert slot_table() in readme, "README's slot table is stale; paste:\n" + slot_table()
+
+
+if __name__ == "__main__":      # python -m tests.tasks.test_every_task: print the table for the README
+    print(slot_table())
