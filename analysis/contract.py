@@ -35,6 +35,7 @@ PAPER = "ablate.paper"
 LOOKS = "ablate.looks"                   # JSON: cumulative seeds per look (adaptive seeds only)
 LOOKS_CORRECTION = "ablate.looks_correction"   # the correction the looks were decided with (absent: bonferroni)
 SEARCH_SEED = "ablate.search_seed"       # the seed the nuisance search ran on (launches with nuisance axes)
+PROVENANCE = "ablate.provenance"          # JSON, on the parent run: commit, tree hash, packages, host, device
 
 # ---------------------------------------------------------------- tags of one trial's run
 PHASE = "ablate.phase"                   # one of PHASES
@@ -54,6 +55,16 @@ IMPORTS = "ablate.imports"               # JSON: the sweep file's imports (modul
 RETRIES = "ablate.retries"               # retries of a crashed trial so far
 STOPPED_EARLY = "ablate.stopped_early"   # "true": ASHA stopped it before its last epoch
 RESUMED_FROM_EPOCH = "ablate.resumed_from_epoch"
+# annotated by tasks/cost.py in every trial that trains through tasks.common.fit (issue 24); per sample:
+FLOPS_FWD = "ablate.flops_fwd"           # FLOPs of one forward (FlopCounterMode)
+FLOPS_STEP = "ablate.flops_step"         # FLOPs of one training step (forward + backward)
+FLOPS_NOTE = "ablate.flops_note"         # what FlopCounterMode could not count (FFT ops, custom Functions)
+PEAK_MEM_MB = "ablate.peak_mem_mb"       # peak memory of one training step (MiB; CUDA allocator or CPU saved tensors)
+LATENCY_MS_B1 = "ablate.latency_ms_b1"   # median inference latency at batch 1 (ms)
+LATENCY_MS_BATCH = "ablate.latency_ms_batch"   # ... at the task's batch size (ms)
+THREADS = "ablate.threads"               # torch threads the latencies were timed with
+COST_NOTE = "ablate.cost_note"           # why a cost measurement is missing
+COST_TAGS = (FLOPS_FWD, FLOPS_STEP, PEAK_MEM_MB, LATENCY_MS_B1, LATENCY_MS_BATCH, THREADS)
 ANNOTATION_PREFIX = "ablate."            # a task's reporter.annotate(name=value) becomes tag ablate.<name>
 
 # ---------------------------------------------------------------- MLflow's own tags that ablate sets or reads
@@ -62,6 +73,8 @@ RUN_NAME = "mlflow.runName"
 SOURCE_NAME = "mlflow.source.name"
 MLFLOW_USER = "mlflow.user"
 SOURCE_VALUE = "ablate"                  # the value of SOURCE_NAME on ablate's runs
+EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow 3 opens "custom_model_development" in the classic runs view
+EXPERIMENT_KIND_VALUE = "custom_model_development"
 
 # ---------------------------------------------------------------- tag values
 PHASE_SEARCH, PHASE_FINAL, PHASE_LAUNCH = "search", "final", "launch"

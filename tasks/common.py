@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 import torch
 
+from .cost import FitProbe
 from .reporting import DivergedError, Reporter
 
 
@@ -134,6 +135,7 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
         if extra_state is not None and "extra" in state:
             extra_state.update(state["extra"])
     wants = getattr(reporter, "wants_checkpoint", None)
+    cost = FitProbe(model) if start < epochs else None      # FLOPs, memory, latency once per attempt (tasks/cost.py)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         metrics = dict(train_epoch(epoch))
@@ -143,6 +145,9 @@ def fit(*, model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int
         if scheduler is not None:
             scheduler.step()
         seconds = time.perf_counter() - t0
+        if cost is not None:
+            cost.done(optimizer, reporter, epochs - epoch, seconds)
+            cost = None
         metrics.update(evaluate(epoch))
         metrics.update({"epoch": epoch + 1, "epoch_seconds": seconds})
         ckpt = None
