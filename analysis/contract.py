@@ -116,3 +116,7 @@ def plain_text(text: str) -> str:
     import re       # imported here: this module imports nothing at load time
 
     return re.sub(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])", "", text)
+# growing a launch (ablate run --retry-failed / --extend): the phase ("retry<k>", "extend<k>") that made this
+# run of its trial key, and on the run it replaced the id of the new run; analysis/store.py drops superseded runs
+ADDED_IN = "ablate.added_in"
+SUPERSEDED_BY = "ablate.superseded_by"

@@ -87,7 +87,7 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
         if df.empty:
             raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}; launches: "
                               f"{', '.join(launches[-10:])}{' (latest 10)' if len(launches) > 10 else ''}")
-    df = df.copy()
+    df = _current(df.copy())
     for col in [c for c in df.columns if c.startswith("params.")]:
         # object dtype: a missing param (conditional key) must not turn ints into floats
         df[col] = pd.Series([None if v is None or (isinstance(v, float) and v != v) else _num(v)
@@ -125,6 +125,21 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     df.attrs["metric_modes"] = json.loads(_first(df, C.column(C.METRIC_MODES)) or "{}")
     _design_and_cost(df, tracking_uri, epoch_times)
     return df.reset_index(drop=True)
+
+
+def _current(df: pd.DataFrame) -> pd.DataFrame:
+    """Each trial once: runs a later attempt replaced (``ablate run --retry-failed`` / ``--extend`` tag them
+    ``ablate.superseded_by``) are dropped, and of two current runs of one launch's trial key (a driver killed
+    between creating the new attempt and marking the old one) the newest is kept."""
+    sup = C.column(C.SUPERSEDED_BY)
+    if sup in df:
+        df = df[df[sup].isna() | (df[sup] == "")]
+    key, launch = C.column(C.TRIAL_KEY), C.column(C.LAUNCH)
+    if all(c in df for c in (C.column(C.ADDED_IN), key, C.column(C.PHASE), "start_time")):
+        has = df[key].notna()
+        newest = df[has].sort_values("start_time", kind="stable").drop_duplicates([launch, key, C.column(C.PHASE)], keep="last")
+        df = pd.concat([newest, df[~has]]).sort_index()
+    return df
 
 
 def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> None:

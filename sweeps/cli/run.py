@@ -26,6 +26,11 @@ def add(sub) -> None:
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a task or sweep key (repeatable)")
     r.add_argument("--smoke", action="store_true", help="one seed (first look), few epochs, little data")
     r.add_argument("--resume", action="store_true", help="continue the last launch of this sweep (Tuner.restore)")
+    r.add_argument("--retry-failed", action="store_true",
+                   help="rerun only the FAILED trials of the last launch (or --launch ID) under its parent run")
+    r.add_argument("--extend", nargs="?", const="latest", metavar="ID",
+                   help="add to launch ID (default: the last) the trials the sweep file now has and it lacks")
+    r.add_argument("--launch", metavar="ID", help="with --retry-failed: the launch to retry (default: the last)")
     r.add_argument("--dry-run", action="store_true", help="print the expanded trial list and counts, run nothing")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     r.add_argument("--no-table", action="store_true", help="do not print the table at the end")
@@ -38,7 +43,11 @@ def cmd_run(args) -> int:
     from ..runner.cluster import check_address
 
     check_address(args.address)
+    grow = _grow_flags(args)
     studies = load_studies(args)
+    if grow and len(studies) > 1:
+        raise UsageError(f"--{'retry-failed' if grow == 'retry' else 'extend'} grows one study's launch; "
+                         f"pick it with --only STUDY")
     checked = _preflight(studies)
     if args.dry_run:
         from .plan import print_plan
@@ -52,11 +61,26 @@ def cmd_run(args) -> int:
         if len(studies) > 1:
             print(f"\n=== {study.name} ({study.task.name}) ===", flush=True)
         resume, suite_launch = suite[study.name]
-        one = _run_one(study, args, resume, suite_launch, plot=_plot_path(args.plot, study, len(studies)))
+        one = _run_one(study, args, resume, suite_launch, grow, plot=_plot_path(args.plot, study, len(studies)))
         if one == EXIT_INTERRUPTED:
             return one                 # Ctrl-C stops the suite too; --resume picks up each study
         rc = max(rc, one)
     return rc
+
+
+def _grow_flags(args) -> Optional[str]:
+    """"retry" (--retry-failed), "extend" (--extend) or None; UsageError for flags that do not go together."""
+    if args.launch is not None and not args.retry_failed:
+        raise UsageError("--launch ID goes with --retry-failed (--extend takes the id itself: --extend ID)")
+    if args.retry_failed and args.extend is not None:
+        raise UsageError("--retry-failed and --extend: run one, then the other")
+    grow = "retry" if args.retry_failed else "extend" if args.extend is not None else None
+    flag = "--retry-failed" if args.retry_failed else "--extend"
+    if grow and args.resume:
+        raise UsageError(f"{flag} and --resume: --resume alone finishes an interrupted {flag}")
+    if grow and args.dry_run:
+        raise UsageError(f"{flag} and --dry-run do not go together yet: {flag} prints what it reruns as it starts")
+    return grow
 
 
 def _preflight(studies) -> Dict[str, list]:
@@ -110,14 +134,18 @@ def _plot_path(plot: Optional[str], study, n: int) -> Optional[str]:
     return str(p.with_name(f"{p.stem}.{study.name.split('.')[-1]}{p.suffix or '.png'}"))
 
 
-def _run_one(study, args, resume: bool, suite_launch: Optional[str], plot: Optional[str]) -> int:
+def _run_one(study, args, resume: bool, suite_launch: Optional[str], grow: Optional[str],
+             plot: Optional[str]) -> int:
     from ..runner.launch import launch
 
     signals.set_resume_hint(f"`ablate run {args.sweep} --resume`")
     summary = launch(study, address=args.address, tracking_uri=args.tracking_uri, resume=resume,
-                     verbose=2 if args.verbose else 1, suite_launch=suite_launch)
+                     verbose=2 if args.verbose else 1, suite_launch=suite_launch, grow=grow,
+                     launch_id=args.launch if grow == "retry" else args.extend)
     c = summary["counts"]
-    if summary.get("complete_before"):
+    if summary.get("nothing"):
+        print(f"{study.name}: {summary['nothing']}")
+    elif summary.get("complete_before"):
         print(f"{study.name}: launch {summary['launch']} is already complete; nothing to resume")
     for phase, pc in summary["phases"].items():
         if phase != "final":

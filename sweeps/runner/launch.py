@@ -24,6 +24,7 @@ from ..errors import LaunchError, LaunchInterrupted, SettingError, TrialsFailed,
 from ..language.expand import baseline_cell, cells, final_trials
 from ..language.study import Study
 from . import tracking
+from .grow import grown_launch, launch_runs, plan_extend, plan_retry, run_added
 from .parent import end_parent, log_launch_artifacts, open_parent
 from .phase import counts, tune_environment
 from .state import STATE_SUFFIX, Launch, LaunchState, PhaseRunner, design_of
@@ -76,8 +77,13 @@ def check_same_design(study: Study, state: LaunchState) -> None:
 def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[str] = None,
            resume: bool = False, echo: Callable[[str], None] = print, verbose: int = 1,
            suite_launch: Optional[str] = None, run_phase: Optional[PhaseRunner] = None,
-           values: Optional[Callable[[Launch], Dict[str, Dict[int, float]]]] = None) -> Dict[str, Any]:
+           values: Optional[Callable[[Launch], Dict[str, Dict[int, float]]]] = None,
+           grow: Optional[str] = None, launch_id: Optional[str] = None) -> Dict[str, Any]:
     """Run the study; returns {"launch", "experiment_id", "uri", "counts", "phases", "complete_before"}.
+
+    ``grow``: "retry" (``--retry-failed``) or "extend" (``--extend``) adds a phase to the finished launch
+    ``launch_id`` (None/"latest": the last; sweeps/runner/grow.py); with nothing to run the summary has
+    "nothing" (a sentence) and nothing is launched.
 
     ``resume`` continues the last launch (UsageError if there is none); a launch
     that had already completed is not run again (``complete_before`` is True).
@@ -88,7 +94,10 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     uri = tracking.resolve_uri(tracking_uri, study.tracking_uri)
     tracking.open_store(uri, create=True)               # before any trial starts
     sfile = state_file(study)
-    if resume:
+    if grow:
+        state = grown_launch(study, LaunchState.read(sfile), launch_id,
+                             "--retry-failed" if grow == "retry" else "--extend", _phases(study))
+    elif resume:
         state = LaunchState.read(sfile)
         if state is None:
             raise UsageError(f"--resume: no earlier launch of {study.name!r} (no {sfile}); run without --resume")
@@ -99,7 +108,10 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     exp_id = tracking.ensure_experiment(uri, study.experiment)
     storage = storage_of(study)
     summary = {"launch": state.launch, "experiment_id": exp_id, "uri": uri, "phases": {},
-               "storage": str(storage), "complete_before": all(state.is_done(p) for p in _phases(study))}
+               "storage": str(storage), "complete_before": state.all_done(_phases(study))}
+    if grow:
+        summary["nothing"] = _plan_growth(study, state, uri, exp_id, grow, echo)
+        summary["complete_before"] = summary["nothing"] is not None
     if summary["complete_before"]:
         summary["counts"] = state.counts or {}
         return summary
@@ -125,13 +137,33 @@ def launch(study: Study, address: Optional[str] = None, tracking_uri: Optional[s
     except TrialsFailed:
         end_parent(uri, parent, "FAILED")
         raise
-    summary["counts"] = summary["phases"].get("final", {})
-    state.counts = summary["counts"]
+    if "final" in summary["phases"]:
+        state.counts = summary["phases"]["final"]
+    summary["counts"] = state.counts or {}
     state.save()
     if study.artifacts["summary"]:
         summary["report"] = log_launch_artifacts(study, uri, parent, state.launch, echo)
     end_parent(uri, parent, "FINISHED")
     return summary
+
+
+def _plan_growth(study: Study, state: LaunchState, uri: str, exp_id: str, grow: str,
+                 echo: Callable[[str], None]) -> Optional[str]:
+    """Record the added phase that ``grow`` runs (None) or say why there is nothing to run."""
+    runs = launch_runs(uri, exp_id, state.launch)
+    if grow == "retry":
+        was = plan_retry(study, state, runs)
+        if not was:
+            return f"launch {state.launch} of {study.name} has no failed trials; nothing to retry"
+    else:
+        was = plan_extend(study, state, runs, tracking.git_commit())
+        if not was:
+            return f"launch {state.launch} of {study.name} already has every trial of {study.file}; nothing to extend"
+    name = state.add_phase(grow, sorted(was), was)
+    new = sum(v is None for v in was.values())
+    echo(f"{name} of launch {state.launch} of {study.name}: {len(was)} trials ({new} new to the launch, "
+         f"{len(was) - new} rerun; their old runs are kept, marked superseded)")
+    return None
 
 
 def runtime_env_of(study: Study) -> Optional[Dict[str, Any]]:
@@ -191,6 +223,7 @@ def run_phases(run: Launch) -> None:
         results = run.phase("final", "final", trials=trials)
         state.mark_done("final")
         run.summary["phases"]["final"] = counts(results)
+    run_added(run)
 
 
 def _check_fits(study: Study, local: bool) -> None:

@@ -29,7 +29,7 @@ from ..language.study import Study
 STATE_SUFFIX = ".ablate.json"
 # The keys this version reads and writes; the order is the file's.
 _KNOWN = ("launch", "done", "best_nuisance", "sweep_file", "smoke", "suite_launch", "design", "parent_run_id",
-          "looks", "looks_correction", "counts")
+          "looks", "looks_correction", "counts", "added")
 
 
 def design_of(study: Study) -> Dict[str, Any]:
@@ -56,7 +56,10 @@ class LaunchState:
         parent_run_id: the launch's MLflow parent run, once created.
         looks: look k (as str) → the cells it runs, recorded before it starts (adaptive seeds).
         looks_correction: the correction the looks are decided with (adaptive seeds).
-        counts: the final phase's trial counts, once complete.
+        counts: the final phase's trial counts, once complete (updated by each added phase).
+        added: phases added to a finished launch by ``--retry-failed`` / ``--extend``, in order, each
+            {"phase": "retry<k>" | "extend<k>", "keys": trial keys it runs, "was": key -> status of the run it
+            replaces (None: a trial new to the launch)}; recorded before it starts, so ``--resume`` finishes it.
         extra: keys of the file this version does not know, written back unchanged.
     """
 
@@ -72,6 +75,7 @@ class LaunchState:
     looks: Optional[Dict[str, List[str]]] = None
     looks_correction: Optional[str] = None
     counts: Optional[Dict[str, int]] = None
+    added: Optional[List[Dict[str, Any]]] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -112,6 +116,17 @@ class LaunchState:
     def mark_done(self, phase: str) -> None:
         self.done.append(phase)
         self.save()
+
+    def all_done(self, phases: List[str]) -> bool:
+        """Whether ``phases`` and every added phase are done."""
+        return all(self.is_done(p) for p in [*phases, *(a["phase"] for a in self.added or [])])
+
+    def add_phase(self, kind: str, keys: List[str], was: Dict[str, Optional[str]]) -> str:
+        """Record a new added phase ``<kind><k>`` (k = 1, 2, ... per kind) running ``keys``; its name."""
+        k = 1 + sum(a["phase"].startswith(kind) for a in self.added or [])
+        self.added = [*(self.added or []), {"phase": f"{kind}{k}", "keys": list(keys), "was": dict(was)}]
+        self.save()
+        return self.added[-1]["phase"]
 
 
 PhaseRunner = Callable[..., List[Dict[str, Any]]]

@@ -122,7 +122,8 @@ class MLflowTracker(Callback):
                 page = self.c.search_runs([self.experiment_id], filter_string=flt, max_results=50000,
                                           page_token=token)
                 for r in page:                        # newest first: the newest run of a key wins
-                    self._known.setdefault(r.data.tags.get(C.TRIAL_KEY), r)
+                    if C.SUPERSEDED_BY not in r.data.tags:   # an attempt a later one replaced (--retry-failed)
+                        self._known.setdefault(r.data.tags.get(C.TRIAL_KEY), r)
                 token = page.token
                 if not token:
                     break
@@ -139,6 +140,8 @@ class MLflowTracker(Callback):
         after it, replays its recorded result instead of training again."""
         out = {}
         for k, r in self.existing().items():
+            if self._superseded(r):
+                continue                              # an added phase reruns it: nothing to replay
             kind = r.data.tags.get(C.FAILURE_KIND)
             diverged = r.info.status == "FAILED" and kind in C.FAILURES_FOR_GOOD
             if r.info.status != "FINISHED" and not diverged:
@@ -148,6 +151,13 @@ class MLflowTracker(Callback):
                       "kind": kind if diverged else None}
         self._replay = out
         return out
+
+    def _superseded(self, run) -> bool:
+        """Whether ``run`` is an earlier attempt that this tracker's phase replaces: in a phase added by
+        --retry-failed / --extend (``ablate.added_in`` in the base tags), every run of a key that phase did
+        not create (sweeps/runner/grow.py)."""
+        added = self.base_tags.get(C.ADDED_IN)
+        return bool(added) and run.data.tags.get(C.ADDED_IN) != added
 
     def _is_replay(self, trial) -> bool:
         spec = trial.config["trial"]
@@ -161,6 +171,9 @@ class MLflowTracker(Callback):
             return self._runs[k]
         spec = trial.config["trial"]
         run = self.existing().get(k)
+        old = None
+        if run is not None and self._superseded(run):
+            old, run = run.info.run_id, None
         if run is not None:
             rid = run.info.run_id
             # "epoch" comes with every result (the study metric may not), and a
@@ -181,6 +194,10 @@ class MLflowTracker(Callback):
             rid = self.w.create(self.experiment_id, f"{spec['phase']}:{spec['cell']}:seed={seed}", tags,
                                 {p: str(v) for p, v in sorted(spec["params"].items())})
             self._step[k] = 0
+            if old is not None:
+                # a second transaction: a crash between the two leaves both current, and the new run (newer)
+                # is the one existing() and the table's reader pick
+                self.w.write(old, [], {C.SUPERSEDED_BY: rid})
         self._runs[k] = rid
         return rid
 
