@@ -167,7 +167,7 @@ def test_cli_retry_failed_reruns_only_the_broken_cell(tmp_path):
     env = cli_env(tmp_path)
     sweep, uri = _cli_sweep(tmp_path), f"sqlite:///{tmp_path / 'm.db'}"
     # every trial but fancy/width 4's is "fixed" already: that cell's trials kill themselves, once
-    _markers(tmp_path, [("plain", 2), ("plain", 4), ("fancy", 2)], (0, 1))
+    _markers(tmp_path, [("plain", 0), ("fancy", 2)], (0, 1))   # plain has no width: "-0"
     r = ablate(["run", sweep, "--tracking-uri", uri, "--no-table"], tmp_path, env)
     assert r.returncode == 1 and "2 failed" in out(r), out(r)
     starts = (tmp_path / "faults" / "starts.log").read_text().splitlines()
@@ -195,7 +195,7 @@ def test_cli_retry_failed_reruns_only_the_broken_cell(tmp_path):
 def test_cli_extend_runs_exactly_the_missing_trials_and_keeps_the_baseline(tmp_path):
     env = cli_env(tmp_path)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
-    _markers(tmp_path, [(k, w) for k in ("plain", "fancy") for w in (2, 4, 8)], range(4))   # nothing fails
+    _markers(tmp_path, [("plain", 0), *(("fancy", w) for w in (2, 4, 8))], range(4))   # nothing fails
     sweep = _cli_sweep(tmp_path)
     r = ablate(["run", sweep, "--tracking-uri", uri, "--no-table"], tmp_path, env)
     assert r.returncode == 0, out(r)
