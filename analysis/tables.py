@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import table_evidence as ev
 from . import table_text as text
+from . import costs
 from . import contract as C
 from .contract import DEFAULT_ANALYSIS
 from .suite_table import render_suite_summary  # noqa: F401  (the CLI's entry point lives beside render)
@@ -157,6 +158,7 @@ def ablation_table(runs: pd.DataFrame, metric: Optional[str] = None, mode: Optio
             evidence, foot, design = pd.DataFrame(columns=[*ev.EVIDENCE, *ev.DETAIL]), reason, "fixed"
         anova = ev.grid_anova(ok, axes, col)
     table = _assemble(rows, evidence, axes, baseline_cell, extra, mode)
+    costs.add_costs(table, df)               # FLOPs, memory, latency, trial-seconds, ratios (analysis/costs.py)
     table.attrs.update(metric=metric, mode=mode, axes=axes, baseline_cell=baseline_cell, analysis=settings,
                        design=design, footnote=foot, anova=anova, notes=seed_note + _search_note(df, values) + _notes(df),
                        values=values, looks=df.attrs.get("looks"),
@@ -226,15 +228,18 @@ def csv_columns(table: pd.DataFrame) -> List[str]:
     """The CSV's columns: axes (or cell), CSV_HEAD, peak_mem_mb where recorded, best, baseline, look columns."""
     axes = list(table.attrs.get("axes") or ["cell"])
     cols = [*axes, *CSV_HEAD, *(["peak_mem_mb"] if "peak_mem_mb" in table else []), "best", "baseline"]
-    return cols + [c for c in ("look", "p_bound") if c in table]
+    return cols + [c for c in ("look", "p_bound") if c in table] + costs.csv_columns(table)
 
 
-def render(table: pd.DataFrame, fmt: str = "md") -> str:
-    """The table as Markdown ("md"), LaTeX ("latex") or CSV ("csv"; every column, see csv_columns)."""
+def render(table: pd.DataFrame, fmt: str = "md", cost: bool = False) -> str:
+    """The table as Markdown ("md"), LaTeX ("latex") or CSV ("csv"; every column, see csv_columns); ``cost``:
+    Markdown / LaTeX also get the cost table (analysis/costs.py; the CSV always has its columns)."""
     if fmt == "csv":
         return table.reindex(columns=csv_columns(table)).to_csv(index=False)
     if fmt not in ("md", "latex"):
         raise ValueError(f"format must be md, latex or csv, got {fmt!r}")
+    if cost and "flops_fwd" in table:
+        return text.render_text(table, fmt) + "\n\n" + costs.render_cost(table, fmt)
     return text.render_text(table, fmt)
 
 

@@ -15,6 +15,9 @@ def add(sub) -> None:
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     s.add_argument("--format", choices=("md", "latex", "csv"), default="md")
     s.add_argument("--paper", action="store_true", help="also print the paper's published numbers beside ours")
+    s.add_argument("--cost", action="store_true",
+                   help="md / latex: also print the cost table (FLOPs, peak memory, latency, s/epoch, trial-seconds, "
+                        "ratios to the baseline); the CSV always has those columns")
     s.set_defaults(func=cmd_table)
 
 
@@ -30,7 +33,7 @@ def cmd_table(args) -> int:
     for name, runs, table in tables:
         if len(tables) > 1 or args.paper:
             print(f"\n{name}" if args.format == "md" else f"% {name}")
-        print(render(table, args.format))
+        print(render(table, args.format, cost=args.cost))
         if args.paper:
             from analysis.paper import compare
 

@@ -20,6 +20,7 @@ from analysis.stats import decide, plan
 from analysis.stats import replay_looks as replay
 from analysis.store import load_metric_histories, load_runs
 from analysis.stats import average_ranks, factorial_anova, probability_of_improvement
+from analysis.costs import COLUMNS as COST_COLUMNS
 from analysis.tables import ablation_table, csv_columns, render, render_suite_csv, render_suite_summary
 
 # scipy's own "Precision loss" warning when this file calls it directly on a constant arm (the table's calls
@@ -182,14 +183,14 @@ def test_csv_has_exactly_the_named_columns(mlflow_store):
             "ci_high", "p_value", "p_adj", "hedges_g", "mde", "seeds_needed", "verdict", "ci_level", "ci_low_unadj",
             "ci_high_unadj", "p_eq_adj", "seeds_basis", "seeds_low", "seeds_high", "epoch_s", "best", "baseline"]
     frame = pd.read_csv(io.StringIO(render(t, "csv")), keep_default_na=False)
-    assert list(frame.columns) == head and len(frame) == len(VALUES)
+    assert list(frame.columns) == head + list(COST_COLUMNS) and len(frame) == len(VALUES)   # analysis/costs.py
     assert frame["seeds_needed"].astype(str).str.fullmatch(r"\d*").all()          # integers, not 12.0
     runs_p = write_runs(mlflow_store, "tab-csv-peak", VALUES, peak=lambda i, s: 1.0)
-    assert csv_columns(ablation_table(runs_p)) == head[:18] + ["peak_mem_mb", "best", "baseline"]
+    assert csv_columns(ablation_table(runs_p)) == head[:18] + ["peak_mem_mb", "best", "baseline", *COST_COLUMNS]
     adaptive = ablation_table(write_runs(mlflow_store, "tab-csv-seq", {BASE: [0.1, 0.2, 0.3],
                                                                        "model.kind=fancy": [0.4, 0.5, 0.6]},
                                          looks=[3, 5]))
-    assert csv_columns(adaptive) == head[:1] + head[2:] + ["look", "p_bound"]
+    assert csv_columns(adaptive) == head[:1] + head[2:] + ["look", "p_bound", *COST_COLUMNS]
 
 
 def test_markdown_and_latex_show_interval_verdict_and_footnote(mlflow_store):

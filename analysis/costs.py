@@ -1,0 +1,146 @@
+"""The cost columns of an ablation table (issue 24): what each cell costs, beside what it scores.
+
+From the tags every trial's cost probe writes (tasks/cost.py; names in analysis/contract.py) and the runs' own
+times, per cell:
+
+* ``flops_fwd``, ``flops_step``: FLOPs per sample of a forward / a training step (median over the cell's FINISHED
+  runs; the same for every seed, as they depend on shapes only);
+* ``mem_mb``: peak memory of one training step (MiB; named so beside a task's own ``peak_mem_mb`` metric);
+* ``lat_b1_ms``, ``lat_batch_ms``: median inference latency at batch 1 and at the batch size (median over runs);
+* ``epoch_s`` is the table's own column (median over each run's epochs, then over runs);
+* ``trial_s``: total trial-seconds of the cell, summed over all its runs (finished, failed, retried: MLflow's
+  start to end time of each run);
+* ``threads``: the torch threads the latencies were timed with;
+* ``<cost>_x``: the ratio to the baseline cell's value (``params_x``, ``flops_x``, ``mem_x``, ``lat_b1_x``,
+  ``lat_batch_x``, ``epoch_x``), where there is a baseline with that cost;
+* ``cost_note``: why a cost is missing (the probe's ``cost_note``) or what FLOPs could not count (``flops_note``).
+
+The CSV always has these columns; Markdown and LaTeX show them as a second table with ``render(..., cost=True)``
+(``ablate table --cost``), so the default table stays compact.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from . import contract as C
+
+# table column -> the run tag it is the median of
+FROM_TAGS = {"flops_fwd": C.FLOPS_FWD, "flops_step": C.FLOPS_STEP, "mem_mb": C.PEAK_MEM_MB,
+             "lat_b1_ms": C.LATENCY_MS_B1, "lat_batch_ms": C.LATENCY_MS_BATCH, "threads": C.THREADS}
+RATIOS = {"params_x": "params", "flops_x": "flops_fwd", "mem_x": "mem_mb", "lat_b1_x": "lat_b1_ms",
+          "lat_batch_x": "lat_batch_ms", "epoch_x": "epoch_s"}
+COLUMNS = (*FROM_TAGS, "trial_s", *RATIOS, "cost_note")
+# what ablate plot --kind pareto --cost NAME puts on its x axis
+PARETO_COSTS = {"flops": "flops_fwd", "memory": "mem_mb", "latency": "lat_batch_ms", "params": "params"}
+LABELS = {"flops_fwd": "FLOPs per sample (forward)", "mem_mb": "peak training memory of one step (MiB)",
+          "lat_batch_ms": "inference latency at the batch size (ms)", "params": "parameters"}
+
+
+def _median(g: pd.DataFrame, tag: str) -> float:
+    col = C.column(tag)
+    if col not in g:
+        return np.nan
+    x = pd.to_numeric(g[col], errors="coerce").dropna()
+    return float(x.median()) if len(x) else np.nan
+
+
+def _seconds(g: pd.DataFrame) -> float:
+    if "start_time" not in g or "end_time" not in g:
+        return np.nan
+    d = (pd.to_datetime(g["end_time"], utc=True) - pd.to_datetime(g["start_time"], utc=True)).dt.total_seconds()
+    d = d.dropna()
+    return float(d.sum()) if len(d) else np.nan
+
+
+def _note(g: pd.DataFrame) -> str:
+    notes: List[str] = []
+    for tag in (C.COST_NOTE, C.FLOPS_NOTE):
+        col = C.column(tag)
+        if col in g:
+            notes += [v for v in g[col].dropna().unique() if isinstance(v, str) and v]
+    return "; ".join(dict.fromkeys(notes))
+
+
+def add_costs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Add COLUMNS to ``table`` (ablation_table's frame, one row per cell) from ``runs`` (load_runs' frame)."""
+    per_cell: Dict[str, dict] = {}
+    for cell, g in runs.groupby("cell", sort=False):
+        ok = g[g["status"] == "FINISHED"]
+        src = ok if len(ok) else g
+        per_cell[cell] = {**{name: _median(src, tag) for name, tag in FROM_TAGS.items()},
+                          "trial_s": _seconds(g), "cost_note": _note(g)}
+    for name in (*FROM_TAGS, "trial_s", "cost_note"):
+        table[name] = [per_cell.get(c, {}).get(name, np.nan if name != "cost_note" else "") for c in table["cell"]]
+    base = table.loc[table["baseline"]] if "baseline" in table else table.iloc[:0]
+    for ratio, col in RATIOS.items():
+        b = float(base[col].iloc[0]) if len(base) and col in table and _pos(base[col].iloc[0]) else np.nan
+        table[ratio] = [float(v) / b if _pos(v) and math.isfinite(b) else np.nan
+                        for v in (table[col] if col in table else [np.nan] * len(table))]
+    return table
+
+
+def _pos(v) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v)) and float(v) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def csv_columns(table: pd.DataFrame) -> List[str]:
+    return [c for c in COLUMNS if c in table]
+
+
+def _si(x: float) -> str:
+    if not _pos(x):
+        return "" if not (x == 0) else "0"
+    for unit, k in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= k:
+            return f"{x / k:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _with_ratio(value: str, r, ratio: Optional[str]) -> str:
+    if not value:
+        return ""
+    if ratio and _pos(r.get(ratio)) and not r.get("baseline", False):
+        return f"{value} ({float(r[ratio]):.2g}×)"
+    return value
+
+
+def render_cost(table: pd.DataFrame, fmt: str) -> str:
+    """The cost table in Markdown or LaTeX: one row per cell, each cost with its ratio to the baseline."""
+    from .table_text import esc
+
+    axes = list(table.attrs.get("axes") or ["cell"])
+    spec = [("params", "params", "params_x", lambda v: f"{int(v):,}" if _pos(v) else ""),
+            ("FLOPs/sample fwd", "flops_fwd", "flops_x", _si), ("FLOPs/sample step", "flops_step", None, _si),
+            ("peak train MiB", "mem_mb", "mem_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
+            ("latency b=1 ms", "lat_b1_ms", "lat_b1_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
+            ("latency batch ms", "lat_batch_ms", "lat_batch_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
+            ("s/epoch", "epoch_s", "epoch_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
+            ("trial-s", "trial_s", None, lambda v: f"{v:,.1f}" if _pos(v) else "")]
+    spec = [s for s in spec if s[1] in table]
+    head = axes + [s[0] for s in spec]
+    body = []
+    for _, r in table.iterrows():
+        cells = ["–" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in (r[a] for a in axes)]
+        cells += [_with_ratio(f(r[col]) if r[col] is not None else "", r, ratio) for _, col, ratio, f in spec]
+        body.append(cells)
+    threads = sorted({int(t) for t in table.get("threads", pd.Series(dtype=float)).dropna()})
+    notes = [f"cost per cell: median over its finished runs; (×) = ratio to the baseline; latency timed at "
+             f"{'/'.join(map(str, threads)) or '?'} torch thread(s); trial-s summed over all the cell's runs"]
+    notes += [f"{r['cell']}: {r['cost_note']}" for _, r in table.iterrows() if isinstance(r.get("cost_note"), str)
+              and r["cost_note"]]
+    if fmt == "md":
+        widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+        line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+        md = "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
+        return md + "".join(f"\n\n_{n}_" for n in notes)
+    lines = [r"\begin{tabular}{" + "l" * len(axes) + "r" * len(spec) + "}", r"\toprule",
+             " & ".join(esc(h) for h in head) + r" \\", r"\midrule",
+             *(" & ".join(esc(c) for c in b) + r" \\" for b in body), r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines + [f"% {esc(n)}" for n in notes])
