@@ -254,11 +254,14 @@ def _study_html(s: ReportStudy, ui: str) -> str:
         meta = [("runs", "<b>external runs</b> (not launched by ablate): " + _e(s.external.get("source"))),
                 ("mapping", _e(s.external.get("mapping")))] + [(k, v) for k, v in meta if k not in (
                     "task", "paper", "launch", "git commit", "hosts", *(() if s.experiment_id else ("store",)))]
-    out = [f'<section id="{_slug(s.name)}"><h2>{_e(s.name)}</h2><dl class="meta">'
-           + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>"]
-    out += [f'<p class="warn">{_e(n)}</p>' for n in s.notes]
-    out.append(f"<h3>Ablation table</h3>{_table_html(s.table_csv, s.metric, s.mode)}")
+    # the conclusion first (the verdicts, at any window from 1280 px), then the long tail, then provenance
+    out = [f'<section id="{_slug(s.name)}"><h2>{_e(s.name)}</h2><p class="lede">{_lede(s)}</p>',
+           f"<h3>Conclusion</h3>{_verdict_html(s.table_csv, s.metric, s.mode)}"]
     out += [f'<p class="foot">{_e(f)}</p>' for f in s.footnotes]
+    out.append(_table_html(s.table_csv, s.metric, s.mode))
+    out.append("<h3>Launch</h3>" if not s.external else "<h3>Runs read</h3>")
+    out.append('<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>")
+    out += [f'<p class="warn">{_e(n)}</p>' for n in s.notes]
     for head, png in (("Plot", s.plot_png), ("Learning curves", s.curves_png)):
         if png:
             out.append(f'<h3>{head}</h3><figure><img alt="{head.lower()} of {_e(s.name)}" '
@@ -282,16 +285,99 @@ def _study_html(s: ReportStudy, ui: str) -> str:
 _LABELS = {"mean": "{m} mean {a}", "delta": "Δ vs baseline", "p_value": "p (unadjusted)", "p_adj": "p (adjusted)",
            "ci_low": "CI low", "ci_high": "CI high", "epoch_s": "s / epoch", "hedges_g": "Hedges g",
            "mde": "MDE", "seeds_needed": "seeds needed", "peak_mem_mb": "peak MB", "look": "look (0-based)",
-           "p_bound": "p* (boundary)"}
+           "p_bound": "p* (boundary)", "ci_level": "CI level", "ci_low_unadj": "CI low (unadj.)",
+           "ci_high_unadj": "CI high (unadj.)", "p_eq_adj": "p equiv. (adjusted)", "seeds_basis": "seeds needed from",
+           "seeds_low": "seeds needed (low)", "seeds_high": "seeds needed (high)"}
+
+
+def _lede(s: ReportStudy) -> str:
+    """One line under the study's name: where the runs come from, the metric and its direction, the trials."""
+    counts = ", ".join(f"{n} {str(k).lower()}" for k, n in s.trials["status"].value_counts().items()) or "no runs"
+    where = (f"<b>external runs</b> (not launched by ablate): {_e(s.external.get('source'))}" if s.external
+             else f"task {_e(s.task)} · launch {_e(s.launch)}")
+    return f"{where} · metric <b>{_e(s.metric)}</b> ({'higher' if s.mode == 'max' else 'lower'} is better) · {_e(counts)}"
+
+
+# The conclusion's columns, by CSV name (the CSV's own order and any column another version adds stay in
+# "All columns"): each cell's mean ± std, its Δ against the baseline with the interval its verdict was decided
+# with, the adjusted p and the verdict.  The long tail (unadjusted p, Hedges g, MDE, seeds needed, cost, ...)
+# is one click away, so the verdicts fit a 1280 px window beside any number of axes.
+_CONCLUSION = ("n", "failed", "running", "mean", "std", "delta", "ci_low", "ci_high", "p_adj", "verdict", "best",
+               "baseline")
+_VERDICT_CLASS = {"better": "v-better", "worse": "v-worse", "equivalent": "v-equivalent", "undecided": "v-undecided",
+                  "continue": "v-undecided"}
+
+
+def _axes_of(head: Sequence[str]) -> List[str]:
+    """The CSV's leading label columns: the scientific axes (or ``cell``), everything before ``n``."""
+    return list(head[:head.index("n")]) if "n" in head else [h for h in head[:1]]
+
+
+def _verdict_html(table_csv: str, metric: str, mode: str) -> str:
+    """The conclusion table: per cell, n (and failures), mean ± std, Δ [interval], adjusted p, verdict.
+    Each number cell keeps the exact CSV value(s) in data-value / its tooltip, as the full table does."""
+    from .table_text import decimals, num, pval
+
+    rows = list(csv.reader(io.StringIO(table_csv)))
+    if not rows:
+        raise ValueError("table_csv must hold at least a header line, got an empty string")
+    head, arrow = rows[0], "↑" if mode == "max" else "↓"
+    axes, adaptive = _axes_of(head), "p_bound" in head
+    labels = [*axes, "n", f"{metric} {arrow} mean ± std", f"Δ vs baseline [{'RCI' if adaptive else 'CI'}]",
+              "p / p* (boundary)" if adaptive else "p (adjusted)", "verdict"]
+    cols = [*axes, "n", "mean", "delta", "p_value" if adaptive else "p_adj", "verdict"]
+    trs = []
+    for raw in rows[1:]:
+        r = dict(zip(head, raw))
+        f = lambda k: _float(r.get(k, ""))                                       # noqa: E731
+        d, base = decimals(f("std"), f("mean")), r.get("baseline") == "True"
+        n = r.get("n", "")
+        extra = [f"{r[k]} {k}" for k in ("failed", "running") if _float(r.get(k, "")) > 0]
+        ms = ("–" if not math.isfinite(f("mean")) else f"{num(f('mean'), d)} (one seed)" if n == "1"
+              else f"{num(f('mean'), d)} ± {f('std'):.{d}f}")
+        delta = "baseline" if base else "–" if not math.isfinite(f("delta")) else num(f("delta"), d, sign=True) + (
+            f" [{num(f('ci_low'), d)}, {num(f('ci_high'), d)}]" if math.isfinite(f("ci_low")) and math.isfinite(
+                f("ci_high")) else "")
+        p = "" if base else (f"{pval(f('p_value'))} / {pval(f('p_bound'))}" if adaptive else pval(f("p_adj")))
+        v = "" if base else r.get("verdict", "")
+        needed = r.get("seeds_needed", "")
+        shown_v = _e(v) + (f' <span class="note">(~{_e(needed)} seeds)</span>' if v == "undecided" and needed else "")
+        tip = lambda *ks: " · ".join(f"{k} = {r[k]}" for k in ks if r.get(k, "") != "")      # noqa: E731
+        tds = [f'<td data-col="{_e(a)}" data-value="{_e(r.get(a, ""))}" class="axis">{_breakable(r.get(a, "")) or "–"}'
+               f'</td>' for a in axes]
+        tds += [f'<td data-col="n" data-value="{_e(n)}" class=num title="{_e(tip("n", "failed", "running"))}">{_e(n)}'
+                + (f' <span class="warn-text">({_e(", ".join(extra))})</span>' if extra else "") + "</td>",
+                f'<td data-col="mean" data-value="{_e(r.get("mean", ""))}" class=num title="{_e(tip("mean", "std"))}">'
+                f'{_e(ms)}</td>',
+                f'<td data-col="delta" data-value="{_e(r.get("delta", ""))}" class=num '
+                f'title="{_e(tip("delta", "ci_low", "ci_high", "ci_level"))}">{_e(delta)}</td>',
+                f'<td data-col="{cols[-2]}" data-value="{_e(r.get(cols[-2], ""))}" class=num '
+                f'title="{_e(tip("p_value", "p_adj", "p_bound"))}">{_e(p)}</td>',
+                f'<td data-col="verdict" data-value="{_e(v)}" class="verdict {_VERDICT_CLASS.get(v, "")}" '
+                f'title="{_e(tip("verdict", "seeds_needed"))}">{shown_v}</td>']
+        cls = " ".join(k for k in ("best", "baseline") if r.get(k) == "True")
+        trs.append(f'<tr class="{cls}">{"".join(tds)}</tr>' if cls else f"<tr>{''.join(tds)}</tr>")
+    ths = "".join(f'<th data-col="{_e(c)}">{_breakable(lb)}</th>' for c, lb in zip(cols, labels))
+    return (f'<div class="scroll"><table class="data verdicts"><thead><tr>{ths}</tr></thead><tbody>{"".join(trs)}'
+            f'</tbody></table></div><p class="foot">highlighted: the best cell ({_e(metric)} {arrow}); exact values in each '
+            f'cell\'s tooltip and under "All columns".</p>')
+
+
+def _float(v: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _table_html(table_csv: str, metric: str, mode: str) -> str:
-    """The CSV as an HTML table: each cell keeps its exact CSV text in
+    """The CSV as an HTML table, folded under "All columns": each cell keeps its exact CSV text in
     data-value (and its tooltip) and shows it rounded; the best row is marked."""
     rows = list(csv.reader(io.StringIO(table_csv)))
     if not rows:
         raise ValueError("table_csv must hold at least a header line, got an empty string")
     head, arrow, trs = rows[0], "↑" if mode == "max" else "↓", []
+    tail = [_LABELS.get(h, h).format(m=metric, a=arrow) for h in head if h not in (*_axes_of(head), *_CONCLUSION)]
     ths = "".join(f'<th data-col="{_e(h)}" title="CSV column {_e(h)}; click to sort">'
                   f'{_e(_LABELS.get(h, h).format(m=metric, a=arrow))}</th>' for h in head)
     for r in rows[1:]:
@@ -299,9 +385,12 @@ def _table_html(table_csv: str, metric: str, mode: str) -> str:
         tds = "".join(f'<td data-col="{_e(h)}" data-value="{_e(v)}" title="{_e(v)}"{" class=num" if _is_num(v) else ""}>'
                       f'{_e(_fmt(h, v))}</td>' for h, v in zip(head, r))
         trs.append(f'<tr class="{cls}">{tds}</tr>' if cls else f"<tr>{tds}</tr>")
-    return (f'<div class="scroll"><table class="data sortable ablation"><thead><tr>{ths}</tr></thead><tbody>'
+    return (f'<details class="alltab"><summary>All columns: {_e(", ".join(tail) or "every CSV column")} '
+            f'(the CSV of <code>ablate table --format csv</code>, sortable)</summary>'
+            f'<div class="scroll"><table class="data sortable ablation"><thead><tr>{ths}</tr></thead><tbody>'
             f'{"".join(trs)}</tbody></table></div><p class="foot">★ best cell ({_e(metric)} {arrow}); numbers '
-            f'rounded to 4 significant digits, the exact value in each cell\'s tooltip; click a column to sort.</p>')
+            f'rounded to 4 significant digits, the exact value in each cell\'s tooltip; click a column to sort.</p>'
+            f'</details>')
 
 
 def _grid(cls: str, head: Sequence[str], rows: Sequence[str]) -> str:
@@ -350,6 +439,8 @@ def _dur(s: float) -> str:
 _e = lambda v: html.escape("" if v is None else str(v), quote=True)                        # noqa: E731
 _cell = lambda c: _e(c).replace(",", ",<wbr>")      # noqa: E731 - a long cell id may wrap after its commas
 _slug = lambda name: "study-" + re.sub(r"[^A-Za-z0-9_.-]", "-", name)                      # noqa: E731
+# a long axis name or value (model.block_size, cosine_with_warmup) may wrap after its dots, underscores, commas
+_breakable = lambda v: re.sub(r"([._,=/])(?=[A-Za-z])", r"\1<wbr>", _e(v))                      # noqa: E731
 
 _CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;max-width:1500px;
 margin:1.5em auto;padding:0 1.2em;color:#1d232a;line-height:1.45}h1{font-size:1.6em}h3{margin:1.6em 0 .5em}
@@ -365,7 +456,12 @@ tr.best td{font-weight:700;background:#fff4cc}tr.baseline td{background:#eef5fb}
 figure{margin:.5em 0}img{max-width:100%;height:auto;border:1px solid #e3e8ed}details summary{cursor:pointer}
 pre,code{font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace}code{font-size:.88em}
 pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}table.failures code{white-space:nowrap}
-table.failures td{white-space:normal;vertical-align:top}table.failures td.why{min-width:24em}"""
+table.failures td{white-space:normal;vertical-align:top}table.failures td.why{min-width:24em}
+.lede{color:#3b4650;margin:.2em 0 .6em}table.verdicts th{white-space:normal;vertical-align:bottom}
+table.verdicts td.axis{white-space:normal;max-width:16em}.warn-text{color:#8a4b00;white-space:normal}
+table.verdicts .note{display:block;font-weight:400;font-size:.85em;color:#5a6772}
+td.verdict{font-weight:600}.v-better{color:#1a7f37}.v-worse{color:#b42318}.v-equivalent{color:#1f5fa8}
+.v-undecided{color:#5a6772}details.alltab{margin:.6em 0 1em}details.alltab>summary{color:#3b4650}"""
 
 # Click a header to sort by it (again to reverse); numbers by value (data-value when
 # there is one), empty cells last either way.
