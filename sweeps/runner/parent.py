@@ -44,8 +44,21 @@ def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state
         c.log_artifacts(rid, d)
     if study.imports:
         log_imports(c, rid, study.imports)
+    _log_provenance(c, rid)
     state.parent_run_id = rid
     return rid
+
+
+def _log_provenance(c, rid: str) -> None:
+    """git diff, untracked files, packages and hardware on the parent (sweeps/runner/provenance.py)."""
+    import sys
+
+    from . import provenance
+
+    try:
+        provenance.log(c, rid)
+    except Exception as e:  # noqa: BLE001 - the launch runs without it, and says so
+        print(f"warning: could not record the launch's provenance ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 IMPORTS_ARTIFACT = "imports"      # the parent's copies of the sweep file's own code: imports/<module>/<file|folder>

@@ -66,6 +66,7 @@ def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
                          f"trial; pass the id of one of its trial runs (`ablate report` lists them)")
     if C.TASK not in tags:
         raise UsageError(f"--from-run {run_id} is not a trial run of ablate (it has no ablate.task tag)")
+    report_environment(c, run)
     if tags.get(C.IMPORTS):
         import_recorded_code(c, run)
     try:
@@ -75,6 +76,27 @@ def rerun_recorded(run_id: str, tracking_uri: Optional[str]) -> int:
         raise UsageError(f"--from-run {run_id}: its recorded config does not fit task "
                          f"{tags[C.TASK]!r} of this checkout ({str(e).strip(chr(34))[:300]})") from None
     return _rerun_and_compare(c, run, task, config)
+
+
+def report_environment(c, run) -> None:
+    """One line on stderr per way the current environment differs from the run's launch (its provenance,
+    sweeps/runner/provenance.py): git commit, diff and untracked files, package versions, CUDA / cuDNN, host,
+    device; one line saying they are the same otherwise.  The rerun goes ahead either way."""
+    from . import provenance
+
+    parent = run.data.tags.get(C.PARENT_RUN)
+    old = provenance.recorded(c, parent) if parent else None
+    if old is None:
+        print(f"the run's launch recorded no provenance (a launch from before it was stored); its commit: "
+              f"{run.data.tags.get(C.GIT_COMMIT)}", file=sys.stderr)
+        return
+    now, _ = provenance.collect()
+    lines = provenance.differences(old, now, provenance.recorded_packages(c, parent),
+                                   provenance.versions(provenance.packages()), names=("recorded", "now"))
+    for line in lines:
+        print(f"differs from the run's launch: {line}", file=sys.stderr)
+    if not lines:
+        print("environment: the same commit, tree, packages, host and device as the run's launch", file=sys.stderr)
 
 
 def import_recorded_code(c, run) -> None:

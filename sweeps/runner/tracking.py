@@ -205,17 +205,22 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
 
 
 def ensure_experiment(uri: str, name: str) -> str:
+    """The experiment's id, created if absent.  Tagged ``mlflow.experimentKind`` = custom_model_development
+    (also an existing one of ablate): MLflow 3 otherwise opens it in the GenAI view, without the runs table."""
     c = client(uri)
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             c.restore_experiment(exp.experiment_id)
+        if exp.tags.get(C.EXPERIMENT_KIND) != C.EXPERIMENT_KIND_VALUE:
+            c.set_experiment_tag(exp.experiment_id, C.EXPERIMENT_KIND, C.EXPERIMENT_KIND_VALUE)
         return exp.experiment_id
     artifact = None
     if uri.startswith("sqlite:///"):
         artifact = (Path(uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
     try:
-        return c.create_experiment(name, artifact_location=artifact)
+        return c.create_experiment(name, artifact_location=artifact,
+                                   tags={C.EXPERIMENT_KIND: C.EXPERIMENT_KIND_VALUE})
     except Exception:  # created concurrently by another driver
         return c.get_experiment_by_name(name).experiment_id
 
@@ -225,7 +230,8 @@ def git_commit(path: Path | None = None) -> str:
         cwd = str(path or Path(__file__).resolve().parent)
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        # untracked files count: a new module the run imported is an edit a clean commit cannot reproduce
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"], cwd=cwd,
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
     except (OSError, subprocess.SubprocessError):
