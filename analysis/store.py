@@ -8,13 +8,18 @@ launch's analysis settings (``ablate.analysis``) and adaptive-seed looks
 from its ``epoch_seconds`` history.  MLflow's public client reads a history one
 run at a time; on a SQL store the store's own ``get_metric_history_bulk`` reads
 many runs in one query (500 per query), elsewhere it is one query per run.
+
+A local sqlite store (what ``ablate run`` creates) is read without MLflow, by
+analysis/store_sqlite.py: only the runs of the phase and launch asked for, in a
+few queries, the same frame as ``mlflow.search_runs``; any other store, or a
+sqlite schema that reader was not checked on, goes through MLflow's client.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -62,31 +67,15 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     attrs: axes, baseline_cell, metric, mode, launch, launches, smoke_launches,
     plot, metric_modes, analysis (all five keys), looks (list or None).
     Raises LookupError when the experiment or the runs do not exist."""
-    for name in ("alembic", "alembic.runtime.migration"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        names = [e.name for e in mlflow.search_experiments() if e.name != "Default"]
-        raise LookupError(f"no sweep named {experiment!r} in {tracking_uri}; sweeps there: {', '.join(names) or '(none)'}")
-    filt = C.equals(C.PHASE, phase) if phase else ""
-    df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filt, output_format="pandas",
-                            max_results=100000)
-    if df.empty:
-        raise LookupError(f"sweep {experiment!r} has no {phase or ''} runs in {tracking_uri}")
-    launch_col = C.column(C.LAUNCH)
-    if launch_col not in df:
-        raise LookupError(f"sweep {experiment!r} has no runs written by ablate in {tracking_uri}")
-    launches = sorted(df[launch_col].dropna().unique())
-    if launch == "latest":
-        launch = launches[-1]
-    if launch:
-        df = df[df[launch_col] == launch]
-        if df.empty:
-            raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}; launches: "
-                              f"{', '.join(launches[-10:])}{' (latest 10)' if len(launches) > 10 else ''}")
+    where = [(C.PHASE, phase)] if phase else []
+    # a local sqlite store: this launch's runs only, without MLflow
+    df = _fast(tracking_uri, lambda r: _sqlite_runs(r, experiment, tracking_uri, phase, launch, where))
+    if df is None:
+        df = _mlflow_runs(experiment, tracking_uri, phase, where)
+        launch = _pick_launch(experiment, sorted(df[C.column(C.LAUNCH)].dropna().unique()), launch)
+        if launch:
+            df = df[df[C.column(C.LAUNCH)] == launch]
+    launch = df.attrs.pop("launch", launch)
     df = _current(df.copy())
     for col in [c for c in df.columns if c.startswith("params.")]:
         # object dtype: a missing param (conditional key) must not turn ints into floats
@@ -142,6 +131,104 @@ def _current(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _fast(tracking_uri: str, ask):
+    """``ask(reader)`` on a local sqlite store (analysis/store_sqlite.py); None where that reader does not
+    apply or sqlite fails (the caller then asks MLflow's client).  LookupErrors are the answer and pass."""
+    import sqlite3
+
+    from .store_sqlite import open_reader
+
+    reader = open_reader(tracking_uri)
+    if reader is None:
+        return None
+    try:
+        with reader:
+            return ask(reader)
+    except sqlite3.Error:
+        return None
+
+
+def has_experiment(tracking_uri: str, name: str) -> bool:
+    """Whether the store has an experiment called ``name`` (deleted ones too, as MLflow's get_experiment_by_name)."""
+    got = _fast(tracking_uri, lambda r: r.experiment_id(name) is not None)
+    return got if got is not None else _client(tracking_uri).get_experiment_by_name(name) is not None
+
+
+def experiment_names(tracking_uri: str) -> List[str]:
+    """The store's active experiments, newest first (MLflow's search_experiments)."""
+    got = _fast(tracking_uri, lambda r: r.experiment_names())
+    return got if got is not None else [e.name for e in _client(tracking_uri).search_experiments()]
+
+
+def _client(tracking_uri: str):
+    for name in ("alembic", "alembic.runtime.migration", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri)
+
+
+def _no_sweep(experiment: str, tracking_uri: str, names) -> LookupError:
+    names = [n for n in names if n != "Default"]
+    return LookupError(f"no sweep named {experiment!r} in {tracking_uri}; sweeps there: {', '.join(names) or '(none)'}")
+
+
+def _pick_launch(experiment: str, launches, launch: Optional[str]) -> Optional[str]:
+    """"latest" → the newest of ``launches`` (ids sort by time); an id must be among them (LookupError)."""
+    if not launches:
+        raise LookupError(f"sweep {experiment!r} has no runs written by ablate (no launch id on its runs)")
+    if launch == "latest":
+        return launches[-1]
+    if launch and launch not in launches:
+        raise LookupError(f"sweep {experiment!r} has no runs of launch {launch!r}; launches: "
+                          f"{', '.join(launches[-10:])}{' (latest 10)' if len(launches) > 10 else ''}")
+    return launch
+
+
+def _no_runs(experiment: str, tracking_uri: str, phase: Optional[str], ablate_tags: bool) -> LookupError:
+    if not ablate_tags:
+        return LookupError(f"sweep {experiment!r} has no runs written by ablate in {tracking_uri}")
+    return LookupError(f"sweep {experiment!r} has no {phase or ''} runs in {tracking_uri}")
+
+
+def _mlflow_runs(experiment: str, tracking_uri: str, phase: Optional[str], where) -> pd.DataFrame:
+    """Every run of ``phase`` through MLflow's client (any store)."""
+    for name in ("alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        raise _no_sweep(experiment, tracking_uri, [e.name for e in mlflow.search_experiments()])
+    filt = " and ".join(C.equals(k, v) for k, v in where)
+    df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filt, output_format="pandas",
+                            max_results=100000)
+    if df.empty:
+        raise _no_runs(experiment, tracking_uri, phase, True)
+    if C.column(C.LAUNCH) not in df:
+        raise _no_runs(experiment, tracking_uri, phase, False)
+    return df
+
+
+def _sqlite_runs(reader, experiment: str, tracking_uri: str, phase: Optional[str], launch: Optional[str],
+                 where) -> pd.DataFrame:
+    """The runs of ``phase`` and of one launch (or all), selected in SQL (analysis/store_sqlite.py); the
+    launch picked is in attrs["launch"].  Same frame and errors as the MLflow path."""
+    eid = reader.experiment_id(experiment)
+    if eid is None:
+        raise _no_sweep(experiment, tracking_uri, reader.experiment_names())
+    launches = sorted(reader.tag_values(eid, C.LAUNCH, where))
+    if not launches:
+        raise _no_runs(experiment, tracking_uri, phase, reader.count_runs(eid, where) == 0)
+    launch = _pick_launch(experiment, launches, launch)
+    df = reader.search_runs(eid, [*where, *([(C.LAUNCH, launch)] if launch else [])])
+    if launch is None:               # all launches: as MLflow's path, only runs that carry a launch tag
+        df = df[df[C.column(C.LAUNCH)].notna()]
+    df.attrs["launch"] = launch
+    return df
+
+
 def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> None:
     """attrs analysis / looks, and the columns look and epoch_s (median of each run's epoch_seconds history)."""
     df.attrs["analysis"] = {**DEFAULT_ANALYSIS, **json.loads(_first(df, C.column(C.ANALYSIS)) or "{}")}
@@ -162,13 +249,17 @@ def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> 
 def load_metric_histories(tracking_uri: str, run_ids: Iterable[str], metric: str) -> Dict[str, np.ndarray]:
     """{run_id: values of ``metric`` by step} (last value per step; runs without it are absent).
 
-    A SQL store answers ``get_metric_history_bulk`` for 500 runs per query; other stores (a tracking
-    server, a file store) get ``MlflowClient.get_metric_history`` once per run."""
-    from mlflow.tracking import MlflowClient
-
+    A local sqlite store is read with sqlite3 (analysis/store_sqlite.py); another SQL store answers
+    ``get_metric_history_bulk`` for 500 runs per query; other stores (a tracking server, a file store) get
+    ``MlflowClient.get_metric_history`` once per run."""
     if not isinstance(metric, str) or not metric:
         raise ValueError(f"metric must be a metric name; got {metric!r}")
     ids = list(dict.fromkeys(run_ids))
+    points = _fast(tracking_uri, lambda r: r.metric_points(ids, metric))
+    if points is not None:
+        return _by_step(points)
+    from mlflow.tracking import MlflowClient
+
     c = MlflowClient(tracking_uri)
     store = getattr(getattr(c, "_tracking_client", None), "store", None)
     points = []                                   # (run_id, step, value), in logging order
@@ -178,6 +269,10 @@ def load_metric_histories(tracking_uri: str, run_ids: Iterable[str], metric: str
             points += [(m.run_id, m.step, m.value) for m in got]
     else:
         points = [(rid, m.step, m.value) for rid in ids for m in c.get_metric_history(rid, metric)]
+    return _by_step(points)
+
+
+def _by_step(points) -> Dict[str, np.ndarray]:
     by_run: Dict[str, Dict[int, float]] = {}
     for rid, step, value in points:
         by_run.setdefault(rid, {})[int(step)] = float(value)   # a step logged twice (a retried epoch): the last

@@ -53,9 +53,10 @@ def resolve_sweep_names(arg: str, cli_uri: Optional[str]) -> Tuple[List[str], st
             names = [(raw.get("tracking") or {}).get("experiment") or raw.get("name", arg)]
     uri = tracking.open_store(tracking.resolve_uri(cli_uri, file_uri, create=False), create=False)
     if len(names) == 1:
-        c = tracking.client(uri)
-        if c.get_experiment_by_name(names[0]) is None:
-            suite = sorted(e.name for e in c.search_experiments() if e.name.startswith(names[0] + "."))
+        from analysis.store import experiment_names, has_experiment     # a local store: without MLflow
+
+        if not has_experiment(uri, names[0]):
+            suite = sorted(n for n in experiment_names(uri) if n.startswith(names[0] + "."))
             names = suite or names
     return names, uri
 

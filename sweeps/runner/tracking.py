@@ -132,6 +132,8 @@ def _open_sqlite(uri: str, db: Path, create: bool) -> str:
         raise StoreError(f"tracking store {db} is a directory, not a sqlite file")
     else:
         _check_sqlite_file(db)
+        if not create and _readable_without_mlflow(uri):
+            return uri            # complete (its schema at a known revision): nothing to create or wait for
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(db) + ".lock")
@@ -147,6 +149,22 @@ def _open_sqlite(uri: str, db: Path, create: bool) -> str:
     finally:
         lock.release()
     return uri
+
+
+def _readable_without_mlflow(uri: str) -> bool:
+    """A store the commands that only read can use without importing MLflow (analysis/store_sqlite.py): its
+    schema is at a revision that reader was checked on, so no migration is pending or under way."""
+    from analysis.store_sqlite import READER_CHOICES, READER_ENV, open_reader
+
+    raw = os.environ.get(READER_ENV, "auto")
+    if raw.strip().lower() not in READER_CHOICES:
+        raise SettingError(f"{READER_ENV}={raw!r} is not allowed: one of {', '.join(READER_CHOICES)} (auto: a local "
+                           f"sqlite store is read without MLflow's client; mlflow: always through it)")
+    reader = open_reader(uri)
+    if reader is None:
+        return False
+    reader.close()
+    return True
 
 
 def _check_sqlite_file(db: Path) -> None:
