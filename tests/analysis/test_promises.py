@@ -83,11 +83,13 @@ def test_fixed_equivalence_is_family_wise(m):
 
 def test_adaptive_equivalence_uses_the_one_sided_alpha_over_m_interval():
     # Bonferroni design: a cell at the margin is called equivalent at most α/m per cell (one side of the
-    # 1 − 2α/m repeated interval): looks 10/30/40 let equivalence be shown; 4000 single-cell null studies
+    # 1 − 2α/m repeated interval): looks 10/30/40 let equivalence be shown; 20000 single-cell studies whose
+    # seed-matched difference is exactly at the margin (cell = baseline run + 0.5 + N(0, 1) noise, paired test)
     d = plan([10, 30, 40], n_cells=5, spending="obrien_fleming", correction="bonferroni", test="paired")
     rng = np.random.default_rng(41)
     from analysis.stats import sequential_verdicts
-    v = sequential_verdicts(d, rng.standard_normal((20000, 1, 40)) + 0.5, rng.standard_normal((20000, 40)) * 0,
+    base = 3 * rng.standard_normal((20000, 40))            # the seed's own effect, shared by both arms
+    v = sequential_verdicts(d, base[:, None, :] + 0.5 + rng.standard_normal((20000, 1, 40)), base,
                             min_effect=0.5)
     rate = float((v.verdict == "equivalent").mean())
     assert rate <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / 20000)
