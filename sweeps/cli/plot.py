@@ -16,12 +16,16 @@ def add(sub) -> None:
     s.add_argument("--launch", help="launch id, 'latest' (default) or 'all'")
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     s.add_argument("-o", "--output", help="PNG path (default: SWEEP.png; suites: one file per study)")
-    s.add_argument("--kind", choices=("auto", "interaction"), default="auto",
-                   help="'interaction': an interaction plot of a two-axis grid")
+    s.add_argument("--kind", choices=("auto", "interaction", "pareto"), default="auto",
+                   help="'interaction': an interaction plot of a two-axis grid; 'pareto': the metric against --cost")
+    s.add_argument("--cost", choices=("flops", "memory", "latency", "params"), default=None,
+                   help="with --kind pareto: the cost on the x axis (log scale; default flops)")
     s.set_defaults(func=cmd_plot)
 
 
 def cmd_plot(args) -> int:
+    if args.cost is not None and args.kind != "pareto":
+        raise UsageError(f"--cost {args.cost}: only with --kind pareto (got --kind {args.kind})")
     from analysis.plots import nothing_to_plot, plot_ablation, plot_interaction
 
     tables, _, _ = load_any(args)
@@ -37,7 +41,14 @@ def cmd_plot(args) -> int:
         if len(tables) > 1 and args.output:
             p = Path(args.output)
             out = p.with_name(f"{p.stem}.{name.split('.')[-1]}{p.suffix or '.png'}")
-        if args.kind == "interaction":
+        if args.kind == "pareto":
+            from analysis.plot_pareto import plot_pareto
+
+            try:
+                print(plot_pareto(table, out, args.cost or "flops", title=name))
+            except ValueError as e:
+                raise UsageError(f"{name}: --kind pareto: {e}") from None
+        elif args.kind == "interaction":
             try:
                 print(plot_interaction(runs, table, out, title=name))
             except ValueError as e:
