@@ -42,14 +42,16 @@ torch.utils.checkpoint still stores one state per segment.
 """
 from __future__ import annotations
 
+import inspect
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import wavelets  # noqa: F401  (registers the "coarsen" kind)
-from .registry import lookup, register
+from .registry import available, lookup, register
 
 _CONV = {2: (F.conv2d, F.conv_transpose2d), 3: (F.conv3d, F.conv_transpose3d)}
 _COARSEN = ("dwt", "learnable_dwt", "avgpool", "maxpool")
@@ -200,6 +202,13 @@ class _ReversibleChain(torch.autograd.Function):
 
 
 @register("hyperbolic_net", "leapfrog")
+def coarsen_arguments(name: str, wavelet_scale: str, extra: Optional[dict] = None) -> dict:
+    """The keyword arguments of the ``coarsen`` component ``name`` besides channels and dims: the wavelet scale
+    where the constructor takes one (the wavelets), and ``extra`` (a researcher's own coarsening's arguments)."""
+    takes = inspect.signature(lookup("coarsen", name)).parameters
+    return {**({"scale": wavelet_scale} if "scale" in takes else {}), **(extra or {})}
+
+
 class HyperbolicNet(nn.Module):
     """Fully hyperbolic encoder-decoder for dense prediction (Fig. 2, Sec. 3.2, 6).
 
@@ -249,14 +258,15 @@ class HyperbolicNet(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 2, width: int = 6, depth: int = 4,
                  n_levels: int = 2, coarsen: str = "dwt", dims: int = 2, h: float = 0.1,
                  bias: bool = False, reversible: bool = True, layout: str = "reference",
-                 wavelet_scale: str = "orthonormal") -> None:
+                 wavelet_scale: str = "orthonormal", coarsen_kwargs: Optional[dict] = None) -> None:
         super().__init__()
         for name, v, lo in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
                             ("width", width, 1), ("depth", depth, 1), ("n_levels", n_levels, 0)):
             wavelets._check_int(name, v, lo, f"an integer >= {lo}")
         wavelets._check_dims(dims)
-        if coarsen not in _COARSEN:
-            raise ValueError(f"coarsen must be one of {', '.join(_COARSEN)}, got {coarsen!r}")
+        if coarsen not in _COARSEN and coarsen not in available("coarsen"):
+            raise ValueError(f"coarsen must be one of {', '.join(_COARSEN)} or a registered coarsen component, "
+                             f"got {coarsen!r}")
         if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h <= 1:
             raise ValueError(f"h must be a float in (0, 1], got {h!r}")
         if reversible and not lookup("coarsen", coarsen).invertible:
@@ -271,7 +281,7 @@ class HyperbolicNet(nn.Module):
             raise ValueError(f"wavelet_scale must be one of {', '.join(wavelets.SCALES)}, got {wavelet_scale!r}")
         self.dims, self.n_levels, self.reversible, self.layout = dims, n_levels, bool(reversible), layout
         conv = (nn.Conv2d, nn.Conv3d)[dims - 2]
-        coarsen_kw = {"scale": wavelet_scale} if lookup("coarsen", coarsen).invertible else {}
+        coarsen_kw = coarsen_arguments(coarsen, wavelet_scale, coarsen_kwargs)
         self.open = conv(in_channels, width, 3, padding=1) if layout == "learned_opening" else None
         self._repeat = width // in_channels
         ops, c = [], width

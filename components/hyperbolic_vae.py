@@ -55,13 +55,14 @@ itself is components/hyperbolic.py's.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
 
 from . import wavelets
-from .hyperbolic import LeapfrogStep, Transition, _ReversibleChain, propagate, reverse
-from .registry import lookup, register
+from .hyperbolic import LeapfrogStep, Transition, _ReversibleChain, coarsen_arguments, propagate, reverse
+from .registry import available, lookup, register
 
 _INVERTIBLE = ("dwt", "learnable_dwt")
 LATENTS = ("final_state", "both_states")
@@ -98,7 +99,7 @@ class HyperbolicVAE(nn.Module):
     def __init__(self, in_channels: int = 1, size: int = 32, units: int = 5, depth: int = 3, h: float = 1e-2,
                  coarsen: str = "dwt", bias: bool = False, reversible: bool = True, tol: float = 1e-3,
                  gauss: str = "moments", latent: str = "final_state", groups: str = "rows",
-                 wavelet_scale: str = "orthonormal") -> None:
+                 wavelet_scale: str = "orthonormal", coarsen_kwargs: Optional[dict] = None) -> None:
         super().__init__()
         for name, v, lo in (("in_channels", in_channels, 1), ("size", size, 1), ("units", units, 0),
                             ("depth", depth, 1)):
@@ -107,9 +108,10 @@ class HyperbolicVAE(nn.Module):
             raise ValueError(f"size must be a power of two (each unit halves it), got {size}")
         if 2 ** units > size:
             raise ValueError(f"units must be at most log2(size) = {int(math.log2(size))}, got {units}")
-        if coarsen not in _INVERTIBLE:
-            raise ValueError(f"coarsen must be one of {', '.join(_INVERTIBLE)} (F must be invertible), "
-                             f"got {coarsen!r}")
+        own = coarsen not in _INVERTIBLE and coarsen in available("coarsen")      # a researcher's own coarsening
+        if not (coarsen in _INVERTIBLE or (own and getattr(lookup("coarsen", coarsen), "invertible", False))):
+            raise ValueError(f"coarsen must be one of {', '.join(_INVERTIBLE)} or a registered invertible coarsen "
+                             f"component (F must be invertible), got {coarsen!r}")
         for name, v, ok in (("h", h, lambda v: 0 < v <= 1), ("tol", tol, lambda v: v > 0)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(v):
                 raise ValueError(f"{name} must be a positive float{' <= 1' if name == 'h' else ''}, got {v!r}")
@@ -122,8 +124,8 @@ class HyperbolicVAE(nn.Module):
         ops, c = [], in_channels
         for _ in range(units):
             ops.extend(LeapfrogStep(c, 2, float(h), bias) for _ in range(depth))
-            ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=2, scale=wavelet_scale),
-                                  refine=False))
+            ops.append(Transition(lookup("coarsen", coarsen)(channels=c, dims=2, **coarsen_arguments(
+                coarsen, wavelet_scale, coarsen_kwargs)), refine=False))
             c *= 4
         self.ops = nn.ModuleList(ops)
         s = size // 2 ** units

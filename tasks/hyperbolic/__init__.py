@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ..schema import Param, TaskSpec
+from ..schema import Param, Slot, TaskSpec
 from ..segmentation.layouts import data_params, data_problems, find_cases
 from .coarsenings import COARSEN, INVERTIBLE, LAYOUTS, WAVELET_SCALES
 
@@ -121,4 +121,9 @@ SPEC = TaskSpec(
     check=_check,
     smoke={"data.size": 16, "data.n_train": 4, "data.n_test": 2, "data.num_objs": 2, "data.rad_max": 5,
            "data.rad_min": 2, "model.width": 4, "train.epochs": 1, "train.batch_size": 4},
+    slots=(Slot("model.coarsen", "coarsen",
+                "(channels, dims) -> forward(x: (N, C, *S)) -> (N, C * 2^dims, *S / 2), once per level; invertible "
+                "(attribute invertible, method inverse) makes the network reversible",
+                passes=("channels", "dims"), task_args=(("scale", "model.wavelet_scale"),),
+                probe="tasks.hyperbolic.probes:coarsen_probes"),),
 )

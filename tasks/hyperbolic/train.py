@@ -15,12 +15,17 @@ def build_model(cfg: Dict[str, Any], in_channels: int, n_out: int):
     """HyperbolicNet from the registry; reversible only where the coarsening is invertible."""
     import components
 
-    reversible = cfg["model.coarsen"] in INVERTIBLE and cfg.get("model.reversible", True)
+    from .probes import coarsen_kwargs
+
+    name = cfg["model.coarsen"]
+    invertible = name in INVERTIBLE or bool(getattr(components.lookup("coarsen", name), "invertible", False))
+    reversible = invertible and cfg.get("model.reversible", True)
     return components.build("hyperbolic_net", "leapfrog", in_channels=in_channels, out_channels=n_out,
                             width=cfg["model.width"], depth=cfg["model.depth"], n_levels=cfg["model.n_levels"],
-                            coarsen=cfg["model.coarsen"], dims=cfg["model.dims"], h=cfg["model.h"],
+                            coarsen=name, dims=cfg["model.dims"], h=cfg["model.h"],
                             bias=cfg["model.bias"], reversible=reversible, layout=cfg["model.layout"],
-                            wavelet_scale=cfg.get("model.wavelet_scale", "orthonormal"))
+                            wavelet_scale=cfg.get("model.wavelet_scale", "orthonormal"),
+                            coarsen_kwargs=coarsen_kwargs(cfg))
 
 
 def load_data(cfg: Dict[str, Any]):

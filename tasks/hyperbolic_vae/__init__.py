@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Tuple
 
-from ..schema import Param, TaskSpec
+from ..schema import Param, Slot, TaskSpec
 
 
 def _check(cfg: Dict[str, Any]) -> List[Tuple[str, str]]:
@@ -110,4 +110,9 @@ SPEC = TaskSpec(
     run="tasks.hyperbolic_vae.train:run",
     check=_check,
     smoke={"data.size": 8, "model.units": 3, "model.depth": 1, "train.epochs": 2, "train.batch_size": 256},
+    slots=(Slot("model.coarsen", "coarsen",
+                "(channels, dims=2) -> forward(x: (N, C, S, S)) -> (N, 4C, S/2, S/2), once per unit; must be "
+                "invertible (attribute invertible, method inverse): the decoder runs the network backwards",
+                passes=("channels", "dims"), task_args=(("scale", "model.wavelet_scale"),),
+                probe="tasks.hyperbolic_vae.probes:coarsen_probes"),),
 )

@@ -43,6 +43,8 @@ def data_order(cfg: Dict[str, Any], epochs: int = 1):
 def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
     import components
 
+    from .probes import coarsen_kwargs
+
     device = setup_runtime(cfg)
     x_tr, x_te = (t.to(device) for t in load_images(cfg["data.size"]))
     seed = int(cfg["seed"])
@@ -52,7 +54,8 @@ def run(cfg: Dict[str, Any], reporter) -> Dict[str, float]:
                              coarsen=cfg["model.coarsen"], bias=cfg["model.bias"],
                              reversible=cfg["model.reversible"], tol=cfg["model.tol"],
                              gauss=cfg["model.gauss"], latent=cfg["model.latent"], groups=cfg["model.groups"],
-                             wavelet_scale=cfg["model.wavelet_scale"]).to(device)
+                             wavelet_scale=cfg["model.wavelet_scale"],
+                             coarsen_kwargs=coarsen_kwargs(cfg)).to(device)
     theta = [p for n, p in model.named_parameters() if n != "P"]
     opt = torch.optim.SGD([{"params": theta, "lr": cfg["optim.lr"]},
                            {"params": [model.P], "lr": cfg["optim.lr_p"]}])

@@ -51,7 +51,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Tuple
 
 from .. import datasets
-from ..schema import Param, TaskSpec
+from ..schema import Param, Slot, TaskSpec
 from .schedule import parse_milestones
 
 ARCHS = ("pcnn", "resnet18", "mobilenetv2")
@@ -125,5 +125,9 @@ SPEC = TaskSpec(
     check=_check,
     smoke={"train.epochs": 1, "train.batch_size": 32, "data.train_limit": 64, "data.test_limit": 64,
            "model.width_mult": 0.125, "optim.milestones": ""},
+    slots=(Slot("model.fusion", "fusion",
+                "(channels) -> forward(shortcut, current: (N, C, H, W) each) -> (N, C, H, W); every residual "
+                "block of the backbone (none: no shortcut)", passes=("channels",), extra=("none",),
+                task_args=(("order", "model.order"),), probe="tasks.image_classification.probes:fusion_probes"),),
 )
 

@@ -31,6 +31,7 @@ is ``components.build("fusion", name, order=..., channels=C, ...)`` called as
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, Iterator, List, Optional
 
 import torch
@@ -51,11 +52,34 @@ class _NoFusion(nn.Module):
         return current
 
 
+_CALLS: Optional[List[int]] = None     # set by fusion_channels(): the channels of every make_fusion call
+
+
 def make_fusion(name: str, channels: int, fusion_kwargs: Optional[Dict[str, Any]] = None) -> nn.Module:
     """A fusion module from the registry ("none" → no shortcut)."""
+    if _CALLS is not None:
+        _CALLS.append(channels)
+        return _NoFusion()
     if name == "none":
         return _NoFusion()
     return components.build("fusion", name, channels=channels, **(fusion_kwargs or {}))
+
+
+def fusion_channels(arch: str, width_mult: float = 1.0, stem: str = "cifar") -> List[int]:
+    """The ``channels`` of each fusion unit the backbone ``arch`` builds (in order), without building any
+    fusion: what the ``model.fusion`` slot's pre-flight probe checks (cached: a backbone takes a while)."""
+    return list(_fusion_channels(arch, float(width_mult), stem))
+
+
+@functools.lru_cache(maxsize=None)
+def _fusion_channels(arch: str, width_mult: float, stem: str) -> tuple:
+    global _CALLS
+    _CALLS = []
+    try:
+        build_backbone(arch, num_classes=10, fusion="add", fusion_kwargs=None, width_mult=width_mult, stem=stem)
+        return tuple(_CALLS)
+    finally:
+        _CALLS = None
 
 
 def fusion_modules(model: nn.Module) -> Iterator[nn.Module]:
@@ -66,8 +90,9 @@ def fusion_modules(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _check_common(fusion: str, num_classes: int, width_mult: float) -> None:
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+    if fusion not in FUSIONS and fusion not in components.available("fusion"):
+        raise ValueError(f"fusion must be one of {', '.join(FUSIONS)} or a registered fusion component, "
+                         f"got {fusion!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not width_mult > 0:

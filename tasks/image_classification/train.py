@@ -19,7 +19,12 @@ EVAL_BATCH = 1000
 
 
 def fusion_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Constructor arguments of the fusion named by model.fusion (order etc. only for cfu / pu)."""
+    """Constructor arguments of the fusion named by model.fusion (order etc. only for cfu / pu; a researcher's
+    own fusion component gets its model.fusion.<argument> keys)."""
+    if cfg["model.fusion"] not in ("none", "add", "concat", "cfu", "pu"):
+        from tasks import get_task
+
+        return get_task("image_classification").slot_kwargs(cfg, "model.fusion")
     if cfg["model.fusion"] not in ("cfu", "pu"):
         return {}
     return {"order": cfg["model.order"], "alpha_init": cfg["model.fusion_alpha_init"],

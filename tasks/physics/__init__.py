@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ..schema import Param, TaskSpec
+from ..schema import Param, Slot, TaskSpec
 from .settings import HNN_SYSTEMS, SYSTEMS, resolved
 
 _HNN = {"data.system": HNN_SYSTEMS}
@@ -144,5 +144,10 @@ SPEC = TaskSpec(
     sparse=_sparse,
     smoke={"data.trajectories": 8, "data.points": 10, "data.test_fraction": 0.25, "model.hidden": 32,
            "train.epochs": 2, "train.steps_per_epoch": 10, "eval.substeps": 2},
+    slots=(Slot("model.fusion", "fusion",
+                "(channels) -> forward(shortcut h1, current f(h1): (N, hidden) each) -> (N, hidden), twice "
+                "differentiable (the HNN differentiates the field); none: the reference MLP",
+                passes=("channels",), extra=("none",), task_args=(("order", "model.order"),),
+                probe="tasks.physics.probes:fusion_probes"),),
 )
 

@@ -15,7 +15,7 @@ the bouncing ball.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -46,13 +46,15 @@ class FusionMLP(nn.Module):
     """
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 200, fusion: str = "none",
-                 order: int = 4, form: str = "eq4", fused: bool = True) -> None:
+                 order: int = 4, form: str = "eq4", fused: bool = True,
+                 fusion_kwargs: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         for name, v in (("n_in", n_in), ("n_out", n_out), ("hidden", hidden)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        if fusion not in FUSIONS and fusion not in components.available("fusion"):
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)} or a registered fusion component, "
+                             f"got {fusion!r}")
         if form not in FORMS:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
         self.linear1 = nn.Linear(n_in, hidden)
@@ -66,8 +68,8 @@ class FusionMLP(nn.Module):
         elif fusion in ("cfu", "pu"):
             self.fusion = components.build("fusion", fusion, order=order, channels=hidden, fused=fused,
                                            **FORMS[form])
-        else:
-            self.fusion = components.build("fusion", fusion, channels=hidden)
+        else:                                     # add, concat, or a researcher's own (its own arguments)
+            self.fusion = components.build("fusion", fusion, channels=hidden, **(fusion_kwargs or {}))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, n_in) → (N, n_out)."""
@@ -91,14 +93,15 @@ class VectorField(nn.Module):
     """
 
     def __init__(self, dim: int, kind: str = "hnn", hidden: int = 200, fusion: str = "none",
-                 order: int = 4, form: str = "eq4") -> None:
+                 order: int = 4, form: str = "eq4", fusion_kwargs: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         if kind not in ("hnn", "mlp"):
             raise ValueError(f"kind must be 'hnn' or 'mlp', got {kind!r}")
         if kind == "hnn" and dim % 2:
             raise ValueError(f"dim must be even for an HNN (q and p halves), got {dim}")
         self.kind, self.dim = kind, dim
-        self.net = FusionMLP(dim, 2 if kind == "hnn" else dim, hidden, fusion, order, form, fused=True)
+        self.net = FusionMLP(dim, 2 if kind == "hnn" else dim, hidden, fusion, order, form, fused=True,
+                             fusion_kwargs=fusion_kwargs)
 
     def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
         """(N, D) → (N,) learned Hamiltonian F2 (hnn only)."""

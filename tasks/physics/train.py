@@ -20,7 +20,14 @@ def build_field(cfg: Dict[str, Any], dim: int) -> VectorField:
     poly = cfg["model.fusion"] in ("cfu", "pu")
     return VectorField(dim, kind=cfg.get("model.kind", "hnn"), hidden=cfg["model.hidden"],
                        fusion=cfg["model.fusion"], order=cfg["model.order"] if poly else 4,
-                       form=cfg["model.fusion_form"] if poly else "eq4")
+                       form=cfg["model.fusion_form"] if poly else "eq4", fusion_kwargs=own_fusion_kwargs(cfg))
+
+
+def own_fusion_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """A researcher's own fusion component's model.fusion.<argument> keys (none for the shipped fusions)."""
+    from tasks import get_task
+
+    return get_task("physics").slot_kwargs(cfg, "model.fusion")
 
 
 def batch_rows(batch: int, n_rows: int) -> int:

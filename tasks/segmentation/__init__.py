@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ..schema import Param, TaskSpec
+from ..schema import Param, Slot, TaskSpec
 from .layouts import data_params, data_problems
 from .noise import noise_metric_names
 
@@ -122,4 +122,9 @@ SPEC = TaskSpec(
     smoke={"data.size": 32, "data.n_train": 8, "data.n_test": 4, "data.rad_max": 7, "data.rad_min": 2,
            "data.num_objs": 4, "model.base_channels": 4, "model.depth": 2, "model.res_units": 1,
            "train.epochs": 1, "train.batch_size": 4},
+    slots=(Slot("model.fusion", "fusion",
+                "(channels) -> forward(shortcut: encoder feature, current: up-sampled feature, (N, C, *S) each) -> "
+                "(N, C, *S), at each decoder scale (concat: the UNet's own concatenation)",
+                passes=("channels",), extra=("concat",), task_args=(("order", "model.order"),),
+                probe="tasks.segmentation.probes:fusion_probes"),),
 )

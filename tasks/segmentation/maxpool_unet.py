@@ -92,9 +92,10 @@ class MaxPoolUNet(nn.Module):
                  fusion_kwargs: Optional[Dict[str, Any]] = None, hyper_init: str = "he_normal",
                  up_kernel_size: Optional[int] = None, dims: int = 2) -> None:
         super().__init__()
+        own_fusion = fusion not in FUSIONS and fusion in components.available("fusion")   # a researcher's own
         for name, value, allowed in (("conv", conv, CONVS), ("dropout_at", dropout_at, DROPOUT_AT),
                                      ("fusion", fusion, FUSIONS), ("norm", norm, NORMS), ("dims", dims, (2, 3))):
-            if value not in allowed:
+            if value not in allowed and not (name == "fusion" and own_fusion):
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("depth", depth),
                             ("base_channels", base_channels)):

@@ -81,8 +81,9 @@ class FusionUNet(UNet):
     """
 
     def __init__(self, fusion: str, fusion_kwargs: Dict[str, Any] | None = None, **unet_kwargs: Any) -> None:
-        if fusion not in ELEMENTWISE:
-            raise ValueError(f"fusion must be one of {ELEMENTWISE} (concat is MONAI's UNet itself), got {fusion!r}")
+        if fusion not in ELEMENTWISE and (fusion == "concat" or fusion not in components.available("fusion")):
+            raise ValueError(f"fusion must be one of {ELEMENTWISE} or a registered fusion component (concat is "
+                             f"MONAI's UNet itself), got {fusion!r}")
         # MONAI's __init__ builds the levels bottom-up through the hooks below;
         # they need these before nn.Module.__init__ runs, hence object.__setattr__.
         object.__setattr__(self, "_fusion_spec", (fusion, dict(fusion_kwargs or {})))
@@ -120,7 +121,12 @@ def unet_channels(base: int, depth: int) -> Sequence[int]:
 
 
 def fusion_kwargs(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Constructor kwargs of a cfu/pu fusion: the order and the form's (identity, bound)."""
+    """Constructor kwargs of a cfu/pu fusion: the order and the form's (identity, bound); a researcher's own
+    fusion component gets its model.fusion.<argument> keys."""
+    if cfg["model.fusion"] not in ("concat", "add", "cfu", "pu"):
+        from tasks import get_task
+
+        return get_task("segmentation").slot_kwargs(cfg, "model.fusion")
     if cfg["model.fusion"] not in ("cfu", "pu"):
         return {}
     return dict(order=cfg["model.order"], **FORMS[cfg["model.fusion_form"]])
