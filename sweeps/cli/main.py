@@ -37,9 +37,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ablate", description="Ray-distributed ablation sweeps for layer research")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    from . import plot, report, run, table, tasks, trial, ui
+    from . import compare, plot, report, run, table, tasks, trial, ui
 
-    for command in (run, trial, table, plot, report, ui, tasks):
+    for command in (run, trial, table, plot, report, ui, tasks, compare):
         command.add(sub)
     return p
 

@@ -92,7 +92,9 @@ def packages() -> List[str]:
 
 
 def versions(lines: List[str]) -> Dict[str, str]:
-    return {ln.split("==", 1)[0].lower(): ln.split("==", 1)[1] for ln in lines if "==" in ln}
+    from analysis.compare import versions as _v
+
+    return _v(lines)
 
 
 def hardware() -> Dict[str, object]:
@@ -191,25 +193,8 @@ def recorded_packages(c, rid: str) -> Optional[Dict[str, str]]:
     return versions(Path(p).read_text().splitlines())
 
 
-def differences(old: Dict[str, object], new: Dict[str, object], old_pk: Optional[Dict[str, str]] = None,
-                new_pk: Optional[Dict[str, str]] = None, names: Tuple[str, str] = ("recorded", "now")) -> List[str]:
-    """One line per difference of two summaries: commit, tree (diff + untracked), packages, host, device."""
-    a, b = names
-    out = []
-    if old.get("commit") != new.get("commit"):
-        out.append(f"git commit: {a} {old.get('commit')}, {b} {new.get('commit')}")
-    if old.get("tree_sha256") != new.get("tree_sha256"):
-        def tree(s):
-            return ("clean" if not s.get("dirty") else
-                    f"dirty, sha256 {str(s.get('tree_sha256'))[:12]}…, {s.get('untracked', 0)} untracked file(s)")
-        out.append(f"git diff: {a} {tree(old)}, {b} {tree(new)}")
-    pa, pb = (old_pk, new_pk) if old_pk is not None and new_pk is not None else (old.get("packages") or {},
-                                                                                new.get("packages") or {})
-    changed = [f"{k} {pa.get(k, '-')} -> {pb.get(k, '-')}" for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
-    if changed:
-        more = f" (+{len(changed) - 12} more)" if len(changed) > 12 else ""
-        out.append(f"packages: {len(changed)} differ: {'; '.join(changed[:12])}{more}")
-    for key in ("cuda", "cudnn", "host", "device"):
-        if str(old.get(key)) != str(new.get(key)):
-            out.append(f"{key}: {a} {old.get(key)}, {b} {new.get(key)}")
-    return out
+def differences(old, new, old_pk=None, new_pk=None, names=("recorded", "now")) -> List[str]:
+    """One line per difference of two summaries (analysis.compare.provenance_differences, shared with compare)."""
+    from analysis.compare import provenance_differences
+
+    return provenance_differences(old, new, old_pk, new_pk, names)
