@@ -201,7 +201,6 @@ class _ReversibleChain(torch.autograd.Function):
         return (None, *grads, *[pgrads.get(p) for op in ops for p in op.parameters()])
 
 
-@register("hyperbolic_net", "leapfrog")
 def coarsen_arguments(name: str, wavelet_scale: str, extra: Optional[dict] = None) -> dict:
     """The keyword arguments of the ``coarsen`` component ``name`` besides channels and dims: the wavelet scale
     where the constructor takes one (the wavelets), and ``extra`` (a researcher's own coarsening's arguments)."""
@@ -209,6 +208,7 @@ def coarsen_arguments(name: str, wavelet_scale: str, extra: Optional[dict] = Non
     return {**({"scale": wavelet_scale} if "scale" in takes else {}), **(extra or {})}
 
 
+@register("hyperbolic_net", "leapfrog")
 class HyperbolicNet(nn.Module):
     """Fully hyperbolic encoder-decoder for dense prediction (Fig. 2, Sec. 3.2, 6).
 
