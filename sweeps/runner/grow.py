@@ -18,7 +18,7 @@ values the search chose and where its Tune runs live.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from analysis import contract as C
 
@@ -91,9 +91,14 @@ def plan_retry(study: Study, state: LaunchState, runs: Dict[str, Dict[str, Any]]
 
 
 def plan_extend(study: Study, state: LaunchState, runs: Dict[str, Dict[str, Any]],
-                commit: Optional[str]) -> Dict[str, Optional[str]]:
+                commit: Optional[str], echo: Callable[[str], None] = lambda s: None) -> Dict[str, Optional[str]]:
     """key → status of the run it replaces (None: new to the launch) for every trial of the sweep file that is
-    missing, not FINISHED, or finished with another config or code version; {} if none."""
+    missing, not FINISHED, or finished with another config or code version; {} if none.
+
+    A finished trial whose config is unchanged but whose run was made by another code version (its
+    ``ablate.git_commit`` tag differs from ``commit``: a new commit, or the tree dirty then and not now) is
+    rerun, as the issue asks (reuse only unchanged code), and ``echo`` gets one line naming it and the two
+    versions, so a rerun of finished trials is never silent."""
     out: Dict[str, Optional[str]] = {}
     for t in final_trials(study, state.best_nuisance):
         r = runs.get(t.key)
@@ -101,6 +106,8 @@ def plan_extend(study: Study, state: LaunchState, runs: Dict[str, Dict[str, Any]
             out[t.key] = None
         elif r["status"] != "FINISHED" or r["commit"] != commit or _changed(t.config, r["params"]):
             out[t.key] = r["status"]
+            if r["status"] == "FINISHED" and r["commit"] != commit and not _changed(t.config, r["params"]):
+                echo(f"--extend: rerunning trial {t.key}: its code version changed ({r['commit']} -> {commit})")
     return out
 
 

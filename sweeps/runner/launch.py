@@ -156,7 +156,7 @@ def _plan_growth(study: Study, state: LaunchState, uri: str, exp_id: str, grow: 
         if not was:
             return f"launch {state.launch} of {study.name} has no failed trials; nothing to retry"
     else:
-        was = plan_extend(study, state, runs, tracking.git_commit())
+        was = plan_extend(study, state, runs, tracking.git_commit(), echo)
         if not was:
             return f"launch {state.launch} of {study.name} already has every trial of {study.file}; nothing to extend"
     name = state.add_phase(grow, sorted(was), was)

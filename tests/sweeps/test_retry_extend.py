@@ -66,7 +66,16 @@ def _study(tmp_path, **over):
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("ABLATE_HOME", str(tmp_path / "home"))
+    commit(monkeypatch, "c0ffee")
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def commit(monkeypatch, sha):
+    """The code version the launches record and --extend compares (tracking.git_commit, read by base_tags and
+    by the extend plan): fixed, so commits other engineers make to this repository mid-test change nothing."""
+    from sweeps.runner import tracking
+
+    monkeypatch.setattr(tracking, "git_commit", lambda path=None: sha)
 
 
 def _runs(uri, name="grow"):
@@ -139,6 +148,25 @@ def test_extend_runs_only_the_new_cells_and_seeds_and_reuses_unchanged_finished_
     assert len(load_runs("grow", store)) == 16
 
 
+def test_extend_reruns_finished_trials_whose_code_version_changed_and_names_each(tmp_path, store, monkeypatch):
+    fake = TrackedPhases()
+    launch(_study(tmp_path), tracking_uri=store, run_phase=fake, echo=lambda s: None)
+    grown = _study(tmp_path, seeds=[0, 1, 2])                       # one seed more, same code: 3 new trials
+    lines = []
+    launch(grown, tracking_uri=store, run_phase=fake, echo=lines.append, grow="extend")
+    assert fake.calls[-1] == ("extend1", sorted(k for k in fake.calls[-1][1] if k.endswith("seed=2")))
+    assert len(fake.calls[-1][1]) == 3 and not any("code version" in ln for ln in lines), lines
+    commit(monkeypatch, "beef42")                                   # a new commit: every finished trial reruns
+    lines.clear()
+    again = launch(grown, tracking_uri=store, run_phase=fake, echo=lines.append, grow="extend")
+    assert fake.calls[-1][0] == "extend2" and len(fake.calls[-1][1]) == 9
+    changed = [ln for ln in lines if "code version changed (c0ffee -> beef42)" in ln]
+    assert len(changed) == 9 and all(ln.startswith("--extend: rerunning trial ") for ln in changed), lines
+    assert again["counts"] == {"trials": 9, "finished": 9, "failed": 0}
+    df = load_runs("grow", store)
+    assert len(df) == 9 and set(df[C.column(C.GIT_COMMIT)]) == {"beef42"}
+
+
 # ------------------------------------------------------------------------------------------ through the CLI
 def _cli_sweep(tmp_path, seeds=(0, 1), widths=(2, 4)):
     raw = toy_sweep("growcli", tmp_path, seeds=seeds, **{"fault.kind": "kill", "fault.epoch": 1})
@@ -205,7 +233,21 @@ def test_cli_extend_runs_exactly_the_missing_trials_and_keeps_the_baseline(tmp_p
     r = ablate(["run", sweep, "--extend", "--tracking-uri", uri], tmp_path, env)
     assert r.returncode == 0, out(r)
     n1 = len((tmp_path / "faults" / "starts.log").read_text().splitlines())
-    assert n1 - n0 == 16 - 6, out(r)                                  # exactly the missing trials
+    # other engineers commit to this repository while the test runs: when the code version (HEAD, or the
+    # tree's dirtiness) moved between the two launches, --extend reruns the 6 finished trials too, naming each
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(uri)
+    runs = c.search_runs([c.get_experiment_by_name("growcli").experiment_id], max_results=1000)
+    first = {r.data.tags.get(C.GIT_COMMIT) for r in runs if not r.data.tags.get(C.ADDED_IN)
+             and r.data.tags.get(C.PHASE) == "final"}
+    added = {r.data.tags.get(C.GIT_COMMIT) for r in runs if r.data.tags.get(C.ADDED_IN)}
+    assert len(first) == 1 and len(added) == 1, (first, added)
+    moved = out(r).count("code version changed")
+    if first == added:
+        assert moved == 0 and n1 - n0 == 16 - 6, out(r)              # exactly the missing trials
+    else:
+        assert moved == 6 and n1 - n0 == 16, out(r)                  # and the 6 whose code changed, named
     assert "16 final trials, 16 finished, 0 failed" in out(r)
     df = load_runs("growcli", uri)
     assert len(df) == 16 and df.attrs["baseline_cell"] == "model.kind=plain"
