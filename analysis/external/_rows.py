@@ -100,7 +100,7 @@ def _seeds(raw: List[Any], col: str, notes: List[str]) -> List[Any]:
 
 
 def frame_of(df: pd.DataFrame, mapping: RunMapping, cols: Dict[str, str], source: Source,
-           notes: List[str]) -> pd.DataFrame:
+             notes: List[str]) -> pd.DataFrame:
     """One row per run: run_id, status, the cell columns, cell, seed, metric value, order, and MLflow's
     experiment_id / start_time / end_time where the source has them."""
     name = metric_name(mapping)
@@ -144,12 +144,11 @@ def dedupe(frame: pd.DataFrame, mapping: RunMapping, notes: List[str]) -> pd.Dat
     pairs = key[dup].nunique()
     if mapping.duplicates == "refuse":
         first = frame[dup].sort_values("_order", kind="stable").groupby(key[dup], sort=False)
-        k, g = next(iter(first))
+        _, g = next(iter(first))
+        more = f", and {pairs - 1} more (cell, seed) pairs repeat" if pairs > 1 else ""
         raise MappingError(f"{len(g)} runs share cell [{g['cell'].iloc[0]}] and seed {g['seed'].iloc[0]} "
-                           f"({_ids(g['run_id'])})" + (f", and {pairs - 1} more (cell, seed) pairs repeat" if pairs > 1
-                                                       else "")
-                           + f"; resolve with --duplicates keep-last (the later run) or best (the better "
-                             f"{metric_name(mapping)}), or leave runs out with --where")
+                           f"({_ids(g['run_id'])}){more}; resolve with --duplicates keep-last (the later run) or "
+                           f"best (the better {metric_name(mapping)}), or leave runs out with --where")
     col = f"metrics.{metric_name(mapping)}"
     if mapping.duplicates == "best":
         sign = 1.0 if mapping.mode == "max" else -1.0
@@ -228,7 +227,9 @@ def _analysis(overrides: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
 
 
 def finish(frame: pd.DataFrame, mapping: RunMapping, cols: Dict[str, str], source: Source, notes: List[str],
-            analysis: Optional[Mapping[str, Any]]) -> pd.DataFrame:
+           analysis: Optional[Mapping[str, Any]]) -> pd.DataFrame:
+    """Cells in run order, the baseline found, and the columns and attrs of analysis.store.load_runs' frame (what
+    only a launch records, parameter counts and seconds per epoch, left empty)."""
     axes = list(mapping.cells)
     # cells in the order their first runs ran (MLflow's start time, a CSV's rows): a script's loop order
     cells = frame.sort_values("_order", kind="stable").drop_duplicates("cell")[["cell", *axes]].reset_index(drop=True)
