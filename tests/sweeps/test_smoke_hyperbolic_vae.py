@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from tests.helpers import SWEEPS
+from tests.helpers import SWEEPS, ablate, out
 
 
 def test_smoke_hyperbolic_vae(sweep_runner):
@@ -21,3 +21,17 @@ def test_smoke_hyperbolic_vae(sweep_runner):
     assert "learnable_dwt" in render(table, "md")
     assert "latent_dims" in render(ablation_table(runs, metric="latent_dims"), "md")
     assert plot_ablation(runs, table, sweep_runner.tmp / "vae.png").stat().st_size > 0
+
+
+def test_dry_run_lists_the_paper_vs_code_settings_and_widens_them(tmp_path):
+    """Issue 26: the settings where the paper's text and the authors' code differ are one-value axes,
+    so --dry-run prints them in every cell; the --set of docs/reproduction.md widens them."""
+    r = ablate(["run", SWEEPS / "hyperbolic_vae.yaml", "--dry-run"], tmp_path, timeout=120)
+    assert r.returncode == 0, out(r)
+    for setting in ['model.latent=final_state', 'model.groups=rows', 'model.bias=False', 'model.wavelet_scale=orthonormal']:
+        assert setting in r.stdout, setting
+    r = ablate(["run", SWEEPS / "hyperbolic_vae.yaml", "--dry-run", *['--smoke', '--set', 'loss.alpha=[0.1]', '--set', 'model.coarsen=[dwt]', '--set', 'baseline.loss.alpha=0.1', '--set', 'model.latent=[final_state,both_states]', '--set', 'model.groups=[rows,columns]', '--set', 'model.bias=[false,true]']], tmp_path, timeout=120)
+    assert r.returncode == 0, out(r)
+    assert "final phase: 8 cells" in r.stdout and "(baseline)" in r.stdout
+    for cell in ['model.latent=both_states,model.groups=columns,model.bias=True']:
+        assert cell in r.stdout, cell
