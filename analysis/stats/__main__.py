@@ -1,5 +1,5 @@
 """``python -m analysis.stats``: the minimum-detectable-effect tables of docs/statistics.md."""
-from ._fixed import mde_table
+from ._power import mde_table
 
 for kind in ("welch", "pooled", "paired"):
     table = mde_table(seeds=(2, 3, 5, 10, 20, 30), alphas=(0.05, 0.01, 0.005), test=kind)

@@ -36,7 +36,7 @@ from statsmodels.stats.multitest import multipletests
 
 from ._checks import choice_arg, finite_values, unit_arg
 from ._manytoone import correlation_paired, maxt_stepdown, welch_corr
-from ._power import POWER, _seeds_for, mde_sd, mde_table  # noqa: F401  (mde_table, POWER: the public names)
+from ._power import POWER, _seeds_for, mde_sd
 from ._tstat import TStat, pair_up, paired, welch
 
 CORRECTIONS = ("holm", "bonferroni", "bh", "none", "dunnett")
