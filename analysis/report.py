@@ -83,7 +83,8 @@ class ReportStudy:
 
 
 def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *,
-                  sweep_yaml: Optional[str] = None, metric: Optional[str] = None) -> ReportStudy:
+                  sweep_yaml: Optional[str] = None, metric: Optional[str] = None,
+                  pooled: Optional[tuple] = None) -> ReportStudy:
     """Read one launch of ``experiment`` (an id, "latest" or None for all) from
     the store at ``uri`` and draw its figures.  ``sweep_yaml``: the sweep text as
     run (default: the parent run's ``sweep.yaml`` artifact, when there is one).
@@ -95,8 +96,11 @@ def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *
     from .store import load_runs
     from .tables import ablation_table, render
 
-    runs = load_runs(experiment, uri, launch=launch)
-    table = ablation_table(runs, metric=metric)
+    # pooled: (runs, table) of several launches as the CLI pooled them (analysis/pooling.py)
+    runs, table = pooled if pooled else (None, None)
+    if runs is None:
+        runs = load_runs(experiment, uri, launch=launch)
+        table = ablation_table(runs, metric=metric)
     metric, mode = table.attrs["metric"], table.attrs["mode"]
     c, launch = MlflowClient(uri), runs.attrs["launch"]
     parent = _parent_run(c, runs, launch) if launch else None

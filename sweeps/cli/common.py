@@ -61,23 +61,79 @@ def resolve_sweep_names(arg: str, cli_uri: Optional[str]) -> Tuple[List[str], st
     return names, uri
 
 
-def load_tables(sweep: str, cli_uri: Optional[str], launch: str = "latest", metric: Optional[str] = None):
-    """([(experiment, runs, table)], uri) of a sweep or suite; UsageError for unknown names."""
-    from analysis.store import load_runs, launch_notes
-    from analysis.tables import ablation_table
+LAUNCH_HELP = ("launch id, 'latest' (default), 'all' or ID1,ID2: several launches are pooled, one result per cell "
+               "and seed, with the sweep file's baseline when SWEEP is a file")
+FORCE_HELP = "pool launches that differ in code version (ablate.git_commit) or in a key (refused without it)"
+
+
+def load_tables(sweep: str, cli_uri: Optional[str], launch: str = "latest", metric: Optional[str] = None,
+                force: bool = False):
+    """([(experiment, runs, table)], uri) of a sweep or suite; UsageError for unknown names.  ``launch``:
+    an id, "latest", "all" or ``ID1,ID2``: several launches are pooled (analysis/pooling.py), with the sweep
+    file's baseline and grid order when SWEEP is a file; launches that differ in code version or in a key
+    are refused (UsageError, exit 2) unless ``force``, then pooled with a warning."""
+    from analysis.pooling import parse_launch
 
     names, uri = resolve_sweep_names(sweep, cli_uri)
+    which = parse_launch(launch)
+    pooled = which is None or isinstance(which, list)
+    grids = _sweep_grids(sweep) if pooled else {}
     out = []
     for name in names:
-        try:
-            runs = load_runs(name, uri, launch=None if launch == "all" else launch)
-            table = ablation_table(runs, metric=metric)
-        except (LookupError, KeyError) as e:
-            raise UsageError(str(e).strip('"')) from None
-        for note in launch_notes(runs):
-            warn(f"{name}: {note}")
+        runs, table = _read_table(name, uri, which, metric, force, grids.get(name))
         out.append((name, runs, table))
     return out, uri
+
+
+def _read_table(name: str, uri: str, which, metric: Optional[str], force: bool, grid):
+    """One study's runs and table: one launch (store.load_runs), or pooled launches (pooling.pool_runs)."""
+    from analysis import pooling
+    from analysis.store import launch_notes, load_runs
+    from analysis.tables import ablation_table
+
+    try:
+        if which is None or isinstance(which, list):
+            base, cells = grid if grid else (None, None)
+            runs = pooling.pool_runs(name, uri, which, baseline_cell=base, grid=cells)
+        else:
+            runs = load_runs(name, uri, launch=which)
+        why = pooling.refusal(name, runs) if "pool_differences" in runs.attrs else None
+        if why and not force:
+            raise UsageError(f"{why}; pass --force to pool them anyway, or --launch ID for one launch")
+        table = ablation_table(runs, metric=metric)
+    except (LookupError, KeyError) as e:
+        raise UsageError(str(e).strip('"')) from None
+    if "pool_differences" in runs.attrs:
+        for note in pooling.notes(runs) + ([f"pooling anyway (--force): {why}"] if why else []):
+            warn(f"{name}: {note}")
+        table.attrs["notes"] = [*table.attrs.get("notes", []), pooling.footer(runs)]
+    else:
+        for note in launch_notes(runs):
+            warn(f"{name}: {note}")
+    return runs, table
+
+
+def _sweep_grids(sweep: str) -> dict:
+    """{experiment: (baseline cell label, [cell labels in grid order])} of a sweep file's studies, as
+    ``ablate run`` labels them (sweeps/runner/launch.py launch_tags); {} for a sweep named by its experiment
+    or a file that no longer loads (the pool then takes the newest launch's baseline tag)."""
+    if not sweep.endswith((".yaml", ".yml")):
+        return {}
+    from ..errors import SweepError
+    from ..language.expand import baseline_cell, cells
+    from ..language.load import load_all
+
+    try:
+        studies = load_all(sweep)
+    except (SweepError, UsageError) as e:
+        warn(f"{sweep}: not read for the pooled table's baseline and grid order ({e}); using the newest launch's")
+        return {}
+    out = {}
+    for st in studies:
+        cs = cells(st)
+        base = baseline_cell(st, cs)
+        out[st.experiment] = out[st.name] = (base.id if base else "", [c.id for c in cs])
+    return out
 
 
 def print_launch_table(experiment: str, uri: str, launch: str, plot: Optional[str] = None, title: str = "") -> None:
@@ -203,4 +259,5 @@ def load_any(args):
     """([(name, runs, table)], uri, external) for SWEEP or for --experiment / --csv."""
     if is_external(args):
         return (*load_external(args), True)
-    return (*load_tables(args.sweep, args.tracking_uri, args.launch, args.metric), False)
+    return (*load_tables(args.sweep, args.tracking_uri, args.launch, args.metric, getattr(args, "force", False)),
+            False)
