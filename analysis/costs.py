@@ -8,8 +8,13 @@ times, per cell:
 * ``mem_mb``: peak memory of one training step (MiB; named so beside a task's own ``peak_mem_mb`` metric);
 * ``lat_b1_ms``, ``lat_batch_ms``: median inference latency at batch 1 and at the batch size (median over runs);
 * ``epoch_s`` is the table's own column (median over each run's epochs, then over runs);
-* ``trial_s``: total trial-seconds of the cell, summed over all its runs (finished, failed, retried: MLflow's
-  start to end time of each run);
+* ``trial_s``: total compute seconds of the cell, summed over all its runs (finished, failed, retried): each
+  run's ``epoch_seconds`` history summed (the training epochs, as the worker timed them) plus the cost probe's
+  own time (``ablate.cost_s``).  Not counted, because the store holds no worker-side measure of them: start-up
+  (imports, data loading, model building) and evaluation.  Not MLflow's start-to-end time of a run: the
+  tracker starts a run when Tune's actor is ready, before the worker imports torch and the task, so a trial on
+  a fresh worker carried its process's cold start (31-34 s for a digits smoke cell on a loaded 2-core machine)
+  and one on a reused actor did not (0.8 s); a resumed run's span also holds the time the driver was down;
 * ``threads``: the torch threads the latencies were timed with;
 * ``<cost>_x``: the ratio to the baseline cell's value (``params_x``, ``flops_x``, ``mem_x``, ``lat_b1_x``,
   ``lat_batch_x``, ``epoch_x``), where there is a baseline with that cost;
@@ -48,12 +53,16 @@ def _median(g: pd.DataFrame, tag: str) -> float:
     return float(x.median()) if len(x) else np.nan
 
 
+COST_S = C.ANNOTATION_PREFIX + "cost_s"      # the probe's own wall time (tasks/cost.py)
+
+
 def _seconds(g: pd.DataFrame) -> float:
-    if "start_time" not in g or "end_time" not in g:
+    """Trial-seconds of a cell's runs ``g``: epoch_seconds summed, plus the probe's time (module docstring)."""
+    train = pd.to_numeric(g["train_s"], errors="coerce") if "train_s" in g else pd.Series(dtype=float)
+    if not train.notna().any():
         return np.nan
-    d = (pd.to_datetime(g["end_time"], utc=True) - pd.to_datetime(g["start_time"], utc=True)).dt.total_seconds()
-    d = d.dropna()
-    return float(d.sum()) if len(d) else np.nan
+    probe = pd.to_numeric(g[C.column(COST_S)], errors="coerce") if C.column(COST_S) in g else 0.0
+    return float((train.fillna(0.0) + (probe.fillna(0.0) if isinstance(probe, pd.Series) else probe)).sum())
 
 
 def _note(g: pd.DataFrame) -> str:
@@ -132,7 +141,8 @@ def render_cost(table: pd.DataFrame, fmt: str) -> str:
         body.append(cells)
     threads = sorted({int(t) for t in table.get("threads", pd.Series(dtype=float)).dropna()})
     notes = [f"cost per cell: median over its finished runs; (×) = ratio to the baseline; latency timed at "
-             f"{'/'.join(map(str, threads)) or '?'} torch thread(s); trial-s summed over all the cell's runs"]
+             f"{'/'.join(map(str, threads)) or '?'} torch thread(s); trial-s: training epochs and cost probe, "
+             f"summed over all the cell's runs (start-up and evaluation not counted)"]
     notes += [f"{r['cell']}: {r['cost_note']}" for _, r in table.iterrows() if isinstance(r.get("cost_note"), str)
               and r["cost_note"]]
     if fmt == "md":

@@ -60,7 +60,7 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
               launch: Optional[str] = "latest", epoch_times: bool = True) -> pd.DataFrame:
     """Runs of ``experiment`` as a frame with columns run_id, status, cell,
     seed, launch, n_params, failure_reason, look (adaptive seeds, else None),
-    epoch_s (median seconds per epoch; NaN without an ``epoch_seconds`` history),
+    epoch_s (median seconds per epoch; NaN without an ``epoch_seconds`` history), train_s (their sum),
     ``metrics.*``, ``params.*`` (typed), and one column per scientific axis.
     ``launch``: an id, "latest" or None (all).  ``epoch_times``: read the
     histories for epoch_s (default True; False skips those queries).
@@ -238,12 +238,14 @@ def _design_and_cost(df: pd.DataFrame, tracking_uri: str, epoch_times: bool) -> 
         df.attrs["analysis"]["correction"] = _first(df, C.column(C.LOOKS_CORRECTION)) or "bonferroni"
     tagged = df[C.column(C.LOOK)] if C.column(C.LOOK) in df else [None] * len(df)
     df["look"] = pd.Series([None if v is None or v != v else int(v) for v in tagged], index=df.index, dtype=object)
-    df["epoch_s"] = np.nan
+    df["epoch_s"] = df["train_s"] = np.nan
     if epoch_times and "metrics.epoch_seconds" in df:
         timed = df.loc[df["metrics.epoch_seconds"].notna(), "run_id"]
-        per_run = {rid: float(np.median(v)) for rid, v in
-                   load_metric_histories(tracking_uri, timed, "epoch_seconds").items() if len(v)}
-        df["epoch_s"] = df["run_id"].map(per_run).astype(float)
+        hist = load_metric_histories(tracking_uri, timed, "epoch_seconds")
+        hist = {rid: v for rid, v in hist.items() if len(v)}
+        df["epoch_s"] = df["run_id"].map({rid: float(np.median(v)) for rid, v in hist.items()}).astype(float)
+        # the sum: analysis/costs.py's trial-seconds (MLflow's start-to-end time counts a fresh worker's imports)
+        df["train_s"] = df["run_id"].map({rid: float(np.sum(v)) for rid, v in hist.items()}).astype(float)
 
 
 def load_metric_histories(tracking_uri: str, run_ids: Iterable[str], metric: str) -> Dict[str, np.ndarray]:
