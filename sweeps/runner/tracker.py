@@ -191,7 +191,7 @@ class MLflowTracker(Callback):
             tags = {**self.base_tags, C.TRIAL_KEY: k, C.CELL: spec["cell"], C.PHASE: spec["phase"],
                     C.SEED: str(seed), C.TASK: spec["task"], C.TRIAL_ID: trial.trial_id,
                     C.CELL_INDEX: str(spec.get("cell_index", -1))}
-            rid = self.w.create(self.experiment_id, f"{spec['phase']}:{spec['cell']}:seed={seed}", tags,
+            rid = self.w.create(self.experiment_id, run_name(spec['phase'], spec['cell'], seed), tags,
                                 {p: str(v) for p, v in sorted(spec["params"].items())})
             self._step[k] = 0
             if old is not None:
@@ -463,3 +463,23 @@ class _SqlWriter(_ClientWriter):
 def _order(r: Dict[str, Any]):
     """MLflow's order of a metric's values: the latest is the largest (step, timestamp, value)."""
     return (r["step"], r["timestamp"], r["value"])
+
+
+def run_name(phase: str, cell: str, seed: Any) -> str:
+    """A trial's short run name, whole at the MLflow runs table's default width (issue 22):
+    ``plain s0``, ``fancy width=4 s1``, ``search: lowrank lr=0.01 s3``.
+
+    A cell id ``model.kind=fancy,model.width=4`` gives its values in axis order: a
+    word alone (``fancy``), a number, a bool or a value another axis of the cell
+    shares with its key's last part (``width=4``).  The full cell, seed and phase
+    stay in the run's tags (``ablate.cell``, ``ablate.seed``, ``ablate.phase``)."""
+    pairs = [p.partition("=") for p in cell.split(",")] if cell != "all" else []
+    if any(not eq for _, eq, _ in pairs):          # a value with a comma in it: no safe split, the id as is
+        pairs = [("", "=", cell)]
+    values = [v for _, _, v in pairs]
+    words = []
+    for k, _, v in pairs:
+        bare = v.replace("_", "").replace("-", "").isalpha() and v.lower() not in ("true", "false", "none")
+        words.append(v if not k or (bare and values.count(v) == 1) else f"{k.rsplit('.', 1)[-1]}={v}")
+    name = " ".join([*words, f"s{seed}"])
+    return name if phase == "final" else f"{phase}: {name}"
