@@ -82,6 +82,9 @@ def test_your_own_layer_runs_every_cell_with_its_parameter_count(lowrank_launch,
     for rank in (2, 8):
         row = next(v for (lin, rk), v in rows.items() if lin == "lowrank" and rk and int(float(rk)) == rank)
         assert int(float(row["params"])) == _lowrank_params(64, rank)
+    for row in rows.values():                  # issue 24: the user's layer is costed like a shipped one
+        assert all(float(row[c] or "nan") > 0 for c in ("flops_fwd", "flops_step", "mem_mb", "lat_b1_ms",
+                                                       "lat_batch_ms", "trial_s", "flops_x")), row
     report = Path(re.search(r"^report: (\S+)", r.stdout, re.M).group(1)).read_text()
     assert "model.linear.rank" in report and "lowrank" in report
     # provenance: the run names the file it imported and where the worker found it (shipped by py_modules)

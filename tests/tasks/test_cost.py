@@ -89,3 +89,21 @@ def test_probe_changes_nothing_and_never_raises():
     assert "no tensor that requires grad" in bad["cost_note"] and "latency_ms_b1" in bad
     assert peak_train_bytes(nn.Linear(2, 2), torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1),
                             (torch.randn(1, 2),), {}) / MB > 0
+
+
+def test_a_model_fit_never_calls_is_named_not_zero():
+    """A task whose loss reads the parameters without calling the model (the toy task): no input was captured,
+    so cost_note says why and no FLOPs / memory / latency are reported."""
+    from tasks.cost import FitProbe
+
+    class Rec:
+        info = {}
+
+        def annotate(self, **kw):
+            self.info.update(kw)
+
+    m, rep = nn.Linear(3, 3), Rec()
+    fp = FitProbe(m)
+    (m.weight ** 2).sum().backward()
+    fp.done(torch.optim.SGD(m.parameters(), lr=0.1), rep, epochs_left=2, epoch_seconds=0.01)
+    assert "was not called in training mode" in rep.info["cost_note"] and "flops_fwd" not in rep.info
