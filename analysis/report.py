@@ -50,6 +50,8 @@ class ReportStudy:
         wall_s, trial_wall_median_s: ended − started, median run duration, in s (default NaN).
         sweep_yaml: the sweep file as run; None is shown as "not recorded" (default None).
         plot_png, curves_png: PNG bytes of the ablation plot and learning curves (default None).
+        pareto_png: PNG bytes of the cost–accuracy picture (analysis/plot_pareto.py: FLOPs per sample, else
+            parameters, on the x axis; issue 24) (default None).
         parent_run_id: the launch's parent MLflow run; None in older stores (default None).
         tracking_uri: the store, credentials removed (default "").
         notes: problems met while collecting, e.g. a figure that failed (default ()).
@@ -76,6 +78,7 @@ class ReportStudy:
     sweep_yaml: Optional[str] = None
     plot_png: Optional[bytes] = None
     curves_png: Optional[bytes] = None
+    pareto_png: Optional[bytes] = None
     parent_run_id: Optional[str] = None
     tracking_uri: str = ""
     notes: Sequence[str] = ()
@@ -114,6 +117,7 @@ def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *
     curves_png = _png(lambda p: plot_curves(runs, hist, shown, p, modes=modes), "learning curves", notes) if shown else None
     if not shown:
         notes.append("no per-epoch history was recorded: no learning curves")
+    pareto_png = _pareto_png(table, experiment, notes)
     md = render(table, "md").splitlines()
     last = max(i for i, line in enumerate(md) if line.startswith("|"))
     tags = lambda k: [v for v in runs.get(C.column(k), pd.Series(dtype=object)).dropna().unique() if v]
@@ -125,7 +129,7 @@ def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *
         footnotes=tuple(line.strip().strip("_") for line in md[last + 1:] if line.strip()),
         git_commits=tuple(sorted({*tags(C.GIT_COMMIT), *tags(C.LAUNCH_GIT_COMMIT), *tags(C.RESUMED_GIT_COMMIT)})),
         hosts=tuple(sorted({*tags(C.HOSTNAME), *tags(C.DRIVER_HOST)})), sweep_yaml=sweep_yaml, plot_png=plot_png,
-        curves_png=curves_png, parent_run_id=parent.info.run_id if parent is not None else None,
+        curves_png=curves_png, pareto_png=pareto_png, parent_run_id=parent.info.run_id if parent is not None else None,
         tracking_uri=_public_uri(uri), notes=tuple(notes), **_timing(runs, trials))
 
 
@@ -163,6 +167,20 @@ def _paper(sweep_yaml: Optional[str]):
     except yaml.YAMLError:                   # an unparsable text is still shown as it is
         raw = None
     return raw.get("paper") if isinstance(raw, dict) else None
+
+
+def _pareto_png(table: pd.DataFrame, experiment: str, notes: List[str]) -> Optional[bytes]:
+    """The cost–accuracy picture against FLOPs per sample, or parameters where no cell has FLOPs (runs from
+    before the cost probe, a model the probe could not call); none where no cell has a mean."""
+    from .costs import PARETO_COSTS
+    from .plot_pareto import plot_pareto
+
+    has = lambda col: col in table and bool(pd.to_numeric(table[col], errors="coerce").gt(0).any())
+    cost = next((k for k in ("flops", "params") if has(PARETO_COSTS[k])), None)
+    if cost is None or not table["mean"].notna().any():
+        return None
+    return _png(lambda p: plot_pareto(table, p, cost, title=f"{experiment}: {table.attrs.get('metric', '')} "
+                                                              f"against {cost}"), "cost–accuracy picture", notes)
 
 
 def _png(draw, what: str, notes: List[str]) -> Optional[bytes]:
@@ -266,7 +284,7 @@ def _study_html(s: ReportStudy, ui: str) -> str:
     out.append("<h3>Launch</h3>" if not s.external else "<h3>Runs read</h3>")
     out.append('<dl class="meta">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl>")
     out += [f'<p class="warn">{_e(n)}</p>' for n in s.notes]
-    for head, png in (("Plot", s.plot_png), ("Learning curves", s.curves_png)):
+    for head, png in (("Plot", s.plot_png), ("Cost and accuracy", s.pareto_png), ("Learning curves", s.curves_png)):
         if png:
             out.append(f'<h3>{head}</h3><figure><img alt="{head.lower()} of {_e(s.name)}" '
                        f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>')

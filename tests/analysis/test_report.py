@@ -165,7 +165,7 @@ def test_report_of_a_real_launch_in_chromium(sweep_runner, tmp_path):
 
     # both figures and the screenshot decode to real, non-blank images
     pngs = [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', dom)]
-    assert len(pngs) == 2 and study.plot_png in pngs and study.curves_png in pngs
+    assert len(pngs) == 3 and study.plot_png in pngs and study.curves_png in pngs and study.pareto_png in pngs
     for img in [_png_pixels(p) for p in pngs] + [_png_pixels(page.screenshot.read_bytes())]:
         assert min(img.shape) > 300 and img.std() > 10 and (img < 200).mean() > 0.01
 
