@@ -317,7 +317,8 @@ def _lede(s: ReportStudy) -> str:
     counts = ", ".join(f"{n} {str(k).lower()}" for k, n in s.trials["status"].value_counts().items()) or "no runs"
     where = (f"<b>external runs</b> (not launched by ablate): {_e(s.external.get('source'))}" if s.external
              else f"task {_e(s.task)} · launch {_e(s.launch)}")
-    return f"{where} · metric <b>{_e(s.metric)}</b> ({'higher' if s.mode == 'max' else 'lower'} is better) · {_e(counts)}"
+    better = "higher" if s.mode == "max" else "lower"
+    return f"{where} · metric <b>{_e(s.metric)}</b> ({better} is better) · {_e(counts)}"
 
 
 # The conclusion's columns, by CSV name (the CSV's own order and any column another version adds stay in
@@ -365,8 +366,8 @@ def _verdict_html(table_csv: str, metric: str, mode: str) -> str:
         needed = r.get("seeds_needed", "")
         shown_v = _e(v) + (f' <span class="note">(~{_e(needed)} seeds)</span>' if v == "undecided" and needed else "")
         tip = lambda *ks: " · ".join(f"{k} = {r[k]}" for k in ks if r.get(k, "") != "")      # noqa: E731
-        tds = [f'<td data-col="{_e(a)}" data-value="{_e(r.get(a, ""))}" class="axis">{_breakable(r.get(a, "")) or "–"}'
-               f'</td>' for a in axes]
+        tds = [f'<td data-col="{_e(a)}" data-value="{_e(r.get(a, ""))}" class="axis">'
+               f'{_breakable(r.get(a, "")) or "–"}</td>' for a in axes]
         tds += [f'<td data-col="n" data-value="{_e(n)}" class=num title="{_e(tip("n", "failed", "running"))}">{_e(n)}'
                 + (f' <span class="warn-text">({_e(", ".join(extra))})</span>' if extra else "") + "</td>",
                 f'<td data-col="mean" data-value="{_e(r.get("mean", ""))}" class=num title="{_e(tip("mean", "std"))}">'
@@ -381,8 +382,8 @@ def _verdict_html(table_csv: str, metric: str, mode: str) -> str:
         trs.append(f'<tr class="{cls}">{"".join(tds)}</tr>' if cls else f"<tr>{''.join(tds)}</tr>")
     ths = "".join(f'<th data-col="{_e(c)}">{_breakable(lb)}</th>' for c, lb in zip(cols, labels))
     return (f'<div class="scroll"><table class="data verdicts"><thead><tr>{ths}</tr></thead><tbody>{"".join(trs)}'
-            f'</tbody></table></div><p class="foot">highlighted: the best cell ({_e(metric)} {arrow}); exact values in each '
-            f'cell\'s tooltip and under "All columns".</p>')
+            f'</tbody></table></div><p class="foot">highlighted: the best cell ({_e(metric)} {arrow}); exact values in '
+            f'each cell\'s tooltip and under "All columns".</p>')
 
 
 def _float(v: str) -> float:

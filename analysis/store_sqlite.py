@@ -10,9 +10,9 @@ read-only sqlite3 connection answers the same questions in a few queries: the ru
 (tests/analysis/test_store_sqlite.py compares the two on real launches).
 
 Only where that equality was checked: a ``sqlite:///`` store whose schema is at a revision in TESTED_SCHEMA
-(MLflow's alembic head, read from the store), every experiment in MLflow's default workspace.  Anything else (another revision, a
-server, a file store, a store being created) returns None from ``open_reader`` and the caller uses MLflow's
-client, as the tracker does for its direct writes (sweeps/runner/tracker.py).  ``ABLATE_STORE_READER=mlflow``
+(MLflow's alembic head, read from the store), every experiment in MLflow's default workspace.  Anything else
+(another revision, a server, a file store, a store being created) returns None from ``open_reader`` and the
+caller uses MLflow's client, as the tracker does for its direct writes (sweeps/runner/tracker.py).  ``ABLATE_STORE_READER=mlflow``
 sends every read through MLflow's client (to compare, or to rule this reader out).
 """
 from __future__ import annotations
