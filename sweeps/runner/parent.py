@@ -39,6 +39,7 @@ def open_parent(study: Study, uri: str, exp_id: str, tags: Dict[str, str], state
             pass
     run = c.create_run(exp_id, tags={**tags, C.PHASE: C.PHASE_LAUNCH}, run_name=f"launch:{tags[C.LAUNCH]}")
     rid = run.info.run_id
+    tracking.share_launch_view(uri, exp_id, tags[C.LAUNCH], study.metric, list(study.scientific))
     with tempfile.TemporaryDirectory() as d:
         Path(d, "sweep.yaml").write_text(sweep_as_run(study))
         c.log_artifacts(rid, d)

@@ -243,6 +243,33 @@ def ensure_experiment(uri: str, name: str) -> str:
         return c.get_experiment_by_name(name).experiment_id
 
 
+# MLflow 3.17's UI keeps the runs table's columns in browser storage only; the one way a store can set
+# them is a "shared view": the experiment tag mlflow.sharedViewState.<key> holding the page's state as
+# JSON, opened by #/experiments/<id>/runs?viewStateShareKey=<key> (search facets from the same JSON).
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+
+
+def launch_view_url(ui_url: str, experiment_id: str, launch: str) -> str:
+    """The MLflow UI link of a launch's trials with the study's columns (``share_launch_view``)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={launch}"
+
+
+def share_launch_view(uri: str, experiment_id: str, launch: str, metric: str, axes) -> None:
+    """Tag the experiment with a view of one launch's trials (issue 22): its runs without the parent (so
+    the trials are rows, not hidden under a collapsed parent), by run name, with the study metric, each
+    scientific axis and the seed as columns.  A store that refuses the tag only loses the link's columns."""
+    import json
+
+    col = lambda kind, key: f"{kind}.`{key}`"
+    state = {"searchFilter": f"{C.equals(C.LAUNCH, launch)} and tags.`{C.PHASE}` != '{C.PHASE_LAUNCH}'",
+             "orderByKey": "tags.`mlflow.runName`", "orderByAsc": True,
+             "selectedColumns": [col("metrics", metric), *(col("params", a) for a in axes), col("params", "seed")]}
+    try:
+        client(uri).set_experiment_tag(experiment_id, SHARED_VIEW_TAG + launch, json.dumps(state))
+    except Exception:  # noqa: BLE001 - a read-only or size-limited store: the report's run list still links every run
+        pass
+
+
 def git_commit(path: Path | None = None) -> str:
     try:
         cwd = str(path or Path(__file__).resolve().parent)
