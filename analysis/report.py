@@ -271,7 +271,11 @@ def _study_html(s: ReportStudy, ui: str) -> str:
             ("last end", when(s.ended)), ("wall time", _dur(s.wall_s)), ("per trial (median)", _dur(s.trial_wall_median_s)),
             ("trials", _e(", ".join(f"{n} {k.lower()}" for k, n in s.trials["status"].value_counts().items()))),
             ("store", f'<code>{_e(s.tracking_uri or NOT_RECORDED)}</code> · '
-                      f'<a href="{_e(ui)}/#/experiments/{_e(s.experiment_id)}">experiment in MLflow</a>')]
+                      f'<a href="{_e(ui)}/#/experiments/{_e(s.experiment_id)}">experiment in MLflow</a>'
+                      # the launch's shared view (sweeps/runner/tracking.py share_launch_view): its trials, metric,
+                      # axes and seed as columns; a launch from before it lacks the tag and the UI says so
+                      + (f' · <a href="{_e(ui)}/#/experiments/{_e(s.experiment_id)}/runs?viewStateShareKey='
+                         f'{_e(s.launch)}">this launch\'s trials in MLflow</a>' if s.launch and not s.external else ""))]
     if s.external:      # runs ablate did not launch: where they came from and how they were read, no launch
         meta = [("runs", "<b>external runs</b> (not launched by ablate): " + _e(s.external.get("source"))),
                 ("mapping", _e(s.external.get("mapping")))] + [(k, v) for k, v in meta if k not in (
