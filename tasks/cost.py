@@ -15,6 +15,14 @@ What it measures (annotations → run tags ``ablate.<name>``, names in analysis/
   and linear-algebra ATen ops seen during the step (FlopCounterMode has no formula for them: a CDLinear layer's
   ``torch.fft.rfft`` counts 0), and custom autograd Functions (their forward and a backward written with ATen
   ops are counted through those ops; a backward in a C++/CUDA extension is not).
+  **A component can declare its own FLOPs**: a module with a method ``flops(input_shape) -> int`` (the FLOPs of
+  one forward call on an input of that shape, whole batch; ``input_shape`` is the shape of the call's first
+  tensor argument) is counted by it instead of by FlopCounterMode, in the forward and in the training step; its
+  backward counts ``backward_flops(input_shape)`` if it defines that, else 2 × ``flops`` (the usual estimate:
+  one product for the input gradient, one for the weight gradient).  What FlopCounterMode saw inside such a
+  module, forward and backward (attributed by ``torch.utils.module_tracker.ModuleTracker``, as FlopCounterMode
+  attributes its own counts), is replaced, its FFT ops are not named as uncounted, and ``flops_note`` names the
+  modules whose declaration was used.  The outermost declaring module wins over declarations nested in it.
 * ``peak_mem_mb``: peak memory of one training step (forward, backward, optimizer step).  CUDA:
   ``torch.cuda.max_memory_allocated`` reset around the step, minus what was allocated before it, plus the copy's
   parameters and optimizer state.  CPU (no allocator statistics): bytes of the tensors autograd saves for
@@ -144,40 +152,85 @@ def _custom_functions(loss: torch.Tensor) -> List[str]:
 
 
 class _OpRecorder(torch.utils._python_dispatch.TorchDispatchMode):
-    """Records the ATen ops that run (to name the ones FlopCounterMode cannot count)."""
+    """Records the ATen ops that run (to name the ones FlopCounterMode cannot count), except those inside a
+    module that declares its FLOPs (``skip``: names as ModuleTracker gives them)."""
 
-    def __init__(self):
+    def __init__(self, skip=frozenset()):
+        from torch.utils.module_tracker import ModuleTracker
+
         super().__init__()
         self.ops: set = set()
+        self.skip, self.tracker = set(skip), ModuleTracker()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.add(str(func.overloadpacket.__name__))
+        if not (self.skip & self.tracker.parents):
+            self.ops.add(str(func.overloadpacket.__name__))
         return func(*args, **(kwargs or {}))
+
+
+class _Declared:
+    """The outermost modules of ``model`` with a ``flops(input_shape)`` method: hooks sum their declared FLOPs
+    per call (``fwd``, ``bwd``); ``names`` as FlopCounterMode and ModuleTracker name them (root class + path)."""
+
+    def __init__(self, model: nn.Module):
+        root = type(model).__name__
+        mods: Dict[str, nn.Module] = {}
+        for path, m in model.named_modules():
+            if callable(getattr(m, "flops", None)) and not any(path.startswith(p + ".") or p == "" for p in mods):
+                mods[path] = m
+        self.names = {(f"{root}.{p}" if p else root): m for p, m in mods.items()}
+        self.fwd = self.bwd = 0
+        self._hooks = [m.register_forward_hook(self._hook) for m in mods.values()]
+
+    def _hook(self, module, args, out):
+        t = next(iter(_tensors(args)), None)
+        shape = tuple(t.shape) if t is not None else ()
+        f = int(module.flops(shape))
+        self.fwd += f
+        back = getattr(module, "backward_flops", None)
+        self.bwd += int(back(shape)) if callable(back) else 2 * f
+
+    def counted_inside(self, fc) -> float:
+        counts = fc.get_flop_counts()
+        return float(sum(sum(counts.get(n, {}).values()) for n in self.names))
+
+    def remove(self) -> None:
+        for h in self._hooks:
+            h.remove()
 
 
 def count_flops(model: nn.Module, args, kwargs) -> Tuple[float, float, str]:
     """(FLOPs of one forward, of one training step (forward + backward), note) for this input, whole batch.
-    ``model`` is a copy: its gradients are written."""
+    ``model`` is a copy: its gradients are written.  Modules that declare ``flops`` count by it (module doc)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(*args, **kwargs)
-    fwd = fc.get_total_flops()
-    model.train()
-    rec = _OpRecorder()
-    with FlopCounterMode(display=False) as fc, rec:
-        loss = surrogate_loss(model(*args, **kwargs))
-        custom = _custom_functions(loss)
-        loss.backward()
+    dec = _Declared(model)
+    try:
+        model.eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            model(*args, **kwargs)
+        fwd = fc.get_total_flops() - dec.counted_inside(fc) + dec.fwd
+        dec.fwd = dec.bwd = 0
+        model.train()
+        rec = _OpRecorder(dec.names)
+        with FlopCounterMode(display=False) as fc, rec.tracker, rec:
+            loss = surrogate_loss(model(*args, **kwargs))
+            custom = _custom_functions(loss)
+            loss.backward()
+        step = fc.get_total_flops() - dec.counted_inside(fc) + dec.fwd + dec.bwd
+    finally:
+        dec.remove()
     model.zero_grad(set_to_none=True)
     notes = []
+    if dec.names:
+        notes.append("declared by the module (flops()): " + ", ".join(sorted({type(m).__name__ for m in
+                                                                              dec.names.values()})))
     if _uncounted(rec.ops):
         notes.append("not counted (FlopCounterMode has no formula): " + ", ".join(_uncounted(rec.ops)))
     if custom:
         notes.append("custom autograd Functions " + ", ".join(custom) + ": counted through the ATen ops they call "
                      "(a backward in a compiled extension is not counted)")
-    return float(fwd), float(fc.get_total_flops()), "; ".join(notes)
+    return float(fwd), float(step), "; ".join(notes)
 
 
 def _nbytes(tensors: Iterable[torch.Tensor]) -> int:

@@ -107,3 +107,42 @@ def test_a_model_fit_never_calls_is_named_not_zero():
     (m.weight ** 2).sum().backward()
     fp.done(torch.optim.SGD(m.parameters(), lr=0.1), rep, epochs_left=2, epoch_seconds=0.01)
     assert "was not called in training mode" in rep.info["cost_note"] and "flops_fwd" not in rep.info
+
+
+def test_a_module_declares_its_flops():
+    """A module with flops(input_shape) counts by it (its FFTs are no longer named as uncounted); its backward
+    by backward_flops when defined, else 2 × flops; the Linear around it is still counted by FlopCounterMode."""
+    n, d = 8, 16
+
+    class Spectral(nn.Module):
+        def forward(self, x):
+            return torch.fft.irfft(torch.fft.rfft(x) * 2, n=x.shape[-1])
+
+        def flops(self, shape):
+            return 7 * shape[0] * shape[-1]
+
+    class Net(nn.Module):
+        def __init__(self, spec):
+            super().__init__()
+            self.lin, self.spec = nn.Linear(d, d), spec
+
+        def forward(self, x):
+            return self.spec(self.lin(x))
+
+    x = (torch.randn(n, d),)
+    fwd, step, note = count_flops(Net(Spectral()), x, {})
+    lin = 2 * d * d * n
+    assert fwd == lin + 7 * n * d
+    assert step == 2 * lin + 3 * 7 * n * d            # Linear: forward + weight gradient; Spectral: 1 + 2
+    assert "declared by the module (flops()): Spectral" in note and "_fft_" not in note
+
+    class WithBackward(Spectral):
+        def backward_flops(self, shape):
+            return 1
+
+    _, step, _ = count_flops(Net(WithBackward()), x, {})
+    assert step == 2 * lin + 7 * n * d + 1
+    got = probe(Net(Spectral()), None, x, budget_s=0.05)
+    assert got["flops_fwd"] == (lin + 7 * n * d) / n and "_fft_" not in got.get("flops_note", "")
+    _, _, plain = count_flops(nn.Sequential(nn.Linear(d, d)), x, {})
+    assert plain == ""
