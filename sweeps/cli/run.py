@@ -8,6 +8,7 @@ study's older, complete launch for part of this one.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -55,6 +56,9 @@ def cmd_run(args) -> int:
         for study in studies:
             print_plan(study, verbose=args.verbose, header=len(studies) > 1, checked=checked[study.name])
         return 0
+    from ..runner.progress import interval_s
+
+    interval_s(sys.stdout.isatty())          # a bad ABLATE_PROGRESS_S is exit 2 before Ray or a run starts
     suite = _suite_plan(studies, args.resume) if len(studies) > 1 else {s.name: (args.resume, None) for s in studies}
     rc = 0
     for study in studies:

@@ -66,6 +66,16 @@ def test_progress_interval_defaults_and_a_bad_value(tmp_path, monkeypatch):
             interval_s(tty=False)
 
 
+def test_a_bad_progress_interval_stops_the_run_before_anything_starts(tmp_path):
+    f = write_yaml(tmp_path / "p.yaml", toy_sweep("badprog", tmp_path))
+    r = ablate(["run", f], tmp_path, env=_env(tmp_path, ABLATE_PROGRESS_S="soon"))
+    assert r.returncode == 2 and "Traceback" not in out(r), out(r)
+    assert r.stderr.strip().splitlines() == ["ablate: error: ABLATE_PROGRESS_S='soon' is not allowed: seconds between "
+                                             "progress lines, a number > 0 (unset: 10 on a terminal, 60 in a log "
+                                             "file)"], r.stderr
+    assert not (tmp_path / "home").exists(), "no store, no Ray, no run before the error"
+
+
 def test_the_token_notice_is_dropped_only_around_the_local_instance():
     import logging
 
