@@ -18,6 +18,7 @@ import components
 from components.circulant import CDLinear
 from components.circulant_extras import (ALPHA_CD, ShannonDropout, condition_number, fisher_penalty,
                                          hessian_eigenvalues, layer_condition_numbers, model_condition_number)
+from tests.helpers import count_params
 
 PATHS = ["dense", "dft", "fft"]
 SHAPES = [(12, 8, 4), (8, 8, 1), (8, 8, 8), (15, 9, 3), (10, 20, 5), (6, 4, 2), (14, 21, 7), (64, 64, 4)]
@@ -99,15 +100,11 @@ def test_auto_path_choice():
         m(torch.randn(2, 8))
 
 
-def _count(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
 @pytest.mark.parametrize("n_in,n_out,b", [(64, 64, 4), (64, 12, 4), (64, 16, 8), (30, 45, 15), (8, 8, 8)])
 def test_parameter_count(n_in, n_out, b):
-    assert _count(CDLinear(n_in, n_out, b)) == n_in * n_out // b + n_out
-    assert _count(CDLinear(n_in, n_out, b, bias=False)) == n_in * n_out // b
-    assert _count(CDLinear(64, 64, 4)) == 1088
+    assert count_params(CDLinear(n_in, n_out, b)) == n_in * n_out // b + n_out
+    assert count_params(CDLinear(n_in, n_out, b, bias=False)) == n_in * n_out // b
+    assert count_params(CDLinear(64, 64, 4)) == 1088
 
 
 @pytest.mark.parametrize("name,b,n_last,expected", [("dense", 1, 10, 8970), ("cdlinear", 4, 12, 2380),
@@ -116,7 +113,7 @@ def test_digits_mlp_counts(name, b, n_last, expected):
     kw = {"block_size": b} if name == "cdlinear" else {}
     lin = lambda i, o: components.build("linear", name, in_features=i, out_features=o, **kw)
     model = nn.Sequential(lin(64, 64), nn.ReLU(), lin(64, 64), nn.ReLU(), lin(64, n_last))
-    assert _count(model) == expected
+    assert count_params(model) == expected
 
 
 @pytest.mark.parametrize("kwargs,arg", [(dict(in_features=10, out_features=8, block_size=4), "in_features"),

@@ -12,15 +12,12 @@ from torch import nn
 
 import components
 from components.hyperconv import HyperConv2d, HyperConv3d, StandardConv2d, convert_convs
+from tests.helpers import count_params
 
 ODD = [1, 3, 5, 7, 9]
 CLS = {2: HyperConv2d, 3: HyperConv3d}
 CONV = {2: F.conv2d, 3: F.conv3d}
 NNCONV = {2: nn.Conv2d, 3: nn.Conv3d}
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 def eq3(dims, c_in, c_out, n_l, hidden=(16, 16), groups=1):
@@ -35,11 +32,11 @@ def test_parameter_count_is_eq3_and_independent_of_kernel_size(dims, k):
     for c_in, c_out in [(1, 1), (3, 8), (16, 32)]:
         m = CLS[dims](c_in, c_out, k, n_l=4, bias=False)
         closed_form = {2: 388, 3: 404}[dims] + 5 * c_in * c_out  # paper-notes at N_L = 4
-        assert n_params(m) == eq3(dims, c_in, c_out, 4) == closed_form
-        assert n_params(CLS[dims](c_in, c_out, k, n_l=4, bias=True)) == closed_form + c_out
+        assert count_params(m) == eq3(dims, c_in, c_out, 4) == closed_form
+        assert count_params(CLS[dims](c_in, c_out, k, n_l=4, bias=True)) == closed_form + c_out
     for n_l, hidden, groups in [(2, (16, 16), 1), (24, (16, 16), 1), (8, (8, 12, 6), 2)]:
         m = CLS[dims](4, 6, k, n_l=n_l, hidden=hidden, groups=groups, bias=False)
-        assert n_params(m) == eq3(dims, 4, 6, n_l, hidden, groups)
+        assert count_params(m) == eq3(dims, 4, 6, n_l, hidden, groups)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -182,7 +179,7 @@ def test_registry_entries():
     s = components.build("conv2d", "standard", in_channels=2, out_channels=3, kernel_size=5, n_l=8)
     assert isinstance(s, nn.Conv2d) and s.padding == (2, 2)
     h = components.build("conv3d", "hyper", in_channels=2, out_channels=3, kernel_size=5, n_l=8)
-    assert n_params(h) == eq3(3, 2, 3, 8) + 3
+    assert count_params(h) == eq3(3, 2, 3, 8) + 3
 
 
 def _unet(**kw):

@@ -8,13 +8,10 @@ from __future__ import annotations
 import copy
 import io
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from sweeps.runner.trial import LocalReporter, run_trial
 from tasks import get_task
@@ -22,6 +19,7 @@ from tasks.image_classification import data as icdata
 from tasks.image_classification.models import (PCNN, MobileNetV2, ResNet18, build_backbone,
                                                 fusion_modules)
 from tasks.image_classification.train import build_model, param_groups
+from tests.helpers import count_params
 
 SPEC = get_task("image_classification")
 
@@ -30,18 +28,7 @@ def cfg_of(**over):
     return SPEC.resolve({**SPEC.smoke, **over})
 
 
-def n_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
 # ------------------------------------------------------------------ schema / checks
-def test_top_level_is_import_light():
-    code = ("import sys, tasks.image_classification as t; t.SPEC; "
-            "print(any(m in sys.modules for m in ('torch', 'numpy', 'sklearn')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 def test_paper_defaults_and_conditional_keys():
     d = SPEC.resolve({})
     # Sec. IV-C: SGD 0.9, wd 5e-4, lr 0.1 / 10 at 40, 60, 80, 100, batch 128, 120 epochs
@@ -84,19 +71,19 @@ def test_milestone_checks():
 # ------------------------------------------------------------------ backbones
 def test_exact_parameter_counts():
     # the usual CIFAR ResNet18 and torchvision's MobileNetV2 counts with a 10-way head
-    assert n_params(ResNet18(10)) == 11_173_962 and n_params(ResNet18(100)) == 11_220_132
-    assert n_params(MobileNetV2(10)) == 2_236_682 == 3_504_872 - 1281 * 1000 + 1281 * 10
-    assert n_params(PCNN(10)) == 594_560 + 129 * 10
+    assert count_params(ResNet18(10)) == 11_173_962 and count_params(ResNet18(100)) == 11_220_132
+    assert count_params(MobileNetV2(10)) == 2_236_682 == 3_504_872 - 1281 * 1000 + 1281 * 10
+    assert count_params(PCNN(10)) == 594_560 + 129 * 10
     units = {"pcnn": 4, "resnet18": 8, "mobilenetv2": 10}
     for arch, u in units.items():
         # MobileNetV2: residuals wherever stride 1 and in == out; below width 0.5 its 8-channel
         # floor makes two more blocks shape-preserving (12 units at 0.25)
-        base = n_params(build_backbone(arch, num_classes=10, fusion="add", width_mult=0.5))
+        base = count_params(build_backbone(arch, num_classes=10, fusion="add", width_mult=0.5))
         for kind in ("cfu", "pu"):
             for d in (1, 9):
                 m = build_backbone(arch, num_classes=10, fusion=kind, fusion_kwargs={"order": d}, width_mult=0.5)
                 assert len(list(fusion_modules(m))) == u
-                assert n_params(m) - base == u * (d + 1)       # Sec. III-C: d + 1 per unit
+                assert count_params(m) - base == u * (d + 1)       # Sec. III-C: d + 1 per unit
 
 
 @pytest.mark.parametrize("cls, stem, side", [(ResNet18, "cifar", 4), (ResNet18, "imagenet", 1),
@@ -193,7 +180,7 @@ def test_fusion_alpha_excluded_from_weight_decay():
     groups = param_groups(m, cfg)
     alphas = [u.alpha for u in fusion_modules(m)]
     assert groups[1]["params"] == alphas and groups[1]["weight_decay"] == 0.0
-    assert sum(p.numel() for g in groups for p in g["params"]) == n_params(m)
+    assert sum(p.numel() for g in groups for p in g["params"]) == count_params(m)
     opt = torch.optim.SGD(groups, lr=0.1, weight_decay=0.5)
     before = copy.deepcopy(m.state_dict())
     for p in m.parameters():
@@ -279,7 +266,7 @@ def test_deterministic_and_resumes_exactly():
     strip = lambda h: [{k: v for k, v in m.items() if k != "epoch_seconds"} for m in h]
     assert strip(runs[0].history) == strip(runs[1].history)
     assert [m["lr"] for m in runs[0].history] == [0.1, pytest.approx(0.01)]
-    assert runs[0].info["n_params"] == n_params(build_model(cfg, 10)) and outs[0]["epoch"] == 2
+    assert runs[0].info["n_params"] == count_params(build_model(cfg, 10)) and outs[0]["epoch"] == 2
     # kill after epoch 1 and resume from its checkpoint (through torch.save, as a sweep's
     # checkpoint travels; the augment stream's state is in it): the same second epoch
     first = LocalReporter(echo=lambda s: None)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import torch
 from torch import nn
 
 from tasks import get_task
+from tests.helpers import count_params
 
 SPEC = get_task("segmentation")
 SMALL = {**SPEC.smoke, "eval.noise": False}
@@ -24,13 +23,6 @@ def cfg_of(**over):
 
 
 # ---------------------------------------------------------------- import cost / schema
-def test_top_level_is_import_light():
-    code = ("import sys, tasks.segmentation as s; s.SPEC; "
-            "print(any(m in sys.modules for m in ('torch', 'monai', 'numpy')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 def test_conditional_keys_drop_where_they_do_not_apply():
     std = SPEC.resolve({"model.conv": "standard", "model.fusion": "concat"})
     assert "model.n_l" not in std and "model.order" not in std and "data.root" not in std
@@ -210,10 +202,6 @@ def test_synthetic_sets_are_fixed_and_independent_of_trial_seed():
 
 
 # ---------------------------------------------------------------- models
-def _params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
 def _model(**over):
     from tasks.segmentation.models import build_model
 
@@ -232,14 +220,14 @@ def test_fusion_replaces_concat_with_exact_parameter_change(dims):
     # the bottleneck gains a 1x1 projection channels[-1] -> channels[-2] (+ bias)
     outs = [2] + list(ch[:-2])                      # out channels of the up layers, top first
     lost = sum(((ch[i + 1] if i == len(ch) - 2 else ch[i])) * outs[i] * 3 ** dims for i in range(len(ch) - 1))
-    assert _params(cat) - _params(add) == lost - (ch[-1] * ch[-2] + ch[-2])
+    assert count_params(cat) - count_params(add) == lost - (ch[-1] * ch[-2] + ch[-2])
     cfu = _model(**monai, **{"model.fusion": "cfu", "model.order": 6})
-    assert _params(cfu) - _params(add) == (len(ch) - 1) * (6 + 1)   # d + 1 alphas per skip (Sec. III-C)
+    assert count_params(cfu) - count_params(add) == (len(ch) - 1) * (6 + 1)   # d + 1 alphas per skip (Sec. III-C)
     # the authors' UNet: each decoder block's first conv reads C_l instead of 2 C_l channels
     ucat, uadd = _model(**{"model.dims": dims}), _model(**{"model.dims": dims, "model.fusion": "add"})
-    assert _params(ucat) - _params(uadd) == sum(c * c * 3 ** dims for c in ch[:-1])
+    assert count_params(ucat) - count_params(uadd) == sum(c * c * 3 ** dims for c in ch[:-1])
     ucfu = _model(**{"model.dims": dims, "model.fusion": "cfu", "model.order": 6})
-    assert _params(ucfu) - _params(uadd) == (len(ch) - 1) * (6 + 1)
+    assert count_params(ucfu) - count_params(uadd) == (len(ch) - 1) * (6 + 1)
     x = torch.rand(2, 1, *(16,) * dims)
     for m in (cat, add, cfu, ucat, uadd, ucfu):
         assert m.eval()(x).shape == (2, 2, *(16,) * dims)
@@ -274,7 +262,7 @@ def _keras_count(m: nn.Module) -> int:
     variance (non-trainable there, buffers here). The paper's counts are Keras'."""
     bn = [b for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)
           for b in (mod.running_mean, mod.running_var)]
-    return _params(m) + sum(b.numel() for b in bn)
+    return count_params(m) + sum(b.numel() for b in bn)
 
 
 def test_authors_unet_parameter_counts_are_the_papers():
@@ -290,10 +278,10 @@ def test_authors_unet_parameter_counts_are_the_papers():
     hyper = {n_l: MaxPoolUNet(1, 1, conv="hyper", kernel_size=5, n_l=n_l) for n_l in (2, 4, 8)}
     assert {n: _keras_count(m) for n, m in hyper.items()} == {2: 728_933, 4: 1_205_737, 8: 2_159_345}
     assert [round(_keras_count(m) / 1e6, 3) for m in hyper.values()] == [0.729, 1.206, 2.159]
-    assert _params(hyper[4]) == 1_202_441                 # torch's count: BN running stats are buffers
+    assert count_params(hyper[4]) == 1_202_441                 # torch's count: BN running stats are buffers
     convs = [m for m in hyper[4].modules() if isinstance(m, HyperConv2d)]
     assert len(convs) == 18 and all(c.kernel_size == (5, 5) and c.init == "he_normal" for c in convs)
-    assert sum(_params(c) for c in convs) == sum(48 + 272 + 17 * 4 + 5 * c.in_channels * c.out_channels
+    assert sum(count_params(c) for c in convs) == sum(48 + 272 + 17 * 4 + 5 * c.in_channels * c.out_channels
                                                  + c.out_channels for c in convs)
     std = {k: _keras_count(MaxPoolUNet(1, 1, kernel_size=k)) for k in (3, 5)}
     assert std == {3: 2_145_697, 5: 5_947_297}
@@ -336,7 +324,7 @@ def test_hyper_convs_decouple_parameters_from_kernel_size():
     from components.hyperconv import HyperConv2d
 
     hyper = {k: _model(**{"model.conv": "hyper", "model.kernel_size": k, "model.n_l": 2}) for k in (3, 5, 7)}
-    assert len({_params(m) for m in hyper.values()}) == 1                       # Eq. (3)
+    assert len({count_params(m) for m in hyper.values()}) == 1                       # Eq. (3)
     convs = [m for m in hyper[5].modules() if isinstance(m, HyperConv2d)]
     assert convs and all(c.kernel_size == (5, 5) and c.n_l == 2 for c in convs)
     assert not any(type(m) is nn.Conv2d and m.kernel_size != (1, 1) for m in hyper[5].modules())
@@ -344,7 +332,7 @@ def test_hyper_convs_decouple_parameters_from_kernel_size():
     s3, s5 = _model(**{"model.kernel_size": 3}), _model(**{"model.kernel_size": 5})
     grow = sum(m.in_channels * m.out_channels // m.groups * 16 for m in s3.modules()
                if type(m) is nn.Conv2d and m.kernel_size == (3, 3))
-    assert _params(s5) - _params(s3) == grow
+    assert count_params(s5) - count_params(s3) == grow
     x = torch.rand(2, 1, 32, 32)
     assert hyper[7].eval()(x).shape == (2, 2, 32, 32)
 
