@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-import components
 from components.registry import Range, arguments, register
 from tasks import get_task, register_task
 from tasks.schema import Param, Slot, TaskSpec
