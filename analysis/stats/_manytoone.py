@@ -65,10 +65,11 @@ def maxt_stepdown(t: Sequence[float], df: Sequence[float], corr: np.ndarray, alp
     alive = np.ones(m, bool)
     p_adj, crit = np.ones(m), np.full(m, np.inf)
     running, stop_crit = 0.0, None
+    scale = {}                        # per comparison: √(χ²_ν/ν) at quantile 1 − u (the costly part; computed once)
     for i in order:
         top = np.abs(z[:, alive]).max(1)                                   # max |Z| over the untested ones
-        scale = np.sqrt(special.chdtri(df[i], u) / df[i])                  # χ²_ν/ν at quantile 1 − u
-        stat = top / scale
+        scale[i] = np.sqrt(special.chdtri(df[i], u) / df[i])
+        stat = top / scale[i]
         running = max(running, float((stat >= t[i]).mean()))
         p_adj[i] = running
         c = float(np.quantile(stat, 1 - alpha))
@@ -80,7 +81,7 @@ def maxt_stepdown(t: Sequence[float], df: Sequence[float], corr: np.ndarray, alp
     if stop_crit is not None:                                              # accepted ones: the stopping step's crit
         top = np.abs(z[:, stop_crit]).max(1)
         for i in np.flatnonzero(stop_crit):
-            crit[i] = float(np.quantile(top / np.sqrt(special.chdtri(df[i], u) / df[i]), 1 - alpha))
+            crit[i] = float(np.quantile(top / scale[i], 1 - alpha))
     return p_adj, crit
 
 
