@@ -6,6 +6,9 @@ Other engineers commit to this repository while the tests run, so two launches m
 with --force."""
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from analysis import contract as C
@@ -54,10 +57,9 @@ def test_launch_all_keeps_the_sweep_files_baseline_orders_the_grid_and_names_the
     a, b = sorted(launches)
     r = _pool(["table", str(sweep), "--launch", "all", "--tracking-uri", uri], tmp_path, env, launches)
     assert "no baseline" not in out(r) and f"pooled launches (2): {a}, {b}" in r.stdout, out(r)
-    csv = _pool(["table", str(sweep), "--launch", f"{a},{b}", "--format", "csv", "--tracking-uri", uri],
-                tmp_path, env, launches).stdout.splitlines()
-    head = csv[0].split(",")
-    rows = [dict(zip(head, ln.split(","))) for ln in csv[1:]]
+    text = _pool(["table", str(sweep), "--launch", f"{a},{b}", "--format", "csv", "--tracking-uri", uri],
+                 tmp_path, env, launches).stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
     assert [(x["model.kind"], x["model.width"]) for x in rows] == [("plain", ""), ("fancy", "2"), ("fancy", "4")]
     assert [int(x["n"]) for x in rows] == [2, 4, 4]                   # B's seeds added to A's fancy cells
     assert rows[0]["baseline"] == "True" and all(x["verdict"] for x in rows[1:])     # compared with plain
