@@ -99,7 +99,10 @@ def load_all(path: str, overrides: Optional[Dict[str, Any]] = None, smoke: bool 
         merged = _merge(defaults, sub)
         merged["name"] = f"{name}.{key}"
         try:
-            out.append(_validate_raw(merged, file, overrides, smoke, imported))
+            # a study (or the suite's defaults) may name its own code too: imported before it is validated
+            own = [r.to_json() for r in import_entries(merged.get("imports"), file)]
+            mine = imported + [r for r in own if r["module"] not in {i["module"] for i in imported}]
+            out.append(_validate_raw(merged, file, overrides, smoke, mine))
         except SweepError as e:
             P.extend((f"studies.{key}.{p}", m) for p, m in e.problems)
     if P:

@@ -207,3 +207,19 @@ def test_the_sweep_runs_on_a_two_node_cluster_whose_worker_never_saw_the_files(e
     finally:
         kill_matching(str(rt))
         shutil.rmtree(rt, ignore_errors=True)
+
+
+def test_a_suite_study_may_import_its_own_code(elsewhere, tmp_path):
+    """imports: at the top of a suite, in its defaults or in one study: imported before that study validates."""
+    shutil.copy(elsewhere / "lowrank.py", tmp_path / "lowrank.py")
+    (tmp_path / "suite.yaml").write_text(
+        "name: suite_own\ndefaults:\n  task: digits\n  metric: {name: test_acc, mode: max}\n"
+        "  baseline: {model.linear: dense}\n  fixed: {train.epochs: 1, data.train_limit: 100}\nstudies:\n"
+        "  a:\n    imports: [lowrank.py]\n    scientific: {model.linear: [dense, lowrank]}\n"
+        "  b:\n    scientific: {model.linear: [dense, cdlinear]}\n")
+    r = ablate(["run", "suite.yaml", "--dry-run"], tmp_path, env=cli_env(tmp_path))
+    assert r.returncode == 0, out(r)
+    assert "model.linear=lowrank seed=0" in r.stdout and "component model.linear=lowrank" in r.stdout
+    (tmp_path / "bad.yaml").write_text((tmp_path / "suite.yaml").read_text().replace("[lowrank.py]", "[nope.py]"))
+    r = ablate(["run", "bad.yaml", "--dry-run"], tmp_path, env=cli_env(tmp_path))
+    assert r.returncode == 2 and "studies.a.imports[0]" in r.stderr and "nope.py" in r.stderr, out(r)
