@@ -15,6 +15,13 @@ times, per cell:
   tracker starts a run when Tune's actor is ready, before the worker imports torch and the task, so a trial on
   a fresh worker carried its process's cold start (31-34 s for a digits smoke cell on a loaded 2-core machine)
   and one on a reused actor did not (0.8 s); a resumed run's span also holds the time the driver was down;
+* ``gpu_s``: GPU-seconds of those runs: each run's trial-seconds times the GPUs it held (``ablate.gpus``, which
+  sweeps/runner/trainable.py annotates as resources.gpu × resources.workers; 0 on a CPU launch); NaN where no run
+  of the cell recorded it (launches from before it was annotated);
+* ``search_s``, ``search_gpu_s``, ``search_n``: the same seconds summed over the search-phase trials that tuned
+  the cell (the launch's runs of phase ``search`` with the same cell tag; load_runs puts them in
+  ``runs.attrs["search_cost"]``); 0 trials and 0 s for a launch without a search phase;
+* ``total_s``, ``total_gpu_s``: final plus search, the cell's whole compute;
 * ``threads``: the torch threads the latencies were timed with;
 * ``<cost>_x``: the ratio to the baseline cell's value (``params_x``, ``flops_x``, ``mem_x``, ``lat_b1_x``,
   ``lat_batch_x``, ``epoch_x``), where there is a baseline with that cost;
@@ -38,7 +45,8 @@ FROM_TAGS = {"flops_fwd": C.FLOPS_FWD, "flops_step": C.FLOPS_STEP, "mem_mb": C.P
              "lat_b1_ms": C.LATENCY_MS_B1, "lat_batch_ms": C.LATENCY_MS_BATCH, "threads": C.THREADS}
 RATIOS = {"params_x": "params", "flops_x": "flops_fwd", "mem_x": "mem_mb", "lat_b1_x": "lat_b1_ms",
           "lat_batch_x": "lat_batch_ms", "epoch_x": "epoch_s"}
-COLUMNS = (*FROM_TAGS, "trial_s", *RATIOS, "cost_note")
+COMPUTE = ("trial_s", "gpu_s", "search_s", "search_gpu_s", "search_n", "total_s", "total_gpu_s")
+COLUMNS = (*FROM_TAGS, *COMPUTE, *RATIOS, "cost_note")
 # what ablate plot --kind pareto --cost NAME puts on its x axis
 PARETO_COSTS = {"flops": "flops_fwd", "memory": "mem_mb", "latency": "lat_batch_ms", "params": "params"}
 LABELS = {"flops_fwd": "FLOPs per sample (forward)", "mem_mb": "peak training memory of one step (MiB)",
@@ -54,15 +62,29 @@ def _median(g: pd.DataFrame, tag: str) -> float:
 
 
 COST_S = C.ANNOTATION_PREFIX + "cost_s"      # the probe's own wall time (tasks/cost.py)
+GPUS = C.ANNOTATION_PREFIX + "gpus"          # GPUs the trial held (sweeps/runner/trainable.py)
 
 
-def _seconds(g: pd.DataFrame) -> float:
-    """Trial-seconds of a cell's runs ``g``: epoch_seconds summed, plus the probe's time (module docstring)."""
-    train = pd.to_numeric(g["train_s"], errors="coerce") if "train_s" in g else pd.Series(dtype=float)
+def _numeric(g: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(g[col], errors="coerce") if col in g else pd.Series(np.nan, index=g.index, dtype=float)
+
+
+def compute_seconds(g: pd.DataFrame) -> Dict[str, float]:
+    """Trial-seconds and GPU-seconds of runs ``g`` (one cell's): each run's epoch_seconds summed plus the probe's
+    time (module docstring), summed over the runs; NaN where no run has an epoch history (or, for GPU-seconds,
+    no run recorded its GPUs)."""
+    train = _numeric(g, "train_s")
     if not train.notna().any():
-        return np.nan
-    probe = pd.to_numeric(g[C.column(COST_S)], errors="coerce") if C.column(COST_S) in g else 0.0
-    return float((train.fillna(0.0) + (probe.fillna(0.0) if isinstance(probe, pd.Series) else probe)).sum())
+        return {"s": np.nan, "gpu_s": np.nan}
+    per_run = train.fillna(0.0) + _numeric(g, C.column(COST_S)).fillna(0.0)
+    gpus = _numeric(g, C.column(GPUS))
+    gpu_s = float((per_run * gpus).sum()) if gpus.notna().any() else np.nan
+    return {"s": float(per_run.sum()), "gpu_s": gpu_s}
+
+
+def search_cost(search_runs: pd.DataFrame) -> Dict[str, Dict[str, float]]:
+    """{cell: {"s", "gpu_s", "n"}} of a launch's search-phase runs (load_runs(phase="search")'s frame)."""
+    return {cell: {**compute_seconds(g), "n": int(len(g))} for cell, g in search_runs.groupby("cell", sort=False)}
 
 
 def _note(g: pd.DataFrame) -> str:
@@ -80,9 +102,15 @@ def add_costs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     for cell, g in runs.groupby("cell", sort=False):
         ok = g[g["status"] == "FINISHED"]
         src = ok if len(ok) else g
+        own = compute_seconds(g)
         per_cell[cell] = {**{name: _median(src, tag) for name, tag in FROM_TAGS.items()},
-                          "trial_s": _seconds(g), "cost_note": _note(g)}
-    for name in (*FROM_TAGS, "trial_s", "cost_note"):
+                          "trial_s": own["s"], "gpu_s": own["gpu_s"], "cost_note": _note(g)}
+    searched = runs.attrs.get("search_cost") or {}
+    for cell, row in per_cell.items():
+        s = searched.get(cell, {"s": 0.0, "gpu_s": 0.0 if math.isfinite(row["gpu_s"]) else np.nan, "n": 0})
+        row.update(search_s=s["s"], search_gpu_s=s["gpu_s"], search_n=s["n"],
+                   total_s=row["trial_s"] + s["s"], total_gpu_s=row["gpu_s"] + s["gpu_s"])
+    for name in (*FROM_TAGS, *COMPUTE, "cost_note"):
         table[name] = [per_cell.get(c, {}).get(name, np.nan if name != "cost_note" else "") for c in table["cell"]]
     base = table.loc[table["baseline"]] if "baseline" in table else table.iloc[:0]
     for ratio, col in RATIOS.items():
@@ -131,8 +159,12 @@ def render_cost(table: pd.DataFrame, fmt: str) -> str:
             ("latency b=1 ms", "lat_b1_ms", "lat_b1_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
             ("latency batch ms", "lat_batch_ms", "lat_batch_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
             ("s/epoch", "epoch_s", "epoch_x", lambda v: f"{v:.3g}" if _pos(v) else ""),
-            ("trial-s", "trial_s", None, lambda v: f"{v:,.1f}" if _pos(v) else "")]
-    spec = [s for s in spec if s[1] in table]
+            ("trial-s", "trial_s", None, lambda v: f"{v:,.1f}" if _pos(v) else ""),
+            ("search-s", "search_s", None, lambda v: f"{v:,.1f}" if _pos(v) else ""),
+            ("GPU-s", "total_gpu_s", None, lambda v: f"{v:,.1f}" if _pos(v) else "")]
+    # search-s and GPU-s only where a cell had a search / held a GPU: a CPU launch without search stays compact
+    spec = [s for s in spec if s[1] in table and (s[1] not in ("search_s", "total_gpu_s")
+                                                 or any(_pos(v) for v in table[s[1]]))]
     head = axes + [s[0] for s in spec]
     body = []
     for _, r in table.iterrows():
@@ -142,7 +174,11 @@ def render_cost(table: pd.DataFrame, fmt: str) -> str:
     threads = sorted({int(t) for t in table.get("threads", pd.Series(dtype=float)).dropna()})
     notes = [f"cost per cell: median over its finished runs; (×) = ratio to the baseline; latency timed at "
              f"{'/'.join(map(str, threads)) or '?'} torch thread(s); trial-s: training epochs and cost probe, "
-             f"summed over all the cell's runs (start-up and evaluation not counted)"]
+             f"summed over all the cell's runs (start-up and evaluation not counted)"
+             + ("; search-s: the same over the search trials that tuned the cell" if any(
+                 s[1] == "search_s" for s in spec) else "")
+             + ("; GPU-s: final and search seconds times the GPUs each trial held" if any(
+                 s[1] == "total_gpu_s" for s in spec) else "")]
     notes += [f"{r['cell']}: {r['cost_note']}" for _, r in table.iterrows() if isinstance(r.get("cost_note"), str)
               and r["cost_note"]]
     if fmt == "md":

@@ -65,7 +65,8 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     ``launch``: an id, "latest" or None (all).  ``epoch_times``: read the
     histories for epoch_s (default True; False skips those queries).
     attrs: axes, baseline_cell, metric, mode, launch, launches, smoke_launches,
-    plot, metric_modes, analysis (all five keys), looks (list or None).
+    plot, metric_modes, analysis (all five keys), looks (list or None), and for the final phase search_cost
+    ({cell: seconds, GPU-seconds and count of the search trials that tuned it}, analysis/costs.py).
     Raises LookupError when the experiment or the runs do not exist."""
     where = [(C.PHASE, phase)] if phase else []
     # a local sqlite store: this launch's runs only, without MLflow
@@ -113,7 +114,19 @@ def load_runs(experiment: str, tracking_uri: str, phase: Optional[str] = "final"
     df.attrs["plot"] = json.loads(_first(df, C.column(C.PLOT)) or "{}")
     df.attrs["metric_modes"] = json.loads(_first(df, C.column(C.METRIC_MODES)) or "{}")
     _design_and_cost(df, tracking_uri, epoch_times)
+    if phase == "final" and epoch_times:     # the search trials that tuned each cell: analysis/costs.py's search_s
+        df.attrs["search_cost"] = _search_cost(experiment, tracking_uri, launch)
     return df.reset_index(drop=True)
+
+
+def _search_cost(experiment: str, tracking_uri: str, launch: Optional[str]) -> Dict[str, Dict[str, float]]:
+    """{cell: {"s", "gpu_s", "n"}} of the launch's (``None``: every launch's) search-phase runs; {} without any."""
+    from .costs import search_cost
+
+    try:
+        return search_cost(load_runs(experiment, tracking_uri, phase="search", launch=launch))
+    except LookupError:
+        return {}
 
 
 def _current(df: pd.DataFrame) -> pd.DataFrame:
