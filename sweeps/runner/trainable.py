@@ -299,7 +299,7 @@ def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
     import torch
     from ray.train import RunConfig as TrainRunConfig
     from ray.train import ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Empty, Queue
 
     from tasks.reporting import DivergedError
@@ -318,6 +318,9 @@ def _data_parallel(spec: Dict[str, Any], reporter: "TuneReporter") -> None:
                            "checkpoint_s": reporter.every_s, "checkpoint_at": sorted(reporter.at_epochs), "gpu": gpu},
         scaling_config=ScalingConfig(num_workers=n, use_gpu=gpu > 0,
                                      resources_per_worker={"CPU": cpu * 0.99, **({"GPU": gpu} if gpu else {})}),
+        # Ray Train picks nccl whenever the workers hold GPUs; a trial that trains on CPU on purpose
+        # (train.device: cpu, e.g. on fake GPU nodes) needs gloo.
+        torch_config=TorchConfig(backend="gloo" if spec["params"].get("train.device") == "cpu" or not gpu else "nccl"),
         run_config=TrainRunConfig(name=f"dp-{uuid.uuid4().hex[:8]}",
                                   storage_path=os.path.join(tempfile.gettempdir(), "ablate-train")))
     outcome: Dict[str, Any] = {}
