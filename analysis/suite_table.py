@@ -29,7 +29,8 @@ class SuiteSummary:
         frame: one row per cell label two or more studies share (a baseline's too, for its rank):
             ``verdict:<study>`` columns ("baseline" where it is that study's baseline, None where absent), poi,
             poi_low, poi_high (nan below 2 studies), poi_studies (studies with the cell and their baseline's values),
-            mean_rank (nan unless ranked).
+            mean_rank (nan unless ranked), params_x, flops_x, mem_x, lat_b1_x (the cell's cost ratios to each
+            study's baseline, median over the studies with a finite ratio; issue 24).
         ranks: the RankResult over the cells every study has (baselines included), or None.
         reason: why there is no summary at all (fewer than 2 studies, no shared cell), else None.
         rank_reason: why there are no ranks / no Friedman test, else None.
@@ -108,8 +109,29 @@ def summarize(tables: Sequence[Tuple[str, pd.DataFrame]], n_boot: int = 2000, se
         row.update(poi=poi.estimate if poi else np.nan, poi_low=poi.ci_low if poi else np.nan,
                    poi_high=poi.ci_high if poi else np.nan, poi_studies=len(cells),
                    mean_rank=float(ranks.mean_ranks.get(c, np.nan)) if ranks is not None else np.nan)
+        row.update(_cost_ratios(tables, c))
         rows.append(row)
     return SuiteSummary(names, pd.DataFrame(rows), ranks, None, rank_reason)
+
+
+# the cost ratios to each study's baseline (analysis/costs.py) that the suite summary puts beside the ranks
+COST_RATIOS = {"params_x": "params", "flops_x": "FLOPs", "mem_x": "mem", "lat_b1_x": "lat b=1"}
+
+
+def _cost_ratios(tables, cell: str) -> Dict[str, float]:
+    """{ratio: median over the studies that have ``cell`` and a finite ratio} for COST_RATIOS (issue 24): a
+    cell's cost relative to each study's own baseline, which is comparable across tasks where raw costs are not."""
+    out: Dict[str, float] = {}
+    for ratio in COST_RATIOS:
+        got = [float(v) for _, t in tables if ratio in t for v in t.loc[t["cell"] == cell, ratio]
+               if v is not None and np.isfinite(float(v))]
+        out[ratio] = float(np.median(got)) if got else np.nan
+    return out
+
+
+def _cost_text(r) -> str:
+    parts = [f"{float(r[k]):.2g}× {label}" for k, label in COST_RATIOS.items() if k in r and math.isfinite(r[k])]
+    return ", ".join(parts) or "–"
 
 
 def _short(names: Sequence[str]) -> List[str]:
@@ -134,14 +156,16 @@ def render_suite_summary(tables: Sequence[Tuple[str, pd.DataFrame]], fmt: str = 
     if fmt == "csv":
         return s.frame.to_csv(index=False)
     short = _short(s.studies)
-    head = ["cell", *short, "P(improvement) [95 % CI]", "mean rank"]
+    head = ["cell", *short, "P(improvement) [95 % CI]", "mean rank", "cost (median ratio to baseline)"]
     shown = lambda v: v if isinstance(v, str) else "–"          # None / NaN: the study has no such cell
     body = [[r["cell"], *[shown(r[f"verdict:{n}"]) for n in s.studies],
              (f"{_fmt(r['poi'])} [{_fmt(r['poi_low'])}, {_fmt(r['poi_high'])}] ({r['poi_studies']} studies)"
-              if math.isfinite(r["poi"]) else "–"), _fmt(r["mean_rank"])] for _, r in s.frame.iterrows()]
+              if math.isfinite(r["poi"]) else "–"), _fmt(r["mean_rank"]), _cost_text(r)] for _, r in s.frame.iterrows()]
     notes = ["verdicts: each study's own table; P(improvement): P(a run of the cell beats a run of that study's "
              "baseline), ties ½, averaged over the studies that have both, stratified-bootstrap 95 % interval "
-             "(2000 resamples; Agarwal et al. 2021)"]
+             "(2000 resamples; Agarwal et al. 2021)",
+             "cost: the cell's params, forward FLOPs per sample, peak training memory and batch-1 latency as ratios "
+             "to each study's own baseline (ablate table --cost), median over the studies that measured it"]
     if s.ranks is not None and math.isfinite(s.ranks.p_value):
         k = s.ranks.ranks.shape[1]
         notes.append(f"mean rank (1 = best) over the {k} cells all {s.ranks.ranks.shape[0]} studies ran; Friedman "
@@ -161,6 +185,6 @@ def render_suite_summary(tables: Sequence[Tuple[str, pd.DataFrame]], fmt: str = 
                           "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)]) + \
             "".join(f"\n\n_{n}_" for n in notes)
     return "\n".join([f"% cross-study summary ({len(s.studies)} studies)", r"\begin{tabular}{l" + "l" * len(short)
-                      + "rr}", r"\toprule", " & ".join(esc(h) for h in head) + r" \\", r"\midrule",
+                      + "rrl}", r"\toprule", " & ".join(esc(h) for h in head) + r" \\", r"\midrule",
                       *(" & ".join(esc(c) for c in r) + r" \\" for r in body), r"\bottomrule", r"\end{tabular}",
                       *(f"% {n}" for n in notes)])
