@@ -12,6 +12,12 @@ at their loggers (``logging.Filter``; Tune has no switch for any of them).
   previous upload may still be copying that folder).  The write that renamed it
   is uploaded by the sync Tune launches right after, so nothing is lost: dropped.
   Any other upload failure is kept, as one line.
+- "The `callbacks.on_trial_result` operation took 1.241 s, which may be a performance
+  bottleneck" (and "Processing trial results took …, consider reporting results less
+  frequently"): Tune times its own steps, the tracker's synchronous store writes
+  among them, and on a loaded machine says so every few results, `make demo`
+  included.  The user can act on none of it (a trial reports once per epoch; the
+  runner's own cost is measured in benchmarks/bench_runner.py): dropped.
 """
 from __future__ import annotations
 
@@ -68,6 +74,13 @@ class _OneLineStateUploadErrors(logging.Filter):
         return True
 
 
+class _DropSlowStepNotes(logging.Filter):
+    """Drops Tune's ``warn_if_slow`` notes (ray.tune.utils.util); see the module docstring."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "may be a performance bottleneck" not in record.getMessage()
+
+
 def _once(logger: str, kind: type) -> None:
     log = logging.getLogger(logger)
     if not any(isinstance(f, kind) for f in log.filters):
@@ -81,3 +94,4 @@ def quiet_tune_logs(missing_result_json: bool = True) -> None:
         _mute_missing_result_json()
     _once("ray.tune.execution.tune_controller", _OneLineTrialErrors)
     _once("ray.tune.execution.experiment_state", _OneLineStateUploadErrors)
+    _once("ray.tune.utils.util", _DropSlowStepNotes)

@@ -62,3 +62,22 @@ def test_other_records_of_that_logger_pass_untouched(state_log):
     log, keep = state_log
     log.warning("Saving the experiment state took ~3.00 seconds")
     assert [r.getMessage() for r in keep.records] == ["Saving the experiment state took ~3.00 seconds"]
+
+
+def test_tunes_slow_step_notes_are_dropped_and_its_other_warnings_pass():
+    """Tune's own words (warn_if_slow's message and the results one), logged where Tune logs them (issue 27:
+    they showed in `make demo` on a loaded machine, and the user can act on none of them)."""
+    from ray.tune.utils.util import warn_if_slow
+
+    quiet_tune_logs()
+    log = logging.getLogger("ray.tune.utils.util")
+    keep = _Keep()
+    log.addHandler(keep)
+    try:
+        log.warning(warn_if_slow.DEFAULT_MESSAGE.format(name="callbacks.on_trial_result", duration=1.241))
+        log.warning("Processing trial results took 1.242 s, which may be a performance bottleneck. Please consider "
+                    "reporting results less frequently to Ray Tune.")
+        log.warning("Something else Tune says")
+    finally:
+        log.removeHandler(keep)
+    assert [r.getMessage() for r in keep.records] == ["Something else Tune says"]
