@@ -32,6 +32,12 @@ What it measures (annotations → run tags ``ablate.<name>``, names in analysis/
 * ``latency_ms_b1`` / ``latency_ms_batch``: inference latency (eval mode, ``torch.no_grad``) at batch 1 and at
   the task's batch size (the first batch's size, ``batch``): the median of repeated timed runs after two warm-up
   runs, at ``threads`` = ``torch.get_num_threads()`` (the trial's ``train.threads``).
+* **Once per distinct configuration**: a reporter with ``cost_probe = False`` gets no probe.  The sweep runner
+  sets it on every final-phase trial whose seed is not the study's first (sweeps/runner/phase.py): the seed
+  changes neither FLOPs nor memory, so those are measured once per cell, and latency is timed once per cell.
+  Why: on smoke runs the probe took 81-87 % of a trial's training-plus-probe seconds (docs/benchmarks_notes.md),
+  far over the 2 % the issue allows; search trials differ in their nuisance values and keep the probe.
+  The data-parallel path (resources.workers > 1) still probes every seed.
 * ``cost_s``: the probe's own wall time.  The timed repetitions are sized so that the probe stays under
   ``budget_s`` (``fit`` passes 1 % of the trial's estimated time, epochs × first-epoch seconds), with at least
   ``MIN_REPS`` repetitions.
@@ -369,6 +375,8 @@ class FitProbe:
             return
         cap, self.capture = self.capture, None
         cap.remove()
+        if not getattr(reporter, "cost_probe", True):
+            return              # another seed of this configuration measures it (sweeps/runner/phase.py trial_dict)
         if cap.args is None:
             info = {"threads": torch.get_num_threads(),
                     "cost_note": "the model passed to fit was not called in training mode during the epoch "

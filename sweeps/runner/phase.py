@@ -91,7 +91,10 @@ def trial_dict(study: Study, cell_id: str, params: Dict[str, Any], phase: str, k
             "metric": study.search["metric"] if phase == "search" else study.metric,
             "mode": study.search["mode"] if phase == "search" else study.mode,
             "checkpoint_s": float(study.checkpoint["every_s"]),
-            "checkpoint_at": _rungs(study, params) if phase == "search" else []}
+            "checkpoint_at": _rungs(study, params) if phase == "search" else [],
+            # the cost probe runs once per distinct configuration: the seed changes no FLOPs, memory or latency,
+            # and the probe costs more than 2 % of a smoke trial (docs/benchmarks_notes.md; tasks/cost.py)
+            "cost_probe": phase != "final" or not study.seeds or params.get("seed") == list(study.seeds)[0]}
 
 
 def _rungs(study: Study, params: Dict[str, Any]) -> List[int]:

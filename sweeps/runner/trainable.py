@@ -180,6 +180,7 @@ def trainable(config: Dict[str, Any], replay: Optional[Dict[str, Dict[str, Any]]
     bad = -math.inf if spec.get("mode", "max") == "max" else math.inf
     # the GPUs this trial holds (resources.gpu per worker x workers): analysis/costs.py's GPU-seconds (issue 24)
     reporter.info["gpus"] = float(spec.get("gpu", 0) or 0) * int(spec.get("workers", 1) or 1)
+    reporter.cost_probe = bool(spec.get("cost_probe", True))      # tasks/cost.py FitProbe: the cell's first seed only
     try:
         if spec.get("imports"):                    # where this worker found the sweep file's own code
             reporter.info["code_from"] = json.dumps(ensure_imported(spec["imports"]))
