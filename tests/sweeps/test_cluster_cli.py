@@ -2,8 +2,10 @@
 processes on this machine.
 
 cluster.yaml's own commands are run in a shell whose HOME is the test's: the
-setup_commands' ~/.bashrc lines, the head's MLflow server (head_setup_commands),
-head_start_ray_commands and worker_start_ray_commands; then the driver as the
+setup_commands' ~/.bashrc lines, head_start_ray_commands and
+worker_start_ray_commands, beside an MLflow server on sqlite (the head's own,
+docs/cluster/tracking-server.sh on PostgreSQL, runs in tests/cluster/test_ray_up.py
+with `ray up` itself, and tests/cluster/test_postgres_tracking.py); then the driver as the
 README's `ray exec` line runs it (`bash --login -i` reading ~/.bashrc, then
 `cd ~/ablate && ablate run … --address auto --tracking-uri http://127.0.0.1:PORT`),
 then `ablate table` against the head's tracking server.
