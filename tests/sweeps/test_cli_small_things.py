@@ -246,7 +246,11 @@ def test_ui_prints_its_url_only_when_it_answers_and_ctrl_c_stops_it(logged):
 def test_ui_that_never_answers_exits_3_with_its_log(logged):
     port = free_port()
     ui = _Ui(logged["tmp"], {**logged["env"], "ABLATE_UI_TIMEOUT_S": "1"}, port)
-    code = ui.p.wait(timeout=120)
+    try:
+        code = ui.p.wait(timeout=120)
+    finally:
+        if ui.p.poll() is None:             # before the fix it serves on: stop it with the test
+            os.killpg(ui.p.pid, signal.SIGKILL)
     err = ui.p.stderr.read()
     assert code == 3, err
     lines = err.splitlines()
