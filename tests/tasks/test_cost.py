@@ -146,3 +146,29 @@ def test_a_module_declares_its_flops():
     assert got["flops_fwd"] == (lin + 7 * n * d) / n and "_fft_" not in got.get("flops_note", "")
     _, _, plain = count_flops(nn.Sequential(nn.Linear(d, d)), x, {})
     assert plain == ""
+
+
+class _Field(torch.nn.Module):
+    """An HNN-like field: its forward differentiates (torch.autograd.grad), which FlopCounterMode cannot track."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        x = x.requires_grad_(True)
+        (g,) = torch.autograd.grad(self.lin(x).sum(), x, create_graph=True)
+        return g
+
+
+def test_flops_of_a_model_that_differentiates_in_its_forward_are_counted_untracked():
+    from tasks.cost import _flops_untracked, count_flops
+
+    x = torch.randn(3, 4)
+    fwd, step, note = count_flops(_Field(), (x,), {})
+    assert fwd > 0 and step > fwd and "without module attribution" in note
+    # the untracked path counts what the tracked one does on a plain model (both paths tested)
+    lin = torch.nn.Linear(4, 2)
+    tracked = count_flops(lin, (x,), {})
+    assert tracked[2] == "" and _flops_untracked(torch.nn.Linear(4, 2), (x,), {}) == tracked[:2]
+    assert tracked[0] == 2 * 3 * 4 * 2
