@@ -50,7 +50,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import torch
 from torch import nn
@@ -320,20 +320,29 @@ def peak_train_bytes(model: nn.Module, optimizer: torch.optim.Optimizer, args, k
         return int(torch.cuda.max_memory_allocated(dev) - base + _nbytes(params)
                    + _nbytes(_state_tensors(optimizer)))
     exclude = {p.untyped_storage().data_ptr() for p in params}
-    saved: Dict[int, int] = {}
+    saved, loss = saved_bytes(lambda: surrogate_loss(model(*args, **kwargs)), exclude)
+    loss.backward()
+    type(optimizer).step(optimizer)
+    grads = [p.grad for p in params if p.grad is not None]
+    return int(saved + _nbytes(params) + _nbytes(grads) + _nbytes(_state_tensors(optimizer)))
+
+
+def saved_bytes(fn: Callable[[], torch.Tensor], exclude: Set[int]) -> Tuple[int, torch.Tensor]:
+    """(unique storage bytes autograd saves for backward while running ``fn``, fn()).
+
+    ``exclude``: storage data pointers not to count (the parameters).  torch's saved-tensor hooks
+    (``torch.autograd.graph.saved_tensors_hooks``) see every tensor saved; storages are counted once."""
+    seen: Dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         s = t.untyped_storage()
         if s.data_ptr() not in exclude:
-            saved[s.data_ptr()] = s.nbytes()
+            seen[s.data_ptr()] = s.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = surrogate_loss(model(*args, **kwargs))
-    loss.backward()
-    type(optimizer).step(optimizer)
-    grads = [p.grad for p in params if p.grad is not None]
-    return int(sum(saved.values()) + _nbytes(params) + _nbytes(grads) + _nbytes(_state_tensors(optimizer)))
+        out = fn()
+    return sum(seen.values()), out
 
 
 def _sync(dev: torch.device) -> None:

@@ -23,30 +23,15 @@ measures it once on a probe step (no optimiser update).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Set, Tuple
+from typing import Callable, Set
 
 import torch
 
 from components.hyperbolic import propagate
 
+from ..cost import saved_bytes
+
 MB = 2.0 ** 20
-
-
-def saved_bytes(fn: Callable[[], torch.Tensor], exclude: Set[int]) -> Tuple[int, torch.Tensor]:
-    """(unique storage bytes autograd saves while running ``fn``, fn()).
-
-    ``exclude``: storage data pointers not to count (the parameters)."""
-    seen: Dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        s = t.untyped_storage()
-        if s.data_ptr() not in exclude:
-            seen[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return sum(seen.values()), out
 
 
 def reversible_working_set(net, x: torch.Tensor, exclude: Set[int]) -> int:
