@@ -138,7 +138,7 @@ def test_launch_settings_bh_alpha_and_equivalence(mlflow_store):
     assert eq < 0.1 and by_cell(t).loc[cells[0], "verdict"] == "equivalent"
     assert by_cell(t).loc[cells[1], "verdict"] == "better"
     md = render(t, "md")
-    assert "Δ [90 % CI]" in md and "p (BH)" in md and "Benjamini–Hochberg-adjusted" in md
+    assert "Δ [adj. CI]" in md and "p (BH)" in md and "Benjamini–Hochberg-adjusted" in md
     other = ablation_table(load_runs("tab-bh", mlflow_store), analysis={"correction": "none"})
     assert by_cell(other).loc[cells[0], "p_adj"] == pytest.approx(p[0])
     with pytest.raises(ValueError, match="unknown keys"):
@@ -186,7 +186,7 @@ def test_csv_has_exactly_the_named_columns(mlflow_store):
     assert list(frame.columns) == head + list(COST_COLUMNS) and len(frame) == len(VALUES)   # analysis/costs.py
     assert frame["seeds_needed"].astype(str).str.fullmatch(r"\d*").all()          # integers, not 12.0
     runs_p = write_runs(mlflow_store, "tab-csv-peak", VALUES, peak=lambda i, s: 1.0)
-    assert csv_columns(ablation_table(runs_p)) == head[:18] + ["peak_mem_mb", "best", "baseline", *COST_COLUMNS]
+    assert csv_columns(ablation_table(runs_p)) == head[:-2] + ["peak_mem_mb", "best", "baseline", *COST_COLUMNS]
     adaptive = ablation_table(write_runs(mlflow_store, "tab-csv-seq", {BASE: [0.1, 0.2, 0.3],
                                                                        "model.kind=fancy": [0.4, 0.5, 0.6]},
                                          looks=[3, 5]))
@@ -200,7 +200,7 @@ def test_markdown_and_latex_show_interval_verdict_and_footnote(mlflow_store):
     want = f"{r['delta']:+.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]".replace("-", "−")
     assert want in md, md
     assert md.splitlines()[0].startswith("| model.kind | model.width | score ↑ (mean ± std) | n | failed | params")
-    assert "Δ [95 % CI]" in md and "p (Holm)" in md and "| better" in md and "undecided (~" in md
+    assert "Δ [adj. CI]" in md and "p (Holm)" in md and "| better" in md and "undecided (~" in md
     assert "_Welch t-test vs baseline, Holm-adjusted over" in md
     assert "**0.8675 ± 0.0096**" in md                                     # best cell in bold
     assert r"\textbf{0.8675 $\pm$ 0.0096}" in tex and "$-$" in tex and "% Welch t-test" in tex
@@ -325,8 +325,9 @@ def test_replay_equals_decide_look_by_look(test):
         replay(looks, cells, base, mode="max")
     with pytest.raises(ValueError, match="baseline"):
         replay(design, cells, [0.1, 0.2], mode="max")
-    with pytest.raises(ValueError, match="finite"):
-        replay(design, {"x": {0: math.inf}}, base, mode="max")
+    diverged = {**cells, "null": {**cells["null"], 5: math.inf}}     # ±inf is dropped like a failed run (issue 21)
+    dropped = {**cells, "null": {s: v for s, v in cells["null"].items() if s != 5}}
+    assert replay(design, diverged, base, mode="max") == replay(design, dropped, base, mode="max")
 
 
 def test_adaptive_table_shows_the_replay(mlflow_store):
@@ -350,7 +351,8 @@ def test_adaptive_table_shows_the_replay(mlflow_store):
             (d.delta, d.rci_low, d.rci_high, d.p_nominal, d.p_bound), nan_ok=True)
         assert pd.isna(r["seeds_needed"]) == (d.seeds_needed is None or not math.isfinite(d.seeds_needed))
     assert rows.loc["model.kind=fancy,model.width=2", "verdict"] == "better"
-    assert t.attrs["design"] == "adaptive" and t.attrs["footnote"] == design.footnote()
+    assert t.attrs["design"] == "adaptive" and t.attrs["footnote"].startswith(design.footnote())
+    assert "boundaries calibrated for the seeds they had" in t.attrs["footnote"]   # the all-failed cell (issue 21)
     md = render(t, "md")
     assert "Δ [RCI]" in md and "| 2/3 " in md and design.footnote() in md
     other = ablation_table(load_runs("tab-seq", mlflow_store), metric="epoch_seconds", mode="min")
