@@ -67,6 +67,18 @@ def toy_sweep(name: str, tmp_path: Path, seeds=(0, 1), **fixed) -> dict:
             "resources": {"cpu": 1}, "max_failures": 1}
 
 
+def toy_study(tmp_path: Path, **over):
+    """A validated toy Study (plain vs fancy width 2, 4; seeds 0..2; 2 epochs; no summary artifacts) for launch()
+    with a fake phase runner; ``over`` replaces sweep-file keys."""
+    from sweeps.language.load import load
+
+    raw = {"name": "fake", "task": "toy", "metric": {"name": "score", "mode": "max"},
+           "baseline": {"model.kind": "plain"}, "seeds": [0, 1, 2], "fixed": {"train.epochs": 2},
+           "scientific": {"model.kind": ["plain", "fancy"], "model.width": [2, 4]},
+           "artifacts": {"summary": False}, "storage": str(tmp_path / "ray"), **over}
+    return load(str(write_yaml(tmp_path / "s.yaml", raw)))
+
+
 def count_params(module) -> int:
     """Number of parameters of a torch module (every tensor in ``module.parameters()``)."""
     return sum(p.numel() for p in module.parameters())

@@ -9,10 +9,9 @@ import json
 import pytest
 
 from sweeps.errors import LaunchInterrupted, TrialsFailed
-from sweeps.language.load import load
 from sweeps.runner.launch import launch, state_file
 from sweeps.runner.state import LaunchState
-from tests.helpers import write_yaml
+from tests.helpers import toy_study
 
 
 class FakePhases:
@@ -49,11 +48,7 @@ class FakePhases:
 
 
 def _study(tmp_path, **over):
-    raw = {"name": over.pop("name", "fake"), "task": "toy", "metric": {"name": "score", "mode": "max"},
-           "baseline": {"model.kind": "plain"}, "seeds": [0, 1, 2], "fixed": {"train.epochs": 2},
-           "scientific": {"model.kind": ["plain", "fancy"], "model.width": [2, 4]},
-           "artifacts": {"summary": False}, "storage": str(tmp_path / "ray"), **over}
-    return load(str(write_yaml(tmp_path / "s.yaml", raw)))
+    return toy_study(tmp_path, **over)
 
 
 @pytest.fixture

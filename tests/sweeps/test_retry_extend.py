@@ -10,16 +10,14 @@ import json
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
 from analysis import contract as C
 from analysis.store import load_runs
 from sweeps.errors import UsageError
-from sweeps.language.load import load
 from sweeps.runner.launch import launch, state_file
 from sweeps.runner.phase import trial_dict
 from sweeps.runner.tracker import MLflowTracker
-from tests.helpers import ablate, assert_clean_error, cli_env, out, toy_sweep, write_yaml
+from tests.helpers import ablate, assert_clean_error, cli_env, out, toy_study, toy_sweep, write_yaml
 
 
 class TrackedPhases:
@@ -56,11 +54,7 @@ FANCY2 = "model.kind=fancy,model.width=2"
 
 
 def _study(tmp_path, **over):
-    raw = {"name": "grow", "task": "toy", "metric": {"name": "score", "mode": "max"},
-           "baseline": {"model.kind": "plain"}, "seeds": [0, 1], "fixed": {"train.epochs": 2},
-           "scientific": {"model.kind": ["plain", "fancy"], "model.width": [2, 4]},
-           "artifacts": {"summary": False}, "storage": str(tmp_path / "ray"), **over}
-    return load(str(write_yaml(tmp_path / "s.yaml", raw)))
+    return toy_study(tmp_path, **{"name": "grow", "seeds": [0, 1], **over})
 
 
 @pytest.fixture
