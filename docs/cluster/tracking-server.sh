@@ -6,6 +6,8 @@
 #   stop    stop it (the systemd unit, or the background process this script started)
 #   status  exit 0 when the server answers
 #   unit    print the systemd unit that `start` installs
+#   dump    write the database as plain SQL to ~/ablate-store/mlflow-DATE.sql.gz (PostgreSQL's pg_dump;
+#           `ray rsync-down CONFIG '~/ablate-store' DIR` then copies it and the artifacts)
 #
 # Database (the backend store), in this order:
 #   1. ~/.ablate/mlflow.env, a file outside the repository (mode 600), with one line
@@ -159,10 +161,37 @@ stop() {
     fi
 }
 
+dump() {
+    command -v pg_dump > /dev/null || die "pg_dump not found: apt-get install postgresql-client"
+    local out
+    out="$STORE/mlflow-$(date +%Y%m%d-%H%M%S).sql.gz"
+    # The password (if the URI has one) goes to pg_dump through PGPASSWORD, never its argv.
+    "$VENV/bin/python" - "$(backend_uri)" "$out" <<'EOF'
+import gzip, os, shutil, subprocess, sys
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+u = urlsplit(sys.argv[1])
+if u.scheme.split("+")[0] not in ("postgresql", "postgres"):
+    sys.exit(f"tracking-server: error: dump needs a PostgreSQL store, not {u.scheme}")
+creds, _, host = u.netloc.rpartition("@")
+user, _, password = creds.partition(":")
+uri = urlunsplit(("postgresql", f"{user}@{host}" if user else host, u.path, u.query, ""))
+env = {**os.environ, **({"PGPASSWORD": unquote(password)} if password else {})}
+with gzip.open(sys.argv[2], "wb") as f:         # streamed: a store of many metrics never sits in memory
+    dump = subprocess.Popen(["pg_dump", "--no-owner", "--dbname", uri], stdout=subprocess.PIPE, env=env)
+    shutil.copyfileobj(dump.stdout, f)
+if dump.wait() != 0:
+    os.unlink(sys.argv[2])
+    sys.exit(f"tracking-server: error: pg_dump exited {dump.returncode}")
+print(f"tracking-server: wrote {sys.argv[2]}")
+EOF
+}
+
 case "${1:-start}" in
     start) start ;;
     stop) stop ;;
     status) healthy ;;
     unit) unit ;;
-    *) die "unknown action '$1' (start, stop, status, unit)" ;;
+    dump) dump ;;
+    *) die "unknown action '$1' (start, stop, status, unit, dump)" ;;
 esac

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.cluster import hosts
 from tests.helpers import ABLATE, ROOT, ablate, cli_env, kill_matching, out, write_yaml
@@ -203,8 +202,12 @@ def test_gpu_nodes_start_for_a_sweep_pack_four_quarter_gpu_trials_and_stop_when_
     while cluster.nodes() and time.time() - t1 < 120:
         time.sleep(2)
     assert cluster.nodes() == [], "idle GPU nodes were not stopped"
-    print(f"\nfake_multinode: {len(seen)} GPU nodes started, sweep {took:.0f} s, "
-          f"stopped {time.time() - t1:.0f} s after it (idle_timeout {IDLE_S} s); trials at once per node {per_node}")
+    gpu_alive = [s["t"] for s in cluster.snapshots() if s["t"] >= t0 and any(
+        n["alive"] and n["resources"].get("GPU", 0) > 0 for n in s["nodes"])]
+    last_trial = max(r.info.end_time for r in runs) / 1000
+    print(f"\nfake_multinode: {len(seen)} GPU nodes; the first alive {gpu_alive[0] - t0:.0f} s after `ablate run` "
+          f"started, the last gone {gpu_alive[-1] - last_trial:.0f} s after the last trial ended (idle_timeout "
+          f"{IDLE_S} s); sweep {took:.0f} s; most trials at once per node {per_node}")
 
 
 def test_two_workers_of_a_data_parallel_trial_run_on_two_nodes(cluster, tmp_path):

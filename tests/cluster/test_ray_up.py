@@ -4,6 +4,8 @@ README's "Running on a GPU cluster" says (on-premises column):
     ray up -y my-cluster.yaml
     ray exec my-cluster.yaml 'cd ~/ablate && ablate run sweeps/quick.yaml --smoke --address auto'
     ray exec my-cluster.yaml 'cd ~/ablate && ablate table quick'
+    ray exec my-cluster.yaml 'bash ~/ablate/docs/cluster/tracking-server.sh dump'
+    ray rsync-down my-cluster.yaml '~/ablate-store/' ./cluster-store
     ray down -y my-cluster.yaml
 
 my-cluster.yaml is the committed file with its four EDIT lines filled in (head_ip 127.0.0.1, no
@@ -115,6 +117,11 @@ def test_ray_up_exec_table_down_on_localhost():
                 rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "model.linear" not in ln]
                 assert sum(("dense" in ln) or ("cdlinear" in ln) for ln in rows) == 3, r.stdout
                 _check_store(uri, pg)
+                r = step("dump", "exec", str(conf), "bash ~/ablate/docs/cluster/tracking-server.sh dump")
+                assert r.returncode == 0 and "tracking-server: wrote" in r.stdout, out(r)[-3000:]
+                r = step("rsync_down", "rsync-down", str(conf), "~/ablate-store/", str(tmp / "cluster-store"))
+                assert r.returncode == 0, out(r)[-3000:]
+                _check_kept(tmp / "cluster-store")
                 canary = _root_ray_pids(tmp, starter)
                 down = step("down", "down", "-y", str(conf))
                 assert down.returncode == 0, out(down)[-3000:]
@@ -150,6 +157,16 @@ def _check_store(uri: str, pg: hosts.Postgres) -> None:
         assert r.data.tags["ablate.node_git_commit"].startswith(head), r.data.tags["ablate.node_git_commit"]
     db = uri.rsplit("/", 1)[1]
     assert int(pg.sql("SELECT count(*) FROM runs", db=db)) == len(runs) == 4      # 3 trials + the launch
+
+
+def _check_kept(store: Path) -> None:
+    """What `ray rsync-down` brought back: the database as SQL and the launch's artifacts."""
+    import gzip
+
+    (dump,) = store.glob("mlflow-*.sql.gz")
+    sql = gzip.decompress(dump.read_bytes()).decode()
+    assert "CREATE TABLE public.runs" in sql and "ablate.node_git_commit" in sql
+    assert list(store.glob("artifacts/**/report.html")), sorted(str(p) for p in store.rglob("*"))[:20]
 
 
 def _end_account_processes(timeout: float = 3) -> None:
