@@ -101,7 +101,9 @@ def welch(x: np.ndarray, y: np.ndarray) -> TStat:
         return TStat(delta * s, math.inf, 0.0, sd * s, dfp)
     vx, vy = _var(x) / x.size, _var(y) / y.size
     se = math.sqrt(vx + vy)
-    df = (vx + vy) ** 2 / (vx ** 2 / (x.size - 1) + vy ** 2 / (y.size - 1)) if se > 0 else 0.0
+    # Welch–Satterthwaite df in the variance shares a = vx / (vx + vy): scale-free, so no overflow of (vx + vy)²
+    a = vx / (vx + vy) if se > 0 else 0.0
+    df = 1.0 / (a ** 2 / (x.size - 1) + (1.0 - a) ** 2 / (y.size - 1)) if se > 0 else 0.0
     return TStat(delta * s, se * s, float(df), sd * s, dfp)
 
 
