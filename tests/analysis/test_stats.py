@@ -470,7 +470,9 @@ def suite_means(studies=6):
                         index=[f"task{i}" for i in range(studies)])
 
 
-def test_average_ranks_equal_rankdata_friedman_and_autorank(capsys):
+def test_average_ranks_equal_rankdata_friedman_and_pairwise_wilcoxon_holm():
+    # Suites rank with Friedman and compare every pair by a Wilcoxon signed-rank test with Holm across pairs
+    # (Benavoli, Corani & Mangili 2016), which replaced autorank's Nemenyi (issue 21): autorank is always None.
     means = suite_means()
     means.iloc[0, :2] = 0.25                                                       # a tie
     r = average_ranks(means, mode="max")
@@ -478,12 +480,20 @@ def test_average_ranks_equal_rankdata_friedman_and_autorank(capsys):
     assert r.mean_ranks.index[0] == "d" and r.mean_ranks.is_monotonic_increasing
     fr = stats.friedmanchisquare(*means.to_numpy().T)
     assert (r.statistic, r.p_value) == pytest.approx((fr.statistic, fr.pvalue)) and r.reason is None
-    assert r.autorank is not None and capsys.readouterr().out == ""                # autorank kept quiet
-    assert r.autorank.omnibus == "friedman" and r.autorank.pvalue == pytest.approx(r.p_value)
-    assert r.autorank.rankdf["meanrank"].sort_index().to_numpy() == pytest.approx(r.mean_ranks.sort_index())
+    assert r.autorank is None
+    pw = r.pairwise.set_index(["a", "b"])
+    assert len(pw) == 6                                                            # every pair of 4 cells once
+    for (a, b), row in pw.iterrows():
+        x, y = means[a].to_numpy(), means[b].to_numpy()
+        if np.all(x == y):
+            assert row.p_value == 1.0
+        else:
+            assert row.p_value == pytest.approx(stats.wilcoxon(x, y).pvalue)
+    holm = multipletests(pw["p_value"].to_numpy(), method="holm")[1]
+    assert pw["p_adj"].to_numpy() == pytest.approx(holm)
+    assert (pw["differ"] == (pw["p_adj"] < r.alpha)).all()
     low = average_ranks(means, mode="min")
     assert low.mean_ranks.sort_index().to_numpy() == pytest.approx(5 - r.mean_ranks.sort_index().to_numpy())
-    assert low.autorank.rankdf["meanrank"].sort_index().to_numpy() == pytest.approx(low.mean_ranks.sort_index())
 
 
 def test_average_ranks_says_why_no_test():
@@ -492,12 +502,10 @@ def test_average_ranks_says_why_no_test():
     means = suite_means(6)
     means.loc["task2", "c"] = np.nan
     r = average_ranks(means)
-    assert r.dropped == ("task2",) and len(r.ranks) == 5 and r.autorank is not None
-    r = average_ranks(suite_means(4))
-    assert np.isfinite(r.p_value) and "autorank" in r.reason
+    assert r.dropped == ("task2",) and len(r.ranks) == 5 and r.reason is None and len(r.pairwise) == 6
     for studies in (3, 6):
         tied = average_ranks(pd.DataFrame(np.ones((studies, 3)), columns=list("abc")))
-        assert "ties" in tied.reason and tied.autorank is None and math.isnan(tied.p_value)
+        assert "ties" in tied.reason and math.isnan(tied.p_value)
 
 
 # ------------------------------------------------------------------------------------------ input errors
