@@ -47,7 +47,7 @@ def _num(v):
 
 
 def parse_cell(cell: str) -> dict:
-    if not cell or cell == "all":
+    if not cell or cell == C.CELL_ALL:
         return {}
     out = {}
     for part in cell.split(","):

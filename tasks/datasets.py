@@ -49,7 +49,6 @@ from typing import Any, Dict, List, Tuple
 
 DATASETS: Tuple[str, ...] = ("digits", "cifar10", "cifar100", "svhn")
 NUM_CLASSES: Dict[str, int] = {"digits": 10, "cifar10": 10, "cifar100": 100, "svhn": 10}
-IMAGE_SIZE: Dict[str, int] = {"digits": 32, "cifar10": 32, "cifar100": 32, "svhn": 32}
 SPLITS = ("train", "test")
 DTYPES = ("float32", "float64", "uint8")
 

@@ -370,9 +370,6 @@ class TaskSpec:
         return getattr(importlib.import_module(mod), fn)
 
 
-def choices_of(values: Sequence[Any]) -> Tuple[Any, ...]:
-    return tuple(values)
-
 
 def _args_of(slot: Slot, name: str) -> List[str]:
     from components.registry import arguments

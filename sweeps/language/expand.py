@@ -12,6 +12,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from analysis.contract import CELL_ALL
+
 from .study import Study
 
 
@@ -22,7 +24,7 @@ class Cell:
 
     @property
     def id(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in self.values.items()) or "all"
+        return ",".join(f"{k}={v}" for k, v in self.values.items()) or CELL_ALL
 
 
 @dataclass
