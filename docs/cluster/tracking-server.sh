@@ -174,9 +174,9 @@ u = urlsplit(sys.argv[1])
 if u.scheme.split("+")[0] not in ("postgresql", "postgres"):
     sys.exit(f"tracking-server: error: dump needs a PostgreSQL store, not {u.scheme}")
 creds, _, host = u.netloc.rpartition("@")
-user, _, password = creds.partition(":")
+user, _, secret = creds.partition(":")
 uri = urlunsplit(("postgresql", f"{user}@{host}" if user else host, u.path, u.query, ""))
-env = {**os.environ, **({"PGPASSWORD": unquote(password)} if password else {})}
+env = {**os.environ, **({"PGPASSWORD": unquote(secret)} if secret else {})}
 with gzip.open(sys.argv[2], "wb") as f:         # streamed: a store of many metrics never sits in memory
     dump = subprocess.Popen(["pg_dump", "--no-owner", "--dbname", uri], stdout=subprocess.PIPE, env=env)
     shutil.copyfileobj(dump.stdout, f)

@@ -225,7 +225,7 @@ def _as_postgres(cmd: str) -> None:
 # --- Ray's port 6379 -----------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def port_6379(timeout: float = 600) -> Iterator[None]:
+def port_6379(timeout: float = 1200) -> Iterator[None]:
     """Hold Ray's default GCS port for one test: `ray up`'s head and the fake_multinode nodes use 6379
     whatever is configured (the fake provider hard-codes it), so two such tests must not overlap
     (pytest-xdist runs tests side by side)."""

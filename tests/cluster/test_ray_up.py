@@ -77,7 +77,15 @@ def _root_ray_pids(tmp: Path, starter: subprocess.Popen) -> dict:
     return found
 
 
-def test_ray_up_exec_table_down_on_localhost():
+@pytest.fixture
+def port_6379():
+    """Ray's port 6379 for this test alone (fake_multinode tests use it too); waiting for it is set-up
+    time, not the test's."""
+    with hosts.port_6379():
+        yield
+
+
+def test_ray_up_exec_table_down_on_localhost(port_6379):
     tmp = Path(tempfile.mkdtemp(prefix="up", dir="/tmp"))      # short: Ray's socket paths stay < 107 chars
     tmp.chmod(0o755)
     took = {}
@@ -93,49 +101,48 @@ def test_ray_up_exec_table_down_on_localhost():
         (tmp / f"{name}.log").write_text(out(r))
         return r
 
-    with hosts.port_6379():
-        home = hosts.reset_home()
-        hosts.seed_venv(home)
-        hosts.as_user(f"mkdir -p /tmp/{hosts.USER}-ray && echo 'export RAY_TMPDIR=/tmp/{hosts.USER}-ray' >> ~/.bashrc")
-        with hosts.ssh_server(tmp) as key, hosts.postgres(tmp) as pg:
-            uri = pg.create_database("mlflow_up")
-            hosts.as_user(f"mkdir -p ~/.ablate && (umask 077 && echo 'MLFLOW_BACKEND_STORE_URI={uri}' "
-                          f"> ~/.ablate/mlflow.env)")
-            conf = _configure(tmp, key)
-            starter = _start_root_ray(tmp)
-            down = None
-            try:
-                r = step("up", "up", "-y", str(conf), timeout=420)
-                assert r.returncode == 0, out(r)[-5000:]
-                assert "tracking-server: answering on http://127.0.0.1:5000" in r.stdout + r.stderr
-                r = step("run", "exec", str(conf), "cd ~/ablate && ablate run sweeps/quick.yaml --smoke --address auto")
-                assert r.returncode == 0, out(r)[-5000:]
-                assert "quick: 3 final trials, 3 finished, 0 failed" in r.stdout, out(r)[-3000:]
-                assert "MLflow http://127.0.0.1:5000" in r.stdout
-                r = step("table", "exec", str(conf), "cd ~/ablate && ablate table quick")
-                assert r.returncode == 0, out(r)[-3000:]
-                rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "model.linear" not in ln]
-                assert sum(("dense" in ln) or ("cdlinear" in ln) for ln in rows) == 3, r.stdout
-                _check_store(uri, pg)
-                r = step("dump", "exec", str(conf), "bash ~/ablate/docs/cluster/tracking-server.sh dump")
-                assert r.returncode == 0 and "tracking-server: wrote" in r.stdout, out(r)[-3000:]
-                r = step("rsync_down", "rsync-down", str(conf), "~/ablate-store/", str(tmp / "cluster-store"))
-                assert r.returncode == 0, out(r)[-3000:]
-                _check_kept(tmp / "cluster-store")
-                canary = _root_ray_pids(tmp, starter)
-                down = step("down", "down", "-y", str(conf))
-                assert down.returncode == 0, out(down)[-3000:]
-                assert not [p for p, a in hosts.user_processes().items() if "raylet" in a or "gcs_server" in a], \
-                    "ray down left the head's Ray running"
-                alive = {p for p, cmd in canary.items() if Path(f"/proc/{p}").exists()
-                         and Path(f"/proc/{p}/cmdline").read_bytes() == cmd}
-                assert alive == set(canary), "ray down stopped another user's Ray"
-            finally:
-                if down is None:
-                    step("down", "down", "-y", str(conf))
-                hosts.as_user("bash ~/ablate/docs/cluster/tracking-server.sh stop", check=False)
-                kill_matching(str(tmp / "canary"))
-                _end_account_processes()
+    home = hosts.reset_home()
+    hosts.seed_venv(home)
+    hosts.as_user(f"mkdir -p /tmp/{hosts.USER}-ray && echo 'export RAY_TMPDIR=/tmp/{hosts.USER}-ray' >> ~/.bashrc")
+    with hosts.ssh_server(tmp) as key, hosts.postgres(tmp) as pg:
+        uri = pg.create_database("mlflow_up")
+        hosts.as_user(f"mkdir -p ~/.ablate && (umask 077 && echo 'MLFLOW_BACKEND_STORE_URI={uri}' "
+                      f"> ~/.ablate/mlflow.env)")
+        conf = _configure(tmp, key)
+        starter = _start_root_ray(tmp)
+        down = None
+        try:
+            r = step("up", "up", "-y", str(conf), timeout=420)
+            assert r.returncode == 0, out(r)[-5000:]
+            assert "tracking-server: answering on http://127.0.0.1:5000" in r.stdout + r.stderr
+            r = step("run", "exec", str(conf), "cd ~/ablate && ablate run sweeps/quick.yaml --smoke --address auto")
+            assert r.returncode == 0, out(r)[-5000:]
+            assert "quick: 3 final trials, 3 finished, 0 failed" in r.stdout, out(r)[-3000:]
+            assert "MLflow http://127.0.0.1:5000" in r.stdout
+            r = step("table", "exec", str(conf), "cd ~/ablate && ablate table quick")
+            assert r.returncode == 0, out(r)[-3000:]
+            rows = [ln for ln in r.stdout.splitlines() if ln.startswith("| ") and "model.linear" not in ln]
+            assert sum(("dense" in ln) or ("cdlinear" in ln) for ln in rows) == 3, r.stdout
+            _check_store(uri, pg)
+            r = step("dump", "exec", str(conf), "bash ~/ablate/docs/cluster/tracking-server.sh dump")
+            assert r.returncode == 0 and "tracking-server: wrote" in r.stdout, out(r)[-3000:]
+            r = step("rsync_down", "rsync-down", str(conf), "~/ablate-store/", str(tmp / "cluster-store"))
+            assert r.returncode == 0, out(r)[-3000:]
+            _check_kept(tmp / "cluster-store")
+            canary = _root_ray_pids(tmp, starter)
+            down = step("down", "down", "-y", str(conf))
+            assert down.returncode == 0, out(down)[-3000:]
+            assert not [p for p, a in hosts.user_processes().items() if "raylet" in a or "gcs_server" in a], \
+                "ray down left the head's Ray running"
+            alive = {p for p, cmd in canary.items() if Path(f"/proc/{p}").exists()
+                     and Path(f"/proc/{p}/cmdline").read_bytes() == cmd}
+            assert alive == set(canary), "ray down stopped another user's Ray"
+        finally:
+            if down is None:
+                step("down", "down", "-y", str(conf))
+            hosts.as_user("bash ~/ablate/docs/cluster/tracking-server.sh stop", check=False)
+            kill_matching(str(tmp / "canary"))
+            _end_account_processes()
     print(f"\nray up on localhost, seconds per step: {took}")
 
 
