@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Dict, Iterator, Optional
@@ -25,7 +26,7 @@ from typing import Dict, Iterator, Optional
 from tests.helpers import ROOT, free_port
 
 USER = "raytest"
-PY = "python3.11"
+PY = f"python{sys.version_info.major}.{sys.version_info.minor}"   # this checkout's venv
 
 
 def need_root() -> Optional[str]:
@@ -107,6 +108,11 @@ def seed_venv(home: Path, user: str = USER) -> None:
     A Debian python3 (the system's, as on a lab machine) makes the venv: the checkout's own
     interpreter may live where the account cannot read."""
     site = ROOT / ".venv" / "lib" / PY / "site-packages"
+    system = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                            text=True).stdout.strip()
+    if system != str(sys.version_info[:2]):
+        raise RuntimeError(f"Debian's python3 is {system}, this checkout's venv {sys.version_info[:2]}: the seeded "
+                           f"venv cannot load its compiled packages")
     as_user(f"/usr/bin/python3 -m venv ~/ablate-venv && echo {site} > ~/ablate-venv/lib/{PY}/site-packages/_seed.pth",
             user)
     r = as_user(f"~/ablate-venv/bin/python -c 'import torch, ray, mlflow'", user, check=False)
