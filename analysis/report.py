@@ -127,7 +127,8 @@ def collect_study(uri: str, experiment: str, launch: Optional[str] = "latest", *
         task=(tags(C.TASK) or [NOT_RECORDED])[0], paper=str((tags(C.PAPER) or [_paper(sweep_yaml)])[0] or NOT_RECORDED),
         metric=metric, mode=mode, table_csv=render(table, "csv"), trials=trials,
         footnotes=tuple(line.strip().strip("_") for line in md[last + 1:] if line.strip()),
-        git_commits=tuple(sorted({*tags(C.GIT_COMMIT), *tags(C.LAUNCH_GIT_COMMIT), *tags(C.RESUMED_GIT_COMMIT)})),
+        git_commits=tuple(sorted({*tags(C.GIT_COMMIT), *tags(C.LAUNCH_GIT_COMMIT), *tags(C.RESUMED_GIT_COMMIT),
+                                  *tags(C.NODE_GIT_COMMIT)})),
         hosts=tuple(sorted({*tags(C.HOSTNAME), *tags(C.DRIVER_HOST)})), sweep_yaml=sweep_yaml, plot_png=plot_png,
         curves_png=curves_png, pareto_png=pareto_png, parent_run_id=parent.info.run_id if parent is not None else None,
         tracking_uri=_public_uri(uri), notes=tuple(notes), **_timing(runs, trials))
