@@ -55,6 +55,10 @@ IMPORTS = "ablate.imports"               # JSON: the sweep file's imports (modul
 RETRIES = "ablate.retries"               # retries of a crashed trial so far
 STOPPED_EARLY = "ablate.stopped_early"   # "true": ASHA stopped it before its last epoch
 RESUMED_FROM_EPOCH = "ablate.resumed_from_epoch"
+# growing a launch (ablate run --retry-failed / --extend): the phase ("retry<k>", "extend<k>") that made this
+# run of its trial key, and on the run it replaced the id of the new run; analysis/store.py drops superseded runs
+ADDED_IN = "ablate.added_in"
+SUPERSEDED_BY = "ablate.superseded_by"
 # annotated by tasks/cost.py in every trial that trains through tasks.common.fit (issue 24); per sample:
 FLOPS_FWD = "ablate.flops_fwd"           # FLOPs of one forward (FlopCounterMode)
 FLOPS_STEP = "ablate.flops_step"         # FLOPs of one training step (forward + backward)
@@ -116,7 +120,3 @@ def plain_text(text: str) -> str:
     import re       # imported here: this module imports nothing at load time
 
     return re.sub(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-~])", "", text)
-# growing a launch (ablate run --retry-failed / --extend): the phase ("retry<k>", "extend<k>") that made this
-# run of its trial key, and on the run it replaced the id of the new run; analysis/store.py drops superseded runs
-ADDED_IN = "ablate.added_in"
-SUPERSEDED_BY = "ablate.superseded_by"

@@ -52,7 +52,7 @@ def test_toy_sweep_verdicts_and_holm_through_the_cli(tmp_path):
     r = ablate(["run", sweep, "--tracking-uri", uri], tmp_path, env=env)      # prints the Markdown table
     assert r.returncode == 0 and "Traceback" not in out(r), out(r)[-3000:]
     md = r.stdout
-    assert "Δ [95 % CI]" in md and "Holm-adjusted over 5 cells" in md and "Two-way ANOVA" in md
+    assert "Δ [adj. CI]" in md and "Holm-adjusted over 5 cells" in md and "Two-way ANOVA" in md
     r = ablate(["table", "evidence", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
     assert r.returncode == 0 and "Warning" not in r.stderr, out(r)[-3000:]
     csv = pd.read_csv(io.StringIO(r.stdout))
@@ -158,7 +158,7 @@ def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correct
     assert ("Hwang-Shih-DeCani (gamma = 1) alpha-spending" in r.stdout) == bool(spending), r.stdout[-2000:]
     r = ablate(["table", "adaptive", "--format", "csv", "--tracking-uri", uri], tmp_path, env=env)
     csv = pd.read_csv(io.StringIO(r.stdout)).set_index("model.shift")
-    assert list(csv.columns[-2:]) == ["look", "p_bound"]
+    assert {"look", "p_bound"} <= set(csv.columns)
     assert csv.loc[1.0, "verdict"] == "better"                          # 10 SD
     assert csv.loc[0.02, "verdict"] in ("equivalent", "undecided")
     for shift, row in csv.iterrows():

@@ -39,7 +39,7 @@ def test_digits_slice_one_finished_run_per_trial(sweep_runner, tmp_path, capsys)
     parent = load_runs("digits-it", sweep_runner.uri, phase="launch", launch=summary["launch"])
     assert len(parent) == 1 and parent["status"].item() == "FINISHED"
     assert {a.path for a in c0.list_artifacts(parent["run_id"].iloc[0])} == {
-        "plot.png", "table.md", "table.tex", "table.csv", "report.html", "sweep.yaml"}
+        "plot.png", "table.md", "table.tex", "table.csv", "report.html", "sweep.yaml", "provenance"}
     assert (runs["tags.mlflow.parentRunId"] == parent["run_id"].item()).all()
     assert len(runs) == 6 and set(runs["status"]) == {"FINISHED"}
     assert runs["tags.ablate.trial_key"].is_unique
@@ -109,7 +109,7 @@ def test_nuisance_search_per_cell_then_all_seeds(sweep_runner, tmp_path):
     search = load_runs("search-it", sweep_runner.uri, phase="search", launch=summary["launch"])
     assert len(search) == 8 and set(search["status"]) == {"FINISHED"}
     assert search.groupby("cell").size().to_dict() == {"model.kind=fancy,model.width=8": 4, "model.kind=plain": 4}
-    assert set(search["params.seed"]) == {0}
+    assert set(search["params.seed"]) == {2}       # tuning seed: the smallest outside seeds: [0, 1] (issue 21)
     # ASHA stopped some search trials early (reduction factor 2 over 4 epochs)
     assert (search["metrics.epoch"] < 4).any()
     for cell, g in search.groupby("cell"):
