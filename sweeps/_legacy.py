@@ -11,9 +11,12 @@ paths; tests/sweeps/test_legacy_resume.py resumes a launch of the previous main.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
+import importlib.machinery
 import sys
+
+# Duck-typed finder and loader (the import protocol needs only these methods): importlib.abc / importlib.util
+# would pull in typing at the first line of the ``ablate`` console script, before its Ctrl-C handler is set
+# (sweeps/cli/signals.py), and a SIGINT landing there printed a traceback.
 
 OLD_TO_NEW = {
     "sweeps.callback": "sweeps.runner.tracker",
@@ -29,7 +32,7 @@ OLD_TO_NEW = {
 }
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader:
     def __init__(self, target: str):
         self.target = target
 
@@ -40,14 +43,14 @@ class _AliasLoader(importlib.abc.Loader):
         pass                                  # the target module is already executed
 
 
-class LegacyFinder(importlib.abc.MetaPathFinder):
+class LegacyFinder:
     """Resolves the old module paths of OLD_TO_NEW to their new modules."""
 
     def find_spec(self, fullname, path=None, target=None):
         new = OLD_TO_NEW.get(fullname)
         if new is None:
             return None
-        return importlib.util.spec_from_loader(fullname, _AliasLoader(new))
+        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(new))
 
 
 def install() -> None:

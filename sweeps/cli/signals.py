@@ -27,3 +27,14 @@ def interrupted(*_args) -> None:
     except OSError:
         pass
     os._exit(130)
+
+
+def console_script() -> int:
+    """The ``ablate`` console script: the SIGINT handler goes in before the CLI (argparse, typing, the commands)
+    is imported, so a Ctrl-C in the first milliseconds also exits 130 with one line."""
+    import signal
+
+    signal.signal(signal.SIGINT, interrupted)
+    from .main import main
+
+    return main()
