@@ -146,9 +146,10 @@ def dunnett_rate(correction, sd_cells, n, n_tables, seed):
     return false / n_tables
 
 
-@pytest.mark.parametrize("sd_cells", [(1, 1, 1, 1, 1), (10, 10, 1, 1, 0.3)])
+@pytest.mark.parametrize("sd_cells", [(10, 10, 1, 1, 0.3)])
 def test_dunnett_keeps_the_family_wise_rate_at_12_seeds(sd_cells):
-    # 200 tables (SE 0.0154 at 0.05): the max-t calibration costs ~0.25 s of CPU per table
+    # 200 tables (SE 0.0154 at 0.05): the max-t calibration costs ~0.25 s of CPU per table.  The unequal
+    # variances users meet; equal variances at 1000 tables in the slow test below
     n = 200
     assert dunnett_rate("dunnett", sd_cells, 12, n, seed=50) <= bound(n)
 

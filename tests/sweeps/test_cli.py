@@ -188,7 +188,9 @@ def test_a_mistyped_flag_gets_the_subcommands_usage(tmp_path):
 
 
 def test_every_trial_failing_exits_1_with_a_table_of_failures(tmp_path):
-    f = write_yaml(tmp_path / "f.yaml", toy_sweep("allfail", tmp_path, **{"fault.kind": "error", "fault.epoch": 1}))
+    sweep = toy_sweep("allfail", tmp_path, **{"fault.kind": "error", "fault.epoch": 1})
+    sweep["max_failures"] = 0           # retries of a crashed trial are tested in test_sweep_integration.py
+    f = write_yaml(tmp_path / "f.yaml", sweep)
     r = ablate(["run", f], tmp_path)
     assert r.returncode == 1, out(r)[-3000:]
     assert "Traceback" not in out(r)
@@ -197,11 +199,14 @@ def test_every_trial_failing_exits_1_with_a_table_of_failures(tmp_path):
     assert "| 0 " in row and "| 2 " in row, row       # n = 0, failed = 2
 
 
-def test_launch_all_warns_when_it_pools_smoke_and_full_launches(tmp_path):
+def test_a_smoke_launch_says_so_and_launch_all_warns_when_it_pools_smoke_and_full_launches(tmp_path):
     f = write_yaml(tmp_path / "m.yaml", toy_sweep("mixed", tmp_path))
-    for extra in (["--smoke"], []):
-        r = ablate(["run", f, "--no-table", *extra], tmp_path)
-        assert r.returncode == 0, out(r)[-3000:]
+    r = ablate(["run", f, "--smoke"], tmp_path)                # a smoke launch says so under its table
+    assert r.returncode == 0 and "a --smoke run" in r.stdout, out(r)[-2000:]
+    for fmt in ("md", "latex"):
+        assert "--smoke run" in ablate(["table", "mixed", "--format", fmt], tmp_path).stdout
+    r = ablate(["run", f, "--no-table"], tmp_path)
+    assert r.returncode == 0, out(r)[-3000:]
     r = ablate(["table", "mixed", "--launch", "all"], tmp_path)
     assert r.returncode == 0, out(r)
     assert "--smoke runs" in r.stderr and "not comparable" in r.stderr, r.stderr
@@ -209,14 +214,6 @@ def test_launch_all_warns_when_it_pools_smoke_and_full_launches(tmp_path):
     assert smoke["smoke"] is False
     r = ablate(["table", "mixed", "--launch", "latest"], tmp_path)
     assert "--smoke" not in out(r)
-
-
-def test_a_smoke_launch_says_so_under_its_table(tmp_path):
-    f = write_yaml(tmp_path / "s.yaml", toy_sweep("smk", tmp_path))
-    r = ablate(["run", f, "--smoke"], tmp_path)
-    assert r.returncode == 0 and "a --smoke run" in r.stdout, out(r)[-2000:]
-    for fmt in ("md", "latex"):
-        assert "--smoke run" in ablate(["table", "smk", "--format", fmt], tmp_path).stdout
 
 
 def test_unknown_names_exit_2_and_list_what_exists(store):
@@ -308,12 +305,14 @@ def _finished(uri, name):
     return finished_runs(uri, name)
 
 
-def test_suite_ctrl_c_then_resume_runs_the_studies_that_never_started(tmp_path):
+def test_suite_ctrl_c_resume_then_plot_table_and_report_per_study(tmp_path):
+    """A suite: Ctrl-C, then ``--resume --plot`` runs only what never finished and writes one plot per study;
+    table, plot and report read both studies."""
     home = tmp_path / "home"
     uri = f"sqlite:///{home / 'mlflow.db'}"
     first = toy_sweep("x", tmp_path, seeds=(0, 1, 2, 3), **{"train.sleep": 0.7, "train.epochs": 2})
     suite = {"name": "su", "defaults": {k: v for k, v in first.items() if k != "name"},
-             "studies": {"first": {}, "second": {"seeds": [0]}}}
+             "studies": {"first": {}, "second": {"seeds": [0, 1]}}}
     f = write_yaml(tmp_path / "suite.yaml", suite)
     p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=cli_env(tmp_path),
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -323,39 +322,32 @@ def test_suite_ctrl_c_then_resume_runs_the_studies_that_never_started(tmp_path):
     text, _ = p.communicate(timeout=180)
     assert p.returncode == 130 and "--resume" in text and "Traceback" not in text, text[-3000:]
     assert not _finished(uri, "su.second")
-    r = ablate(["run", f, "--resume", "--no-table"], tmp_path)
+    r = ablate(["run", f, "--resume", "--plot", tmp_path / "fig.png"], tmp_path)
     assert r.returncode == 0, out(r)[-3000:]
     assert "su.second: not started by suite launch" in r.stdout
-    assert len(_finished(uri, "su.first")) == 12 and len(_finished(uri, "su.second")) == 3
+    assert len(_finished(uri, "su.first")) == 12 and len(_finished(uri, "su.second")) == 6
     keys = [x.data.tags["ablate.trial_key"] for x in _finished(uri, "su.first")]
     assert len(keys) == len(set(keys)), "a trial ran twice"
+    for study in ("first", "second"):                       # --plot on a suite: one file per study
+        assert (tmp_path / f"fig.{study}.png").stat().st_size > 5000
+    assert not (tmp_path / "fig.png").exists()
     r = ablate(["run", f, "--resume", "--no-table"], tmp_path)
     assert r.returncode == 0 and r.stdout.count("already complete") == 2, out(r)[-2000:]
 
-
-def test_plot_flag_on_a_suite_writes_one_file_per_study(tmp_path):
-    base = toy_sweep("x", tmp_path)
-    suite = {"name": "ps", "defaults": {k: v for k, v in base.items() if k != "name"},
-             "studies": {"a": {}, "b": {"seeds": [0, 1, 2]}}}
-    f = write_yaml(tmp_path / "ps.yaml", suite)
-    r = ablate(["run", f, "--plot", tmp_path / "fig.png"], tmp_path)
-    assert r.returncode == 0, out(r)[-3000:]
-    assert (tmp_path / "fig.a.png").stat().st_size > 5000 and (tmp_path / "fig.b.png").stat().st_size > 5000
-    assert not (tmp_path / "fig.png").exists()
-    r = ablate(["table", "ps", "--format", "csv"], tmp_path)
+    r = ablate(["table", "su", "--format", "csv"], tmp_path)
     rows = _csv(r.stdout)
-    assert r.returncode == 0 and {x["study"] for x in rows} == {"ps.a", "ps.b"} and len(rows) == 6, r.stdout
+    assert r.returncode == 0 and {x["study"] for x in rows} == {"su.first", "su.second"} and len(rows) == 6, r.stdout
     assert r.stdout.count("\n") == 7, "one CSV with one header"
-    r = ablate(["plot", "ps", "-o", tmp_path / "q.png"], tmp_path)
-    assert r.returncode == 0 and (tmp_path / "q.a.png").exists() and (tmp_path / "q.b.png").exists(), out(r)
+    r = ablate(["plot", "su", "-o", tmp_path / "q.png"], tmp_path)
+    assert r.returncode == 0 and (tmp_path / "q.first.png").exists() and (tmp_path / "q.second.png").exists(), out(r)
     assert "no critical-difference diagram" in r.stdout          # 2 studies: too few, and it says so
-    r = ablate(["table", "ps"], tmp_path)
-    assert r.returncode == 0 and "\nps.a" in r.stdout and "\nps.b" in r.stdout, out(r)
+    r = ablate(["table", "su"], tmp_path)
+    assert r.returncode == 0 and "\nsu.first" in r.stdout and "\nsu.second" in r.stdout, out(r)
     assert "P(improvement)" in r.stdout and "Friedman" in r.stdout, r.stdout[-2000:]
-    r = ablate(["report", "ps", "-o", tmp_path / "suite.html", "--ui-url", "http://mlflow.example:5000/"], tmp_path)
+    r = ablate(["report", "su", "-o", tmp_path / "suite.html", "--ui-url", "http://mlflow.example:5000/"], tmp_path)
     assert r.returncode == 0, out(r)
     page = (tmp_path / "suite.html").read_text()
-    assert page.count("ps.a") >= 2 and page.count("ps.b") >= 2
+    assert page.count("su.first") >= 2 and page.count("su.second") >= 2
     assert "http://mlflow.example:5000/#/experiments/" in page and "ablate trial --from-run" not in page
 
 
