@@ -137,8 +137,9 @@ def test_bonferroni_correction_through_the_cli(tmp_path):
         assert csv.loc[shift, "p_adj"] == pytest.approx(min(1.0, 2 * csv.loc[shift, "p_value"]), rel=1e-9)
 
 
-@pytest.mark.parametrize("correction,spending", [("holm", {}), ("bonferroni", {}),
-                                                  ("holm", {"spending": "hsd", "hsd_gamma": 1})])
+@pytest.mark.parametrize("correction,spending", [
+    ("holm", {}), ("holm", {"spending": "hsd", "hsd_gamma": 1}),
+    pytest.param("bonferroni", {}, marks=pytest.mark.slow)])   # default: test_bonferroni_correction_through_the_cli
 def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correction, spending):
     """A cell the table says stopped at look k has exactly looks[k] runs in the store: the runner stopped it
     there (both call analysis.stats.replay_looks, with the launch's correction and spending)."""

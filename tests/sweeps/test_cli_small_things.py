@@ -132,6 +132,8 @@ def test_every_trial_failed_one_line_says_there_is_nothing_to_plot(failed):
                     f"(3 failed), so no score was recorded"], said
     assert not (tmp / "run.png").exists()
     assert "allfail: 3 final trials, 0 finished, 3 failed" in r.stdout and "report: " in r.stdout
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("| plain"))     # the table of failures
+    assert "| 0 " in row and "| 1 " in row, row                                   # n = 0, failed = 1
     assert TOKEN_NOTICE not in text
     p = ablate(["plot", "allfail", "-o", tmp / "p.png"], tmp, env=failed["env"])
     assert p.returncode == 1 and not (tmp / "p.png").exists(), out(p)

@@ -64,6 +64,7 @@ def test_unreachable_tracking_server_fails_before_any_trial(tmp_path):
     assert not (tmp_path / "faults" / "starts.log").exists(), "a trial started"
 
 
+@pytest.mark.slow      # in the default suite: tests/sweeps/test_own_code.py (two-node cluster) and test_cluster_cli.py
 def test_two_node_sweep_uses_both_nodes_one_store(two_nodes, tmp_path):
     cluster, _ = two_nodes
     uri = f"sqlite:///{tmp_path / 'central.db'}"
@@ -77,6 +78,8 @@ def test_two_node_sweep_uses_both_nodes_one_store(two_nodes, tmp_path):
     assert runs["tags.ablate.node_id"].nunique() == 2, "trials ran on one node only"
 
 
+# in the default suite: tests/cluster/test_fake_multinode.py::test_a_gpu_node_killed_mid_sweep_loses_no_run
+@pytest.mark.slow
 def test_node_removed_mid_sweep_trials_rescheduled(two_nodes, tmp_path):
     cluster, worker = two_nodes
     uri = f"sqlite:///{tmp_path / 'central.db'}"
@@ -100,6 +103,8 @@ def test_node_removed_mid_sweep_trials_rescheduled(two_nodes, tmp_path):
     assert len(starts.read_text().splitlines()) > 4, "no trial was rescheduled after the node went away"
 
 
+# in the default suite: tests/sweeps/test_looks.py, test_throughput.py, test_report_browser.py (driver SIGKILL, resume)
+@pytest.mark.slow
 def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
     cluster = local_cluster(2, "rd")
     try:
@@ -131,6 +136,8 @@ def test_driver_killed_then_resume_finishes_only_unfinished(tmp_path):
         cluster.shutdown()
 
 
+# in the default suite: tests/sweeps/test_cli.py::test_suite_ctrl_c_resume_then_plot_table_and_report_per_study
+@pytest.mark.slow
 def test_ctrl_c_leaves_the_launch_resumable_and_says_so(tmp_path):
     """Ctrl-C: Tune stops and returns normally; the launch must not then pass
     for complete (exit 0, phase marked done, a summary of the finished few),
@@ -180,6 +187,8 @@ def test_ctrl_c_leaves_the_launch_resumable_and_says_so(tmp_path):
         cluster.shutdown()
 
 
+# in the default suite: tests/cluster/test_fake_multinode.py::test_two_workers_of_a_data_parallel_trial_run_on_two_nodes
+@pytest.mark.slow
 def test_data_parallel_trial_two_workers(sweep_runner, tmp_path):
     sweep = write(tmp_path, {
         "name": "dp", "task": "digits", "metric": {"name": "test_acc"}, "seeds": [0],

@@ -51,7 +51,8 @@ def two_launches(tmp_path):
     return env, sweep, uri
 
 
-def test_launch_all_keeps_the_sweep_files_baseline_orders_the_grid_and_names_the_launches(tmp_path, two_launches):
+def test_launch_all_keeps_the_baseline_orders_the_grid_names_the_launches_and_refuses_another_fixed_value(
+        tmp_path, two_launches):
     env, sweep, uri = two_launches
     launches = _launches(uri, "pool")
     a, b = sorted(launches)
@@ -69,9 +70,7 @@ def test_launch_all_keeps_the_sweep_files_baseline_orders_the_grid_and_names_the
     assert_clean_error(ablate(["table", str(sweep), "--launch", f"{a},nope", "--tracking-uri", uri], tmp_path, env),
                        2, "nope")
 
-
-def test_launches_with_another_fixed_value_are_refused_without_force_and_pooled_with_it(tmp_path, two_launches):
-    env, sweep, uri = two_launches
+    # a third launch with another fixed value: refused without --force, pooled with it (one store: one set-up)
     r = ablate(["run", sweep, "--tracking-uri", uri, "--no-table", "--set", "train.epochs=3", "--set", "seeds=[4]"],
                tmp_path, env)
     assert r.returncode == 0, out(r)

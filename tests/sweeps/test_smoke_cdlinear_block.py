@@ -8,7 +8,8 @@ from analysis.tables import ablation_table, render
 from tests.helpers import SWEEPS
 
 
-@pytest.mark.parametrize("sweep", ["cdlinear_block.yaml", "quick.yaml"])
+# quick.yaml in the default suite: tests/sweeps/test_cli_cost.py (--smoke) and test_report_browser.py (make demo)
+@pytest.mark.parametrize("sweep", ["cdlinear_block.yaml", pytest.param("quick.yaml", marks=pytest.mark.slow)])
 def test_smoke(sweep_runner, tmp_path, sweep):
     summary, runs = sweep_runner(SWEEPS / sweep, smoke=True)
     assert summary["counts"] == {"trials": 3, "finished": 3, "failed": 0}

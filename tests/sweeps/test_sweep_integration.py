@@ -139,6 +139,9 @@ def test_diverged_trial_fails_with_reason_and_sweep_continues(sweep_runner, tmp_
     assert table[table["cell"] == "fault.kind=none"].iloc[0]["n"] == 2
 
 
+# in the default suite: tests/sweeps/test_throughput.py::test_sigkill_between_time_based_checkpoints_resumes_from_the_
+# last_one and tests/cluster/test_fake_multinode.py::test_a_gpu_node_killed_mid_sweep_loses_no_run
+@pytest.mark.slow
 def test_sigkilled_trial_resumes_from_checkpoint_without_duplicates(sweep_runner, tmp_path):
     marker_dir = tmp_path / "markers"
     sweep = write(tmp_path, {

@@ -4,6 +4,8 @@ outside ``seeds:`` and the launch records it (tag ablate.search_seed, the search
 ``search.seed`` inside ``seeds:`` is honoured and the table flags the overlap."""
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import ablate, cli_env, out, toy_sweep, write_yaml
 
 FLAG = "TUNING OVERLAPS EVALUATION"
@@ -28,6 +30,9 @@ def _launch(tmp_path, name, search):
     return r.stdout, search, final
 
 
+# in the default suite: test_sweep_integration.py::test_nuisance_search_per_cell_then_all_seeds (seed 2) and
+# test_cli.py::test_nuisance_search_every_distribution_from_the_cli (the table's line)
+@pytest.mark.slow
 def test_search_runs_on_a_seed_outside_seeds_and_the_table_does_not_flag(tmp_path):
     md, search, final = _launch(tmp_path, "tune-apart", {})
     assert {x.data.tags.get("ablate.search_seed") for x in search + final} == {"2"}
