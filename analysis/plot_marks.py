@@ -4,6 +4,8 @@ matplotlib's TextPath.  The 95 % t-interval of the mean behind every error bar a
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 
@@ -56,3 +58,14 @@ def categorical(df: pd.DataFrame, hue):
     if hue and hue in df and df[hue].notna().any():
         return df.assign(**{hue: df[hue].map(lambda v: None if v is None or v != v else str(v))})
     return df
+
+
+def save_figure(fig, out, **savefig_kw):
+    """Write ``fig`` to ``out`` as a 150-dpi image (its folder created), close it, and return the path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150, **savefig_kw)
+    plt.close(fig)
+    return out

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .costs import LABELS, PARETO_COSTS  # noqa: E402
-from .plot_marks import CI_TEXT, y_label  # noqa: E402
+from .plot_marks import CI_TEXT, save_figure, y_label  # noqa: E402
 from .stats import t_interval  # noqa: E402
 
 
@@ -78,8 +78,4 @@ def plot_pareto(table: pd.DataFrame, out: str | Path, cost: str, title: str = ""
         fig.text(0.01, 0.01, f"without {cost}: {', '.join(map(str, missing))}", fontsize=7)
     fig.suptitle(title or f"{metric} against {cost}")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)

@@ -41,7 +41,7 @@ import seaborn as sns  # noqa: E402
 
 from . import plot_kinds  # noqa: E402
 from .stats import t_half_widths, t_interval  # noqa: E402
-from .plot_marks import (CI_TEXT, VERDICTS, axis_label, text_width_in, verdict_of,  # noqa: E402
+from .plot_marks import (CI_TEXT, VERDICTS, axis_label, save_figure, text_width_in, verdict_of,  # noqa: E402
                          verdict_legend)
 
 
@@ -102,9 +102,7 @@ def plot_ablation(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, titl
         fig = _points(runs, table, metric)
     fig.suptitle(title or f"{metric} by scientific cell")
     fig.tight_layout()
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def _points(runs: pd.DataFrame, table: pd.DataFrame, metric: str):
@@ -210,11 +208,7 @@ def plot_interaction(runs: pd.DataFrame, table: pd.DataFrame, out: str | Path, t
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title or f"interaction of {x} and {hue}")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def _cliques(order, differ) -> list:
@@ -271,6 +265,4 @@ def plot_suite_ranks(tables, out: str | Path) -> Path | str:
     fig.text(0.5, 0.0, f"mean rank over {studies} studies (1 = best); Friedman p = {p}\nthick bars join cells "
                        f"that pairwise Wilcoxon signed-rank tests (Holm over {len(pairs)} pairs, α = {res.alpha:g}) "
                        f"cannot tell apart", ha="center", va="top", fontsize=8)
-    fig.savefig(out, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, bbox_inches="tight")
