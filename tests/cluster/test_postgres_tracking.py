@@ -126,8 +126,7 @@ def test_direct_sql_writes_on_postgresql_are_what_the_client_writes(tracking):
     from mlflow.tracking import MlflowClient
 
     from sweeps.runner.tracker import MLflowTracker, _ClientWriter, _SqlWriter
-    from tests.sweeps.test_callback import _events, _snapshot, _trial
-    from tests.sweeps.test_tracker_schema import _commits
+    from tests.sweeps.test_callback import assert_sql_path_writes_what_the_client_writes
 
     pg, _, _ = tracking
     uri = pg.create_database("mlflow_direct")
@@ -138,19 +137,7 @@ def test_direct_sql_writes_on_postgresql_are_what_the_client_writes(tracking):
         MLflowTracker(uri, exp, {**base, "ablate.launch": "L2"})
     via_client._w = _ClientWriter(via_client.c)
     assert type(direct.w) is _SqlWriter, "PostgreSQL at MLflow's tested revision takes the direct path"
-    commits = _commits(direct.w.store.engine)
-    for fail in (False, True):
-        key = f"k-{fail}"
-        before = len(commits)
-        _events(direct, _trial(key, metric="test_loss", epochs=3), fail=fail)
-        assert len(commits) - before == (1 + 2 + 1 if fail else 1 + 3), "one commit per event"
-        _events(via_client, _trial(key, metric="test_loss", epochs=3), fail=fail)
-        got, want = (c.search_runs([exp], filter_string=f"tags.`ablate.launch` = '{launch}' and "
-                                                       f"tags.`ablate.trial_key` = '{key}'") for launch in ("L1", "L2"))
-        assert len(got) == len(want) == 1
-        a, b = _snapshot(c, got[0]), _snapshot(c, want[0])
-        b["tags"]["ablate.launch"] = "L1"
-        assert a == b and a["status"] == ("FAILED" if fail else "FINISHED")
+    assert_sql_path_writes_what_the_client_writes(direct, via_client, c, exp)
 
 
 def _name(db_uri: str) -> str:

@@ -84,21 +84,11 @@ def _snapshot(c, run):
             "artifact_uri_tail": run.info.artifact_uri.rsplit("/", 1)[-1]}
 
 
-def test_one_transaction_per_event_writes_what_the_mlflow_client_writes(tmp_path):
-    """The tracker's own SQL path against MLflow's public client on the same events:
-    identical runs as read back through MLflow, and one commit per tracker event."""
+def write_commits(engine) -> list:
+    """Write transactions committed on ``engine``, one entry each (reads commit too, without writing)."""
     import sqlalchemy
 
-    from sweeps.runner.tracker import _ClientWriter
-
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
-    c = MlflowClient(uri)
-    exp = c.create_experiment("tx")
-    base = {"ablate.sweep": "tx", "ablate.launch": "L1", "mlflow.user": "someone"}
-    fast, slow = MLflowTracker(uri, exp, base), MLflowTracker(uri, exp, {**base, "ablate.launch": "L2"})
-    slow._w = _ClientWriter(slow.c)
-    assert type(fast.w).__name__ == "_SqlWriter"
-    commits, wrote = [], [False]                 # write transactions (reads commit too, without writing)
+    commits, wrote = [], [False]
 
     def statement(conn, cursor, sql, *args):
         wrote[0] |= sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
@@ -108,26 +98,48 @@ def test_one_transaction_per_event_writes_what_the_mlflow_client_writes(tmp_path
             commits.append(1)
         wrote[0] = False
 
-    sqlalchemy.event.listen(fast.w.store.engine, "before_cursor_execute", statement)
-    sqlalchemy.event.listen(fast.w.store.engine, "commit", commit)
+    sqlalchemy.event.listen(engine, "before_cursor_execute", statement)
+    sqlalchemy.event.listen(engine, "commit", commit)
+    return commits
+
+
+def assert_sql_path_writes_what_the_client_writes(direct, via_client, c, exp) -> None:
+    """The same events (a finished and a failed trial) through the tracker's SQL writer (``direct``, launch L1)
+    and MLflow's public client (``via_client``, launch L2): identical runs read back through MLflow, and one
+    commit per event on the SQL path."""
+    commits = write_commits(direct.w.store.engine)
     for fail in (False, True):
         key = f"k-{fail}"
         before = len(commits)
-        _events(fast, _trial(key, metric="test_loss", epochs=3), fail=fail)
+        _events(direct, _trial(key, metric="test_loss", epochs=3), fail=fail)
         # one commit at the start and per result; the last epoch's also ends the run, a
         # failure marker has nothing to log and the failure is the end's commit
         assert len(commits) - before == (1 + 2 + 1 if fail else 1 + 3), "one commit per event"
-        _events(slow, _trial(key, metric="test_loss", epochs=3), fail=fail)
+        _events(via_client, _trial(key, metric="test_loss", epochs=3), fail=fail)
         got, want = (c.search_runs([exp], filter_string=f"tags.`ablate.launch` = '{launch}' and "
                                                        f"tags.`ablate.trial_key` = '{key}'") for launch in ("L1", "L2"))
         assert len(got) == len(want) == 1
         a, b = _snapshot(c, got[0]), _snapshot(c, want[0])
         b["tags"]["ablate.launch"] = "L1"
-        assert a == b
-        assert a["status"] == ("FAILED" if fail else "FINISHED")
+        assert a == b and a["status"] == ("FAILED" if fail else "FINISHED")
         assert a["history"]["test_loss"][:2] == [(1, 1.0, 1001000), (2, 0.5, 1002000)]
         assert len(a["history"]["test_loss"]) == (2 if fail else 3)
         assert a["tags"]["ablate.n_params"] == "7" and a["user"] == "someone"
+
+
+def test_one_transaction_per_event_writes_what_the_mlflow_client_writes(tmp_path):
+    """The tracker's own SQL path against MLflow's public client on the same events:
+    identical runs as read back through MLflow, and one commit per tracker event."""
+    from sweeps.runner.tracker import _ClientWriter
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    c = MlflowClient(uri)
+    exp = c.create_experiment("tx")
+    base = {"ablate.sweep": "tx", "ablate.launch": "L1", "mlflow.user": "someone"}
+    fast, slow = MLflowTracker(uri, exp, base), MLflowTracker(uri, exp, {**base, "ablate.launch": "L2"})
+    slow._w = _ClientWriter(slow.c)
+    assert type(fast.w).__name__ == "_SqlWriter"
+    assert_sql_path_writes_what_the_client_writes(fast, slow, c, exp)
 
 
 def test_run_times_cover_the_trial(tmp_path):

@@ -10,24 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeps.runner import tracker
 from sweeps.runner.tracker import MLflowTracker, _ClientWriter, _SqlWriter, schema_revision, writer
-from tests.sweeps.test_callback import _events, _snapshot, _trial
-
-
-def _commits(engine) -> list:
-    """Write transactions committed on ``engine`` (reads commit too, without writing)."""
-    commits, wrote = [], [False]
-
-    def statement(conn, cursor, sql, *args):
-        wrote[0] |= sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
-
-    def commit(conn):
-        if wrote[0]:
-            commits.append(1)
-        wrote[0] = False
-
-    sqlalchemy.event.listen(engine, "before_cursor_execute", statement)
-    sqlalchemy.event.listen(engine, "commit", commit)
-    return commits
+from tests.sweeps.test_callback import _events, _snapshot, _trial, write_commits
 
 
 def test_the_store_revision_is_read_and_is_the_tested_one(tmp_path):
@@ -47,7 +30,7 @@ def test_untested_revision_or_database_goes_through_the_client_with_the_same_run
     base = {"ablate.sweep": "rev", "mlflow.user": "someone"}
     direct = MLflowTracker(uri, exp, {**base, "ablate.launch": "L1"})
     assert isinstance(direct.w, _SqlWriter)
-    commits = _commits(direct.w.store.engine)
+    commits = write_commits(direct.w.store.engine)
     _events(direct, _trial("k", metric="test_loss", epochs=3))
     direct_commits = len(commits)
 
