@@ -164,9 +164,14 @@ MAPPING_FLAGS = (("cells", "--cells"), ("seed_col", "--seed-col"), ("mode", "--m
 
 
 def add_source_args(s, command: str) -> None:
-    """SWEEP (a sweep ablate launched), or --experiment / --csv and the mapping (runs it did not launch)."""
+    """SWEEP (a sweep ablate launched), or --experiment / --csv and the mapping (runs it did not launch); the
+    metric, launch and store flags every reading command (table, plot, report) takes."""
     s.add_argument("sweep", nargs="?", help="sweep name (MLflow experiment), suite name, or sweep file; "
                                             "or --experiment / --csv instead")
+    s.add_argument("--metric", help="metric to tabulate (default: the sweep's; required with --experiment / --csv)")
+    s.add_argument("--launch", help=LAUNCH_HELP)
+    s.add_argument("--force", action="store_true", help=FORCE_HELP)
+    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     g = s.add_argument_group(f"runs ablate did not launch ({command} --experiment NAME | --csv FILE, with --cells "
                              f"and --metric; README: Already have runs?)")
     g.add_argument("--experiment", metavar="NAME", help="an MLflow experiment (name or id) of any script's runs, "

@@ -6,16 +6,12 @@ import sys
 from pathlib import Path
 
 from ..errors import TrialsFailed, UsageError
-from .common import FORCE_HELP, LAUNCH_HELP, add_source_args, load_any
+from .common import add_source_args, load_any
 
 
 def add(sub) -> None:
     s = sub.add_parser("plot", help="draw the ablation plot of a sweep (PNG)")
     add_source_args(s, "plot")
-    s.add_argument("--metric", help="metric to tabulate (default: the sweep's; required with --experiment / --csv)")
-    s.add_argument("--launch", help=LAUNCH_HELP)
-    s.add_argument("--force", action="store_true", help=FORCE_HELP)
-    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     s.add_argument("-o", "--output", help="PNG path (default: SWEEP.png; suites: one file per study)")
     s.add_argument("--kind", choices=("auto", "interaction", "pareto"), default="auto",
                    help="'interaction': an interaction plot of a two-axis grid; 'pareto': the metric against --cost")

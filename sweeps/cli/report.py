@@ -5,18 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import FORCE_HELP, LAUNCH_HELP, add_source_args, load_any
+from .common import add_source_args, load_any
 
 
 def add(sub) -> None:
     r = sub.add_parser("report", help="write the self-contained HTML report of a launch (or a suite)")
     add_source_args(r, "report")
     r.add_argument("-o", "--output", help="HTML path (default: SWEEP.html, or the experiment's / CSV's name)")
-    r.add_argument("--launch", help=LAUNCH_HELP)
-    r.add_argument("--force", action="store_true", help=FORCE_HELP)
-    r.add_argument("--metric", help="metric of the table (default: the sweep's; required with --experiment / --csv)")
     r.add_argument("--ui-url", default="http://127.0.0.1:5000", help="MLflow UI base URL for the run links")
-    r.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     r.set_defaults(func=cmd_report)
 
 

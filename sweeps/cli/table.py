@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from .common import FORCE_HELP, LAUNCH_HELP, add_source_args, load_any
+from .common import add_source_args, load_any
 
 
 def add(sub) -> None:
     s = sub.add_parser("table", help="print the ablation table of a sweep")
     add_source_args(s, "table")
-    s.add_argument("--metric", help="metric to tabulate (default: the sweep's; required with --experiment / --csv)")
-    s.add_argument("--launch", help=LAUNCH_HELP)
-    s.add_argument("--force", action="store_true", help=FORCE_HELP)
-    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in ./ablate_runs)")
     s.add_argument("--format", choices=("md", "latex", "csv"), default="md")
     s.add_argument("--paper", action="store_true", help="also print the paper's published numbers beside ours")
     s.add_argument("--cost", action="store_true",

@@ -162,7 +162,7 @@ def ssh_server(tmp: Path, user: str = USER) -> Iterator[Path]:
         yield key
     finally:
         if proc is not None:
-            _end_group(proc)
+            end_group(proc)
 
 
 def ssh(key: Path, cmd: str, user: str = USER, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -272,7 +272,8 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30
     raise RuntimeError(f"nothing listens on {port} after {timeout} s: {log.read_text()[-2000:]}")
 
 
-def _end_group(proc: subprocess.Popen) -> None:
+def end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group of ``proc`` (started with start_new_session), SIGKILL it after 10 s."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)

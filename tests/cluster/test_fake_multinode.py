@@ -125,17 +125,8 @@ class FakeCluster:
 
     def stop(self) -> None:
         for proc in (self.watcher, self.proc):
-            if proc is None:
-                continue
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                    proc.wait(timeout=10)
-                    break
-                except ProcessLookupError:
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            if proc is not None:
+                hosts.end_group(proc)
         kill_matching(str(self.tmp / "rt"))     # fake nodes started by the monitor (their own sessions)
 
 
