@@ -205,3 +205,18 @@ def assert_started_once(starts_log: Path, trial_keys) -> None:
     for key in trial_keys:
         seed = key.split("seed=")[1]
         assert sum(line.startswith(f"seed={seed} ") for line in starts) == 1, f"finished trial {key} was rerun"
+
+
+def assert_dry_run_settings(tmp_path: Path, sweep: Path, cells: int, new_cell: str, settings: List[str],
+                            widen: List[str], only: List[str] = ()) -> None:
+    """``ablate run SWEEP --dry-run`` names each paper-vs-code ``settings`` value (a one-value axis, in every cell);
+    with the ``widen`` flags (the --set of docs/reproduction.md) the plan has ``cells`` cells, a baseline and
+    ``new_cell`` among them.  ``only``: flags that pick a study of a suite, given to both runs."""
+    r = ablate(["run", sweep, "--dry-run", *only], tmp_path, timeout=120)
+    assert r.returncode == 0, out(r)
+    for setting in settings:
+        assert setting in r.stdout, setting
+    r = ablate(["run", sweep, "--dry-run", *only, *widen], tmp_path, timeout=120)
+    assert r.returncode == 0, out(r)
+    assert f"final phase: {cells} cells" in r.stdout and "(baseline)" in r.stdout, r.stdout[-2000:]
+    assert new_cell in r.stdout, new_cell

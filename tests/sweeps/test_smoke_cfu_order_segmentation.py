@@ -5,7 +5,7 @@ from __future__ import annotations
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
 from sweeps.language.load import load_all
-from tests.helpers import SWEEPS, ablate, out
+from tests.helpers import SWEEPS, assert_dry_run_settings
 
 FILE = SWEEPS / "cfu_order.yaml"
 
@@ -35,12 +35,9 @@ def test_smoke_cfu_order_segmentation(sweep_runner):
 def test_dry_run_lists_the_paper_vs_code_settings_and_widens_them(tmp_path):
     """Issue 26: the settings where the paper's text and the authors' code differ are one-value axes,
     so --dry-run prints them in every cell; the --set of docs/reproduction.md widens them."""
-    r = ablate(["run", SWEEPS / "cfu_order.yaml", "--dry-run", "--only", "segmentation"], tmp_path, timeout=120)
-    assert r.returncode == 0, out(r)
-    for setting in ['model.fusion_form=eq4', 'model.backbone=unet']:
-        assert setting in r.stdout, setting
-    r = ablate(["run", SWEEPS / "cfu_order.yaml", "--dry-run", *['--only', 'segmentation', '--smoke', '--set', 'model.order=[1,4,9]', '--set', 'model.fusion_form=[eq4,bounded_additive]', '--set', 'model.backbone=[unet,monai]']], tmp_path, timeout=120)
-    assert r.returncode == 0, out(r)
-    assert "final phase: 14 cells" in r.stdout and "(baseline)" in r.stdout
-    for cell in ['model.fusion_form=bounded_additive,model.backbone=monai']:
-        assert cell in r.stdout, cell
+    assert_dry_run_settings(tmp_path, SWEEPS / "cfu_order.yaml", cells=14,
+        new_cell="model.fusion_form=bounded_additive,model.backbone=monai",
+        settings=["model.fusion_form=eq4", "model.backbone=unet"],
+        widen=["--smoke", "--set", "model.order=[1,4,9]", "--set", "model.fusion_form=[eq4,bounded_additive]",
+               "--set", "model.backbone=[unet,monai]"],
+        only=["--only", "segmentation"])

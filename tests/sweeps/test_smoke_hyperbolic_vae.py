@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from tests.helpers import SWEEPS, ablate, out
+from tests.helpers import SWEEPS, assert_dry_run_settings
 
 
 def test_smoke_hyperbolic_vae(sweep_runner):
@@ -26,12 +26,10 @@ def test_smoke_hyperbolic_vae(sweep_runner):
 def test_dry_run_lists_the_paper_vs_code_settings_and_widens_them(tmp_path):
     """Issue 26: the settings where the paper's text and the authors' code differ are one-value axes,
     so --dry-run prints them in every cell; the --set of docs/reproduction.md widens them."""
-    r = ablate(["run", SWEEPS / "hyperbolic_vae.yaml", "--dry-run"], tmp_path, timeout=120)
-    assert r.returncode == 0, out(r)
-    for setting in ['model.latent=final_state', 'model.groups=rows', 'model.bias=False', 'model.wavelet_scale=orthonormal']:
-        assert setting in r.stdout, setting
-    r = ablate(["run", SWEEPS / "hyperbolic_vae.yaml", "--dry-run", *['--smoke', '--set', 'loss.alpha=[0.1]', '--set', 'model.coarsen=[dwt]', '--set', 'baseline.loss.alpha=0.1', '--set', 'model.latent=[final_state,both_states]', '--set', 'model.groups=[rows,columns]', '--set', 'model.bias=[false,true]']], tmp_path, timeout=120)
-    assert r.returncode == 0, out(r)
-    assert "final phase: 8 cells" in r.stdout and "(baseline)" in r.stdout
-    for cell in ['model.latent=both_states,model.groups=columns,model.bias=True']:
-        assert cell in r.stdout, cell
+    assert_dry_run_settings(tmp_path, SWEEPS / "hyperbolic_vae.yaml", cells=8,
+        new_cell="model.latent=both_states,model.groups=columns,model.bias=True",
+        settings=["model.latent=final_state", "model.groups=rows", "model.bias=False",
+                  "model.wavelet_scale=orthonormal"],
+        widen=["--smoke", "--set", "loss.alpha=[0.1]", "--set", "model.coarsen=[dwt]", "--set",
+               "baseline.loss.alpha=0.1", "--set", "model.latent=[final_state,both_states]", "--set",
+               "model.groups=[rows,columns]", "--set", "model.bias=[false,true]"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from analysis.plots import plot_ablation
 from analysis.tables import ablation_table, render
-from tests.helpers import SWEEPS, ablate, out
+from tests.helpers import SWEEPS, assert_dry_run_settings
 
 
 def test_smoke_hyperconv_kernel(sweep_runner):
@@ -41,12 +41,9 @@ def test_smoke_hyperconv_kernel(sweep_runner):
 def test_dry_run_lists_the_paper_vs_code_settings_and_widens_them(tmp_path):
     """Issue 26: the settings where the paper's text and the authors' code differ are one-value axes,
     so --dry-run prints them in every cell; the --set of docs/reproduction.md widens them."""
-    r = ablate(["run", SWEEPS / "hyperconv_kernel.yaml", "--dry-run"], tmp_path, timeout=120)
-    assert r.returncode == 0, out(r)
-    for setting in ['model.backbone=unet', 'model.hyper_init=he_normal', 'model.dropout_at=reference', 'model.up_kernel_size=0']:
-        assert setting in r.stdout, setting
-    r = ablate(["run", SWEEPS / "hyperconv_kernel.yaml", "--dry-run", *['--smoke', '--set', 'model.kernel_size=[3,5]', '--set', 'model.n_l=[4]', '--set', 'model.backbone=[unet,monai]', '--set', 'model.hyper_init=[he_normal,conv_default]']], tmp_path, timeout=120)
-    assert r.returncode == 0, out(r)
-    assert "final phase: 12 cells" in r.stdout and "(baseline)" in r.stdout
-    for cell in ['model.backbone=monai,model.hyper_init=conv_default']:
-        assert cell in r.stdout, cell
+    assert_dry_run_settings(tmp_path, SWEEPS / "hyperconv_kernel.yaml", cells=12,
+        new_cell="model.backbone=monai,model.hyper_init=conv_default",
+        settings=["model.backbone=unet", "model.hyper_init=he_normal", "model.dropout_at=reference",
+                  "model.up_kernel_size=0"],
+        widen=["--smoke", "--set", "model.kernel_size=[3,5]", "--set", "model.n_l=[4]", "--set",
+               "model.backbone=[unet,monai]", "--set", "model.hyper_init=[he_normal,conv_default]"])
