@@ -17,7 +17,7 @@ def show(title, rows, mode="min"):
     cells = {k: arr(*v) for k, v in rows.items() if k != "none"}
     fam = compare_to_baseline(cells, base, mode=mode, correction="holm")
     print(f"\n{title}\n")
-    print("| cell | mean ± std | Δ [95 % CI] | p_adj (Holm) | verdict | MDE | seeds needed |")
+    print("| cell | mean ± std | Δ [adj. CI] | p_adj (Holm) | verdict | MDE | seeds needed |")
     print("|---|---|---|---|---|---|---|")
     m, s = rows["none"]; print(f"| none (baseline) | {m:.3g} ± {s:.2g} | | | | | |")
     for k, c in fam.comparisons.items():
