@@ -150,7 +150,9 @@ def _die_with_parent():
 
 
 def _wait_ready(server: subprocess.Popen, url: str, timeout: float) -> Optional[str]:
-    """None once ``GET url/health`` answers 200; else why not (the server exited, or the timeout passed)."""
+    """None once ``GET url/health`` answers 200; else why not (the server exited, or the timeout passed).
+    A readiness probe of the MLflow server this command just started on this machine (``url`` is HOST,
+    127.0.0.1): no data is fetched from anywhere."""
     import urllib.request
 
     deadline = time.monotonic() + timeout
