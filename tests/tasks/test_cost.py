@@ -1,6 +1,7 @@
 """tasks/cost.py against known answers: FLOPs of Linear and Conv2d exactly, the CPU memory probe on a model whose
 saved activations are counted by hand, latency ordering of two clearly different models, the FFT note, and that
 the probe leaves the model, the optimizer and the RNG exactly as they were."""
+import pytest
 import torch
 from torch import nn
 
@@ -172,3 +173,22 @@ def test_flops_of_a_model_that_differentiates_in_its_forward_are_counted_untrack
     tracked = count_flops(lin, (x,), {})
     assert tracked[2] == "" and _flops_untracked(torch.nn.Linear(4, 2), (x,), {}) == tracked[:2]
     assert tracked[0] == 2 * 3 * 4 * 2
+
+
+def test_without_torchs_private_dispatch_module_the_tracked_error_stands_and_the_probe_says_so(monkeypatch):
+    """The untracked count needs torch.utils._python_dispatch (private); where a torch lacks it, count_flops
+    raises FlopCounterMode's own error, and the probe records it as the cost note instead of failing the trial."""
+    import sys
+
+    from tasks.cost import _flops_untracked, count_flops, probe
+
+    x, lin = torch.randn(3, 4), torch.nn.Linear(4, 2)
+    plain = count_flops(lin, (x,), {})
+    monkeypatch.setitem(sys.modules, "torch.utils._python_dispatch", None)     # import -> ImportError
+    assert _flops_untracked(_Field(), (x,), {}) == (None, None)
+    with pytest.raises(RuntimeError):
+        count_flops(_Field(), (x,), {})
+    out = probe(_Field(), None, (x,))
+    assert "flops_fwd" not in out and "flops: RuntimeError" in out["cost_note"], out
+    # the public path alone still counts a plain model (a fresh input: _Field set requires_grad on x)
+    assert count_flops(lin, (torch.randn(3, 4),), {}) == plain
