@@ -98,6 +98,26 @@ def reset_home(user: str = USER) -> Path:
     return home
 
 
+@contextlib.contextmanager
+def traversable(path: Path) -> Iterator[None]:
+    """Lets other accounts pass through the directories above ``path`` (adds o+x, no read) for the block, and puts
+    their modes back after.  A checkout in ``mktemp -d`` (mode 700) is otherwise closed to the SSH "node"'s
+    account, which reads this checkout's packages through seed_venv's .pth file."""
+    import stat
+
+    changed = []
+    for d in reversed(Path(path).resolve().parents):
+        mode = d.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            d.chmod(mode | stat.S_IXOTH)
+            changed.append((d, stat.S_IMODE(mode)))
+    try:
+        yield
+    finally:
+        for d, mode in reversed(changed):
+            d.chmod(mode)
+
+
 def seed_venv(home: Path, user: str = USER) -> None:
     """~/ablate-venv for ``user`` that already holds this checkout's packages (torch, ray, mlflow...).
 

@@ -80,8 +80,8 @@ def _root_ray_pids(tmp: Path, starter: subprocess.Popen) -> dict:
 @pytest.fixture
 def port_6379():
     """Ray's port 6379 for this test alone (fake_multinode tests use it too); waiting for it is set-up
-    time, not the test's."""
-    with hosts.port_6379():
+    time, not the test's.  The checkout is open to the node's account for the test (hosts.traversable)."""
+    with hosts.port_6379(), hosts.traversable(ROOT / ".venv"):
         yield
 
 
