@@ -1,9 +1,9 @@
-"""Ctrl-C in the ``ablate`` console script, handled from its first line on (sweeps/cli/main.py ``main``).
+"""Ctrl-C in the ``ablate`` console script, handled from its first line on (sweeps/cli/console.py sets it).
 
 A SIGINT that lands while Python imports the CLI, torch, Ray or MLflow, or
 while ``ray.init`` runs, must end the process with exit 130 and one line, not
 a traceback (or a segfault from an interpreter shutdown racing Ray's threads).
-So before anything heavy is imported the handler below is installed; it exits
+So before anything heavy is imported the handler below is installed (sweeps/cli/console.py); it exits
 at once via ``os._exit``.  Inside a Tune run, Tune installs its own handler
 (first Ctrl-C: stop the trials and return) and puts this one back afterwards.
 """
@@ -27,14 +27,3 @@ def interrupted(*_args) -> None:
     except OSError:
         pass
     os._exit(130)
-
-
-def console_script() -> int:
-    """The ``ablate`` console script: the SIGINT handler goes in before the CLI (argparse, typing, the commands)
-    is imported, so a Ctrl-C in the first milliseconds also exits 130 with one line."""
-    import signal
-
-    signal.signal(signal.SIGINT, interrupted)
-    from .main import main
-
-    return main()

@@ -4,7 +4,7 @@ Ray Tune pickled that launch's callbacks, grid picker and trainable by their old
 (``sweeps.callback.MLflowTracker``, ``sweeps.phase._Pick``, ...), and its state file has the old format.  The
 test checks out the last commit before the split (git archive), runs a toy sweep with it, SIGKILLs the driver
 mid-sweep, and resumes with this checkout's ``ablate run --resume``: Tune restores the old state (through
-sweeps/_legacy.py's aliases), no finished trial runs again, none is lost or duplicated.
+the aliases in sweeps/__init__.py), no finished trial runs again, none is lost or duplicated.
 """
 from __future__ import annotations
 
