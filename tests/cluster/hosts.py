@@ -292,12 +292,12 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30
     raise RuntimeError(f"nothing listens on {port} after {timeout} s: {log.read_text()[-2000:]}")
 
 
-def end_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group of ``proc`` (started with start_new_session), SIGKILL it after 10 s."""
+def end_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group of ``proc`` (started with start_new_session), SIGKILL it after ``grace`` s."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
-            proc.wait(timeout=10)
+            proc.wait(timeout=grace)
             return
         except ProcessLookupError:
             return

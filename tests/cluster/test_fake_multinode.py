@@ -124,9 +124,11 @@ class FakeCluster:
         return f"sqlite:///{tmp / 'mlflow.db'}"
 
     def stop(self) -> None:
+        # `ray start --block` takes over 10 s to leave on SIGTERM with fake nodes attached; the tests have
+        # read what they need by now, and the cluster's files live in its own temp dir: 2 s, then SIGKILL
         for proc in (self.watcher, self.proc):
             if proc is not None:
-                hosts.end_group(proc)
+                hosts.end_group(proc, grace=2.0)
         kill_matching(str(self.tmp / "rt"))     # fake nodes started by the monitor (their own sessions)
 
 

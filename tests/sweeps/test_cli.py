@@ -48,9 +48,11 @@ def store(tmp_path_factory):
     sweep = toy_sweep("clitoy", tmp, seeds=(0, 1))
     sweep["plot"] = {"kind": "auto"}
     f = write_yaml(tmp / "clitoy.yaml", sweep)
+    t0 = time.time()
     r = ablate(["run", f, "--plot", tmp / "run.png"], tmp, timeout=600)
     assert r.returncode == 0, out(r)[-4000:]
-    return {"tmp": tmp, "file": f, "run": r, "uri": f"sqlite:///{tmp / 'home' / 'mlflow.db'}"}
+    return {"tmp": tmp, "file": f, "run": r, "uri": f"sqlite:///{tmp / 'home' / 'mlflow.db'}",
+            "seconds": time.time() - t0}
 
 
 def test_run_prints_the_table_writes_the_plot_and_tracks_one_run_per_trial(store):
@@ -68,6 +70,12 @@ def test_run_prints_the_table_writes_the_plot_and_tracks_one_run_per_trial(store
     assert len(trials) == 6 and len({x.data.tags["ablate.trial_key"] for x in trials}) == 6
     assert len(parents) == 1 and {x.data.tags["mlflow.parentRunId"] for x in trials} == {parents[0].info.run_id}
     assert "report: " in r.stdout and Path(r.stdout.split("report: ")[1].split()[0]).exists()
+    # output to a pipe, default interval: the start, the end, and one line a minute in between
+    # (a 1 s interval in a log file: tests/sweeps/test_cli_small_things.py; a terminal: the test below)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("[final]")]
+    assert 2 <= len(lines) <= 2 + store["seconds"] // 60, r.stdout[-3000:]
+    assert lines[0].startswith("[final] 0 finished") and "6 pending" in lines[0], lines
+    assert lines[-1].startswith("[final] 6 finished, 0 running, 0 pending, 0 failed of 6"), lines
 
 
 def _csv(text):
@@ -253,8 +261,8 @@ def test_from_run_of_an_asha_stopped_run_compares_at_its_epoch(tmp_path):
 
 
 def test_nuisance_search_every_distribution_from_the_cli(tmp_path):
-    """The Optuna search as users run it: loguniform, uniform, int and choice axes,
-    with ASHA and without, dry run, smoke and a real run."""
+    """The Optuna search as users run it: loguniform, uniform, int and choice axes, planned with ASHA
+    and without (dry run), launched without (--smoke)."""
     sweep = toy_sweep("nui", tmp_path, seeds=(0, 1), **{"train.epochs": 3})
     sweep["nuisance"] = {"optim.lr": {"loguniform": [1e-3, 0.5]}, "model.x0": {"uniform": [0.5, 1.5]},
                          "fault.epoch": {"int": [2, 5]}, "train.sleep": {"choice": [0.0, 0.001]}}
@@ -264,7 +272,10 @@ def test_nuisance_search_every_distribution_from_the_cli(tmp_path):
         r = ablate(["run", f, "--dry-run"], tmp_path)
         assert r.returncode == 0 and "tuned per cell" in r.stdout, out(r)
         assert "6 Optuna TPE trials" in r.stdout.replace("= ", "") or "× 2 Optuna TPE trials" in r.stdout
-        r = ablate(["run", f, "--smoke" if sched == "none" else "--no-table"], tmp_path)
+        if sched == "asha":     # launched with ASHA through the CLI: test_the_tuned_cdlinear_sweep_smoke_through_the_cli
+            assert "ASHA" in r.stdout, r.stdout
+            continue
+        r = ablate(["run", f, "--smoke"], tmp_path)
         assert r.returncode == 0, out(r)[-3000:]
         assert f"nui-{sched}: search phase: 6 trials" in r.stdout, r.stdout[-2000:]
         assert "best nuisance for [model.kind=plain]" in r.stdout
@@ -480,19 +491,13 @@ def test_address_forms_are_validated_before_anything_runs(tmp_path):
     assert time.time() - t0 < 30
 
 
-def test_progress_lines_with_an_eta_on_a_terminal_and_once_a_minute_otherwise(tmp_path):
+def test_progress_lines_with_an_eta_on_a_terminal(tmp_path):
     import pty
     import re
 
     f = write_yaml(tmp_path / "p.yaml", toy_sweep("prog", tmp_path, seeds=(0, 1, 2),
                                                   **{"train.sleep": 0.6, "train.epochs": 2}))
-    t0 = time.time()
-    r = ablate(["run", f, "--no-table"], tmp_path)
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("[final]")]
-    # a log file: the start, the end, and one line a minute in between (tests/sweeps/test_cli_small_things.py)
-    assert r.returncode == 0 and 2 <= len(lines) <= 2 + (time.time() - t0) // 60, r.stdout[-3000:]
-    assert lines[0].startswith("[final] 0 finished") and "9 pending" in lines[0]
-    assert lines[-1].startswith("[final] 9 finished, 0 running, 0 pending, 0 failed of 9")
+    # a pipe at the default interval: test_run_prints_the_table_writes_the_plot_and_tracks_one_run_per_trial
     env = {**cli_env(tmp_path), "ABLATE_PROGRESS_S": "1"}
     master, slave = pty.openpty()
     p = subprocess.Popen([*ABLATE, "run", str(f), "--no-table"], cwd=tmp_path, env=env, stdin=slave,

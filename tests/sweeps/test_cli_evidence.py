@@ -138,7 +138,10 @@ def test_bonferroni_correction_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("correction,spending", [
-    ("holm", {}), ("holm", {"spending": "hsd", "hsd_gamma": 1}),
+    ("holm", {}),
+    # default suite: the O'Brien-Fleming case above (same runner and table code, another boundary), the HSD
+    # boundaries' error rates in tests/analysis/test_promises.py, HSD in the look plan: tests/sweeps/test_looks.py
+    pytest.param("holm", {"spending": "hsd", "hsd_gamma": 1}, marks=pytest.mark.slow),
     pytest.param("bonferroni", {}, marks=pytest.mark.slow)])   # default: test_bonferroni_correction_through_the_cli
 def test_adaptive_launch_table_agrees_with_what_the_runner_ran(tmp_path, correction, spending):
     """A cell the table says stopped at look k has exactly looks[k] runs in the store: the runner stopped it

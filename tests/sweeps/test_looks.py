@@ -53,18 +53,51 @@ def _runs(uri: str, name: str):
     return [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("ablate.phase") == "final"]
 
 
+def _launch_killed_in_the_second_look(tmp: Path, uri: str) -> dict:
+    """Starts the adaptive launch, SIGKILLs its driver once a run of the second look has finished, asks
+    for a resume with changed analysis settings (refused), then resumes it: what each step printed."""
+    f = write_yaml(tmp / "looks.yaml", _sweep("looks", tmp, sleep=0.5))
+    from mlflow.tracking import MlflowClient
+
+    Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True)
+    MlflowClient(uri).search_experiments()    # the schema exists before the test polls the store
+    with open(tmp / "driver.log", "w") as log:     # a file: a pipe nobody reads would stall the driver
+        p = subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"], cwd=tmp,
+                             env=cli_env(tmp), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    in_look2 = []
+    while time.time() < deadline and p.poll() is None:
+        try:
+            in_look2 = [x for x in _runs(uri, "looks") if x.data.tags.get("ablate.look") == "1"
+                        and x.info.status == "FINISHED"]
+        except Exception:  # noqa: BLE001 - the launch is still creating its experiment
+            in_look2 = []
+        if in_look2:
+            break
+        time.sleep(0.2)
+    assert in_look2, f"the second look never started:\n{(tmp / 'driver.log').read_text()[-3000:]}"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    before = len(_runs(uri, "looks"))
+    refused = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table", "--set", "analysis.alpha=0.1",
+                      "--set", "analysis.spending=hsd"], tmp)
+    after_refused = len(_runs(uri, "looks"))
+    resumed = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table"], tmp)
+    return {"before": before, "refused": refused, "after_refused": after_refused, "resumed": resumed}
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """The adaptive launch run once through the CLI, uninterrupted: (its folder, its store)."""
+    """The adaptive launch through the CLI, its driver SIGKILLed in the second look and the launch resumed:
+    (its folder, its store, what the kill and resumes printed).  The known-answer test below runs on this
+    resumed launch; the slow test compares it with an uninterrupted one, column by column."""
     tmp = tmp_path_factory.mktemp("looks")
-    uri = f"sqlite:///{tmp / 'a' / 'mlflow.db'}"
-    r = ablate(["run", write_yaml(tmp / "looks.yaml", _sweep("looks", tmp)), "--tracking-uri", uri], tmp)
-    assert r.returncode == 0, out(r)[-4000:]
-    return tmp, uri
+    uri = f"sqlite:///{tmp / 'kill' / 'mlflow.db'}"
+    return tmp, uri, _launch_killed_in_the_second_look(tmp, uri)
 
 
 def test_cells_stop_where_their_comparison_is_decided(finished):
-    tmp_path, uri = finished
+    tmp_path, uri, _ = finished
     r = ablate(["run", tmp_path / "looks.yaml", "--dry-run"], tmp_path)
     assert r.returncode == 0 and "| 1 | 3 |" in r.stdout and "Pocock" in r.stdout, out(r)
     assert "Holm step-down from 0.05/3" in r.stdout and "alpha/(m - r)" in r.stdout, out(r)
@@ -92,42 +125,24 @@ def test_cells_stop_where_their_comparison_is_decided(finished):
     assert "Adaptive seeds: group-sequential Welch t" in md and "RCI" in md, md
 
 
-def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path, finished):
-    _, ref_uri = finished
-    uri = f"sqlite:///{tmp_path / 'kill' / 'mlflow.db'}"
-    f = write_yaml(tmp_path / "k.yaml", _sweep("looks", tmp_path, sleep=0.5))
-    env = cli_env(tmp_path)
-    from mlflow.tracking import MlflowClient
-
-    Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True)
-    MlflowClient(uri).search_experiments()    # the schema exists before the test polls the store
-    with open(tmp_path / "driver.log", "w") as log:     # a file: a pipe nobody reads would stall the driver
-        p = subprocess.Popen([*ABLATE, "run", str(f), "--tracking-uri", uri, "--no-table"], cwd=tmp_path,
-                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 300
-    in_look2 = []
-    while time.time() < deadline and p.poll() is None:
-        if Path(uri[len("sqlite:///"):]).exists():
-            try:
-                in_look2 = [x for x in _runs(uri, "looks") if x.data.tags.get("ablate.look") == "1"
-                            and x.info.status == "FINISHED"]
-            except Exception:  # noqa: BLE001 - the store is still being created by the launch
-                in_look2 = []
-        if in_look2:
-            break
-        time.sleep(0.2)
-    assert in_look2, f"the second look never started:\n{(tmp_path / 'driver.log').read_text()[-3000:]}"
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-    before = len(_runs(uri, "looks"))
-    r = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table", "--set", "analysis.alpha=0.1",
-                "--set", "analysis.spending=hsd"], tmp_path)
+def test_a_driver_killed_in_the_second_look_resumes_and_refuses_changed_analysis_settings(finished):
+    _, uri, kill = finished
+    r = kill["refused"]
     assert r.returncode == 2 and "Traceback" not in out(r), out(r)[-3000:]
     assert "analysis.alpha was 0.05, now 0.1; analysis.hsd_gamma was None, now -4.0; analysis.spending was " \
            "'pocock', now 'hsd'" in out(r), out(r)[-3000:]
-    assert len(_runs(uri, "looks")) == before, "a refused resume ran nothing"
-    r = ablate(["run", f, "--tracking-uri", uri, "--resume", "--no-table"], tmp_path)
-    assert r.returncode == 0, out(r)[-3000:]
+    assert kill["after_refused"] == kill["before"], "a refused resume ran nothing"
+    assert kill["resumed"].returncode == 0, out(kill["resumed"])[-3000:]
+    assert kill["before"] < len(_runs(uri, "looks")), "the kill left the launch unfinished"
+
+
+@pytest.mark.slow      # default suite: the two tests above check the resumed launch's known answers, one run per trial
+def test_a_driver_killed_in_the_second_look_resumes_to_the_same_table(tmp_path, finished):
+    _, uri, _ = finished
+    ref_uri = f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
+    r = ablate(["run", write_yaml(tmp_path / "ref.yaml", _sweep("looks", tmp_path)), "--tracking-uri", ref_uri,
+                "--no-table"], tmp_path)
+    assert r.returncode == 0, out(r)[-4000:]
     got, want = _table(tmp_path, "looks", uri), _table(tmp_path, "looks", ref_uri)
     from analysis.costs import COLUMNS
     measured = (set(COLUMNS) | {"epoch_s"}) - {"params", "params_x", "flops_fwd", "flops_step", "flops_x"}

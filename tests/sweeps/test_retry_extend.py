@@ -185,7 +185,7 @@ def _table(tmp_path, env):
     return r.stdout
 
 
-def test_cli_retry_failed_reruns_only_the_broken_cell(tmp_path):
+def test_cli_retry_failed_reruns_only_the_broken_cell_then_extend_adds_a_cell_and_seeds(tmp_path):
     env = cli_env(tmp_path)
     sweep, uri = _cli_sweep(tmp_path), f"sqlite:///{tmp_path / 'm.db'}"
     # every trial but fancy/width 4's is "fixed" already: that cell's trials kill themselves, once
@@ -212,36 +212,32 @@ def test_cli_retry_failed_reruns_only_the_broken_cell(tmp_path):
     assert r.returncode == 0 and "nothing to retry" in out(r), out(r)
     assert_clean_error(ablate(["run", sweep, "--retry-failed", "--launch", "nope", "--tracking-uri", uri],
                               tmp_path, env), 2, "--retry-failed", "nope")
+    _cli_extend_runs_exactly_the_missing_trials_and_keeps_the_baseline(tmp_path, env, uri)
 
 
-def test_cli_extend_runs_exactly_the_missing_trials_and_keeps_the_baseline(tmp_path):
-    env = cli_env(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
-    _markers(tmp_path, [("plain", 0), *(("fancy", w) for w in (2, 4, 8))], range(4))   # nothing fails
-    sweep = _cli_sweep(tmp_path)
-    r = ablate(["run", sweep, "--tracking-uri", uri, "--no-table"], tmp_path, env)
-    assert r.returncode == 0, out(r)
+def _cli_extend_runs_exactly_the_missing_trials_and_keeps_the_baseline(tmp_path, env, uri):
+    """`--extend` of the launch above (6 trials finished, 2 of them retried): one cell and two seeds more."""
+    _markers(tmp_path, [("plain", 0), *(("fancy", w) for w in (2, 4, 8))], range(4))   # nothing fails now
     n0 = len((tmp_path / "faults" / "starts.log").read_text().splitlines())
-    assert n0 == 6
+    assert n0 == 8, "6 trials, 2 of them run twice"
     sweep = _cli_sweep(tmp_path, seeds=(0, 1, 2, 3), widths=(2, 4, 8))       # one cell and two seeds more
     r = ablate(["run", sweep, "--extend", "--tracking-uri", uri], tmp_path, env)
     assert r.returncode == 0, out(r)
     n1 = len((tmp_path / "faults" / "starts.log").read_text().splitlines())
-    # other engineers commit to this repository while the test runs: when the code version (HEAD, or the
-    # tree's dirtiness) moved between the two launches, --extend reruns the 6 finished trials too, naming each
+    # other engineers commit to this repository while the test runs: a finished trial whose code version
+    # (HEAD, or the tree's dirtiness) differs from the --extend's is rerun too, and named
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(uri)
     runs = c.search_runs([c.get_experiment_by_name("growcli").experiment_id], max_results=1000)
-    first = {r.data.tags.get(C.GIT_COMMIT) for r in runs if not r.data.tags.get(C.ADDED_IN)
-             and r.data.tags.get(C.PHASE) == "final"}
-    added = {r.data.tags.get(C.GIT_COMMIT) for r in runs if r.data.tags.get(C.ADDED_IN)}
-    assert len(first) == 1 and len(added) == 1, (first, added)
+    extended = {r.data.tags.get(C.GIT_COMMIT) for r in runs if r.data.tags.get(C.ADDED_IN, "").startswith("extend")}
+    assert len(extended) == 1, extended
+    finished_before = [r for r in runs if r.data.tags.get(C.PHASE) == "final" and r.info.status == "FINISHED"
+                       and not r.data.tags.get(C.ADDED_IN, "").startswith("extend")]
+    assert len(finished_before) == 6, len(finished_before)
+    changed = sum(r.data.tags.get(C.GIT_COMMIT) not in extended for r in finished_before)
     moved = out(r).count("code version changed")
-    if first == added:
-        assert moved == 0 and n1 - n0 == 16 - 6, out(r)              # exactly the missing trials
-    else:
-        assert moved == 6 and n1 - n0 == 16, out(r)                  # and the 6 whose code changed, named
+    assert moved == changed and n1 - n0 == 16 - 6 + changed, out(r)   # the missing trials, and those named
     assert "16 final trials, 16 finished, 0 failed" in out(r)
     df = load_runs("growcli", uri)
     assert len(df) == 16 and df.attrs["baseline_cell"] == "model.kind=plain"
