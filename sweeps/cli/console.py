@@ -10,8 +10,7 @@ raises where that is possible, and otherwise ends the process as Python does (ki
 SIGINT, or its own fatal-error message): no ablate code has run yet.  Nothing but the
 console script imports this module, so library users and tests keep their own handlers.
 """
-from __future__ import annotations
-
+# No `from __future__ import`: at run time it is an import, outside the try below.
 try:
     import signal
 
