@@ -14,6 +14,7 @@ check.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -126,7 +127,7 @@ def test_cells_stop_where_their_comparison_is_decided(finished):
 
 
 def test_a_driver_killed_in_the_second_look_resumes_and_refuses_changed_analysis_settings(finished):
-    _, uri, kill = finished
+    tmp_path, uri, kill = finished
     r = kill["refused"]
     assert r.returncode == 2 and "Traceback" not in out(r), out(r)[-3000:]
     assert "analysis.alpha was 0.05, now 0.1; analysis.hsd_gamma was None, now -4.0; analysis.spending was " \
@@ -134,6 +135,15 @@ def test_a_driver_killed_in_the_second_look_resumes_and_refuses_changed_analysis
     assert kill["after_refused"] == kill["before"], "a refused resume ran nothing"
     assert kill["resumed"].returncode == 0, out(kill["resumed"])[-3000:]
     assert kill["before"] < len(_runs(uri, "looks")), "the kill left the launch unfinished"
+    # one parent run across the kill and the resume, and every trial nested under it (the MLflow UI's tree)
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(uri)
+    everything = c.search_runs([c.get_experiment_by_name("looks").experiment_id], max_results=1000)
+    parents = [x for x in everything if x.data.tags.get("ablate.phase") == "launch"]
+    state = json.loads(next((tmp_path / "home").rglob("looks.ablate.json")).read_text())
+    assert [x.info.run_id for x in parents] == [state["parent_run_id"]] and parents[0].info.status == "FINISHED"
+    assert {x.data.tags.get("mlflow.parentRunId") for x in _runs(uri, "looks")} == {state["parent_run_id"]}
 
 
 @pytest.mark.slow      # default suite: the two tests above check the resumed launch's known answers, one run per trial

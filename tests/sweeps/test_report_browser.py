@@ -123,6 +123,9 @@ def _finished(uri, name):
         return []
 
 
+# default suite: tests/sweeps/test_looks.py checks one parent run and every trial nested under it after a
+# SIGKILL and resume; the MLflow UI's nesting of a launch: test_make_demo_report_in_chromium_and_the_launch_...
+@pytest.mark.slow
 @needs_chromium
 def test_after_a_driver_sigkill_and_resume_the_launch_keeps_one_parent(tmp_path):
     env = cli_env(tmp_path)
