@@ -207,17 +207,37 @@ def run_phase(run: Launch, phase: str, callbacks: List[Any], trials: Optional[Li
             + (f" with {left} of {len(grid)} trials not finished" if left else "")
             + f" (launch {state.launch}); finished trials are kept: rerun the same command with --resume "
               f"to run the rest")
-    out = []
+    return trial_results(grid, trials)
+
+
+def trial_results(grid, trials: Optional[List[TrialSpec]]) -> List[Dict[str, Any]]:
+    """One dict per trial of a phase (cell, params, failed, metric, epochs, key) from Tune's results."""
+    out, silent = [], 0
     for r in grid:
         if not r.config or "trial" not in r.config:
-            continue                      # a trial that never started (e.g. the sweep was interrupted)
+            # Tune's Result.config is read from the trial's last reported result: a trial that failed
+            # before its first report has none.  It still counts, as failed; one that never started
+            # (e.g. the sweep was interrupted) has no error and does not.
+            silent += r.error is not None
+            continue
         spec = r.config["trial"]
         last = r.metrics or {}
         failed = r.error is not None or FAILURE_KEY in last
         out.append({"cell": spec["cell"], "params": spec["params"], "failed": failed,
                     "metric": None if failed else last.get(spec["metric"]),
-                    "epochs": int(last.get("epoch", 0) or 0)})
-    return out
+                    "epochs": int(last.get("epoch", 0) or 0), "key": spec.get("key")})
+    return out + _failed_before_first_report(silent, trials, {r["key"] for r in out})
+
+
+def _failed_before_first_report(n: int, trials: Optional[List[TrialSpec]], seen: set) -> List[Dict[str, Any]]:
+    """One failed result per trial that errored before its first report (``run_phase``).  In a grid phase
+    they are the specs no result names, in order (which is which does not matter: a failed result
+    carries no metric); a search trial's sampled settings are lost with it, so its cell is None."""
+    missing = [t for t in (trials or []) if t.key not in seen][:n]
+    out = [{"cell": t.cell.id, "params": t.config, "failed": True, "metric": None, "epochs": 0, "key": t.key}
+           for t in missing]
+    return out + [{"cell": None, "params": {}, "failed": True, "metric": None, "epochs": 0, "key": None}
+                  for _ in range(n - len(missing))]
 
 
 def _over(r) -> bool:

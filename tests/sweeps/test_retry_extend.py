@@ -161,6 +161,31 @@ def test_extend_reruns_finished_trials_whose_code_version_changed_and_names_each
     assert len(df) == 9 and set(df[C.column(C.GIT_COMMIT)]) == {"beef42"}
 
 
+def test_a_trial_that_died_before_its_first_report_counts_as_failed(tmp_path):
+    """Tune's Result.config comes from the trial's last report, so a trial whose process died before Tune
+    received one has none.  The launch's counts once dropped such trials: in a full-suite run the closing
+    line of a --retry-failed read "5 final trials, 6 finished, -1 failed".  Real ray.tune.Result objects."""
+    from ray.tune import Result
+
+    from sweeps.language.expand import final_trials
+    from sweeps.runner.phase import counts, trial_results
+
+    study = _study(tmp_path)
+    trials = final_trials(study)
+    spec = {t.key: trial_dict(study, t.cell.id, t.config, "final", t.key) for t in trials}
+    done = [Result(metrics={"config": {"trial": spec[t.key]}, "epoch": 2, "score": 0.5}, checkpoint=None,
+                   error=None, path=str(tmp_path / t.key)) for t in trials[:-2]]
+    died = [Result(metrics={}, checkpoint=None, error=RuntimeError("actor died"), path=str(tmp_path / "x"))]
+    never = [Result(metrics={}, checkpoint=None, error=None, path=str(tmp_path / "y"))]   # interrupted
+    out = trial_results(done + died + never, trials)
+    assert counts(out) == {"trials": len(trials) - 1, "finished": len(trials) - 2, "failed": 1}
+    lost = [r for r in out if r["failed"]]
+    assert [r["key"] for r in lost] == [trials[-2].key] and lost[0]["cell"] == trials[-2].cell.id
+    # a search trial's sampled settings die with it: counted, with no cell
+    assert counts(trial_results(died, None)) == {"trials": 1, "finished": 0, "failed": 1}
+    assert trial_results(died, None)[0]["cell"] is None
+
+
 # ------------------------------------------------------------------------------------------ through the CLI
 def _cli_sweep(tmp_path, seeds=(0, 1), widths=(2, 4)):
     raw = toy_sweep("growcli", tmp_path, seeds=seeds, **{"fault.kind": "kill", "fault.epoch": 1})
